@@ -1,0 +1,163 @@
+//! The caller of a request, from `Authorization: Bearer` (an access token or an API token).
+
+use actix_web::dev::Payload;
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use jsonwebtoken::errors::ErrorKind;
+
+use crate::auth::secret::{self, API_TOKEN_PREFIX};
+use crate::db;
+use crate::domain::user::{Role, TokenScope};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: String,
+    pub organization_id: String,
+    pub role: Role,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token from `/auth/login`.
+    Session,
+    ApiToken {
+        id: String,
+        scope: TokenScope,
+    },
+}
+
+impl Identity {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Admins act for every organization; coordinators for their own.
+    pub fn may_act_for(&self, organization_id: &str) -> bool {
+        self.is_admin()
+            || (self.role == Role::Coordinator && self.organization_id == organization_id)
+    }
+
+    /// Admins read every organization's private data; everyone else only their own.
+    pub fn may_read_private(&self, organization_id: &str) -> bool {
+        self.is_admin() || self.organization_id == organization_id
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "admin_only",
+                "Only council administrators may do this.",
+            ))
+        }
+    }
+
+    /// Token management needs an interactive login, so that a leaked API token cannot mint more.
+    pub fn require_session(&self) -> Result<(), ApiError> {
+        match self.credential {
+            Credential::Session => Ok(()),
+            Credential::ApiToken { .. } => Err(ApiError::forbidden(
+                "session_required",
+                "API tokens cannot manage API tokens; log in with a password.",
+            )),
+        }
+    }
+}
+
+impl FromRequest for Identity {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = bearer_token(req);
+        let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            let identity = authenticate(&state, bearer?).await?;
+            if writes
+                && matches!(
+                    identity.credential,
+                    Credential::ApiToken {
+                        scope: TokenScope::ReadOnly,
+                        ..
+                    }
+                )
+            {
+                return Err(ApiError::forbidden(
+                    "read_only_token",
+                    "This API token may only read; writes need a read-write token.",
+                ));
+            }
+            Ok(identity)
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing_credentials",
+            "Send `Authorization: Bearer <token>`.",
+        )
+    })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_credentials",
+                "The Authorization header must be `Bearer <token>`.",
+            )
+        })
+}
+
+async fn authenticate(state: &AppState, token: String) -> Result<Identity, ApiError> {
+    if token.starts_with(API_TOKEN_PREFIX) {
+        let digest = secret::digest(&token);
+        let found = state
+            .db(move |conn| Ok(db::tokens::find_active_api_token(conn, &digest)?))
+            .await?;
+        let (token, user) = found.ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "The API token is unknown, expired or revoked.",
+            )
+        })?;
+        return Ok(Identity {
+            role: user.role()?,
+            user_id: user.id,
+            organization_id: user.organization_id,
+            credential: Credential::ApiToken {
+                scope: token.scope()?,
+                id: token.id,
+            },
+        });
+    }
+    let claims = state
+        .access_tokens
+        .verify(&token)
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => {
+                ApiError::unauthorized("token_expired", "The access token has expired; refresh it.")
+            }
+            _ => ApiError::unauthorized("invalid_token", "The access token is not valid."),
+        })?;
+    Ok(Identity {
+        user_id: claims.sub,
+        organization_id: claims.org,
+        role: claims.role,
+        credential: Credential::Session,
+    })
+}

@@ -1,0 +1,84 @@
+//! Short-lived access tokens: HS256 JWTs with issuer, audience, expiry and not-before checked.
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::user::Role;
+
+pub const ISSUER: &str = "kyodo";
+pub const AUDIENCE: &str = "kyodo-api";
+/// Tolerated clock difference between instances, in seconds.
+const LEEWAY_SECONDS: u64 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub org: String,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+pub struct AccessTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_seconds: i64,
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+impl AccessTokens {
+    pub fn new(secret: &SecretString, ttl_seconds: i64) -> Self {
+        let key = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+            ttl_seconds,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user_id: &str,
+        organization_id: &str,
+        role: Role,
+    ) -> anyhow::Result<IssuedToken> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            org: organization_id.to_owned(),
+            role,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl_seconds,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(IssuedToken {
+            token,
+            expires_in: self.ttl_seconds,
+        })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+    }
+}

@@ -1,0 +1,43 @@
+use std::sync::LazyLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+use crate::domain::password::Password;
+
+pub fn hash(password: &Password) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.expose().as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+}
+
+/// Verifies against `hash`, or against a dummy hash when the account has none, so that the time
+/// taken does not tell whether an account exists.
+pub fn verify(candidate: &str, hash: Option<&str>) -> bool {
+    static DUMMY: LazyLock<String> = LazyLock::new(|| {
+        Argon2::default()
+            .hash_password(b"no account has this password")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let matches = Argon2::default()
+        .verify_password(candidate.as_bytes(), hash.unwrap_or(DUMMY.as_str()))
+        .is_ok();
+    matches && hash.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifies_only_the_hashed_password() {
+        let password = Password::parse("correct horse battery".into()).unwrap();
+        let hashed = hash(&password).unwrap();
+        assert!(hashed.starts_with("$argon2id$"));
+        assert!(verify("correct horse battery", Some(&hashed)));
+        assert!(!verify("correct horse battery!", Some(&hashed)));
+        assert!(!verify("no account has this password", None));
+    }
+}

@@ -1,0 +1,121 @@
+//! Settings come from the command line or the environment (the README's configuration table lists
+//! the variables; a test keeps the table, `docker-compose.yml` and this file in step).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kyodo",
+    version,
+    about = "Joint-procurement coordination service for municipalities"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load the council's 89 member bodies (idempotent) and exit.
+    Seed,
+    /// Create an administrator of 長野県 and exit; prints a generated password if none is given.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<SecretString>,
+    },
+    /// Print the OpenAPI document to standard output.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`; defaults to SQLite in DATA_DIR.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Directory for the SQLite database and the generated signing secret.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Address and port the HTTP server listens on.
+    #[arg(long, env = "BIND_ADDRESS", default_value = "127.0.0.1:8080")]
+    pub bind_address: SocketAddr,
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: u32,
+    /// HMAC secret for access tokens; generated once into DATA_DIR when unset.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900)]
+    pub access_token_ttl_seconds: i64,
+    /// Lifetime of a refresh token, in days.
+    #[arg(long, env = "REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: i64,
+    /// E-mail of the first administrator, created on first start when there are no users.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Password of the first administrator (with ADMIN_EMAIL).
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 262_144)]
+    pub max_body_bytes: usize,
+    /// Login attempts allowed per account per minute.
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = 5)]
+    pub login_attempts_per_account: u32,
+    /// Login attempts allowed per client address per minute.
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_ADDRESS", default_value_t = 30)]
+    pub login_attempts_per_address: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+    /// Log filter, e.g. `info` or `kyodo=debug,actix_web=info`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+    /// `json` (one object per line) or `text`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl Config {
+    /// The settings of a bare start: defaults, overridden by the environment.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["kyodo"]).config
+    }
+
+    /// Every environment variable the service reads.
+    pub fn environment_variables() -> Vec<String> {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let mut names: Vec<String> = command
+            .get_arguments()
+            .chain(
+                command
+                    .get_subcommands()
+                    .flat_map(|sub| sub.get_arguments()),
+            )
+            .filter_map(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}

@@ -1,0 +1,113 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::users;
+use crate::domain::user::Role;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub invitation_token_hash: Option<String>,
+    pub invitation_expires_at: Option<NaiveDateTime>,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Result<Role, ApiError> {
+        self.role
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e).into())
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, user: &UserRow) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_invitation(conn: &mut DbConnection, digest: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::invitation_token_hash.eq(digest))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Users of one organization, or of all when `organization_id` is `None`, oldest first.
+pub fn list(
+    conn: &mut DbConnection,
+    organization_id: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<UserRow>, i64)> {
+    let filtered = || {
+        let mut query = users::table.into_boxed();
+        if let Some(org) = organization_id {
+            query = query.filter(users::organization_id.eq(org.to_owned()));
+        }
+        query
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order((users::created_at.asc(), users::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Sets the password and spends the invitation, only if the invitation is still unspent.
+pub fn accept_invitation(
+    conn: &mut DbConnection,
+    id: &str,
+    digest: &str,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        users::table
+            .find(id)
+            .filter(users::invitation_token_hash.eq(digest)),
+    )
+    .set((
+        users::password_hash.eq(password_hash),
+        users::invitation_token_hash.eq(None::<String>),
+        users::invitation_expires_at.eq(None::<NaiveDateTime>),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}

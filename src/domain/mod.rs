@@ -1,0 +1,7 @@
+//! Rules that know nothing of HTTP or SQL: the values the rest of the service may trust.
+
+pub mod email;
+pub mod lg_code;
+pub mod organization;
+pub mod password;
+pub mod user;

@@ -1,0 +1,13 @@
+//! Joint-procurement coordination service for the municipalities of Nagano Prefecture.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,62 @@
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, Problem};
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "共同調達 coordination API",
+        description = "Joint procurement for the 89 member bodies of Nagano's council (先端技術活用推進協議会). \
+Authenticate with `POST /api/v1/auth/login` or an API token; send `Authorization: Bearer <token>`. \
+Errors are `application/problem+json` with a stable `code`.",
+        version = "1.0.0",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "auth", description = "Logging in and out, the caller"),
+        (name = "tokens", description = "API tokens for scripts and other clients"),
+        (name = "organizations", description = "The council's 89 member bodies"),
+        (name = "users", description = "Accounts and invitations"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from /auth/login, or an API token (kyd_…)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The base document, before the routes add their paths.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The full document, as served at `/api-docs/openapi.json` and committed at `api-spec/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(routes::configure)
+        .split_for_parts()
+        .1
+}

@@ -1,0 +1,91 @@
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{OrganizationView, views};
+use crate::auth::Identity;
+use crate::db::organizations::{self, ListFilter};
+use crate::domain::organization::OrganizationKind;
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::{PageParams, Paginated, check};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationFilter {
+    pub kind: Option<OrganizationKind>,
+    /// Members of this wide-area union (its id or its exact name).
+    pub union: Option<String>,
+    /// Part of the name, in kanji (`伊那`) or romaji (`ina`, any case).
+    pub name: Option<String>,
+}
+
+/// List the council's member bodies.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(OrganizationFilter, PageParams),
+    responses(
+        (status = 200, body = Paginated<OrganizationView>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations")]
+pub async fn list_organizations(
+    state: web::Data<AppState>,
+    identity: Identity,
+    filter: web::Query<OrganizationFilter>,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let page = page.resolve(&mut errors);
+    let name = filter
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
+        errors.push(FieldError::new(
+            "name",
+            "invalid_length",
+            "name has at most 100 characters",
+        ));
+    }
+    check(errors)?;
+    let kind = filter.kind.map(|k| k.as_str().to_owned());
+    let union = filter.union.clone();
+    let (rows, total) = state
+        .db(move |conn| {
+            let union_id = match union {
+                Some(key) => Some(
+                    organizations::find(conn, &key)?
+                        .or(organizations::find_by_name(conn, &key)?)
+                        .filter(|u| u.kind == OrganizationKind::WideAreaUnion.as_str())
+                        .ok_or_else(|| {
+                            ApiError::invalid_field(
+                                "union",
+                                "unknown_union",
+                                format!("{key:?} is not a wide-area union"),
+                            )
+                        })?
+                        .id,
+                ),
+                None => None,
+            };
+            let filter = ListFilter {
+                kind,
+                union_id,
+                name,
+            };
+            let (rows, total) = organizations::list(conn, &filter, page.offset(), page.per_page)?;
+            Ok((
+                views(conn, rows, |row| identity.may_read_private(&row.id))?,
+                total,
+            ))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::new(rows, page, total)))
+}

@@ -1,0 +1,204 @@
+use actix_web::{HttpResponse, patch, web};
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::get::{OrganizationDetail, detail};
+use super::{Contact, resolve};
+use crate::auth::Identity;
+use crate::db::new_id;
+use crate::db::organizations::{self, PopulationFigureRow};
+use crate::domain::email::Email;
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::check;
+use crate::state::AppState;
+
+const MAX_CONTACTS: usize = 20;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationInput {
+    #[schema(example = 372000)]
+    pub value: i64,
+    pub base_date: NaiveDate,
+    #[schema(example = "住民基本台帳 2026-01-01")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "population": {"value": 372000, "base_date": "2026-01-01", "source": "住民基本台帳"},
+    "contacts": [{"name": "信州 太郎", "department": "企画課", "email": "dx@city.nagano.lg.jp", "phone": "026-000-0000"}]
+}))]
+pub struct UpdateOrganizationRequest {
+    /// A new population figure. The history keeps every figure; the newest base date is in force.
+    pub population: Option<PopulationInput>,
+    /// Replaces the contact list.
+    pub contacts: Option<Vec<Contact>>,
+}
+
+/// Record a population figure or replace the contacts (administrators).
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("key" = String, Path, description = "Organization id or 全国地方公共団体コード")),
+    request_body = UpdateOrganizationRequest,
+    responses(
+        (status = 200, body = OrganizationDetail),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A figure for that base date exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/organizations/{key}")]
+pub async fn update_organization(
+    state: web::Data<AppState>,
+    identity: Identity,
+    key: web::Path<String>,
+    body: web::Json<UpdateOrganizationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    identity.require_admin()?;
+    let body = body.into_inner();
+    let contacts = validate(&body)?;
+    let updated = state
+        .transaction(move |conn| {
+            let row = resolve(conn, &key)?;
+            let now = Utc::now().naive_utc();
+            if let Some(input) = body.population {
+                if organizations::find_population_figure(conn, &row.id, input.base_date)?.is_some()
+                {
+                    return Err(ApiError::conflict(
+                        "population_figure_exists",
+                        format!(
+                            "{} already has a figure for {}; history is never overwritten.",
+                            row.name, input.base_date
+                        ),
+                    ));
+                }
+                organizations::add_population_figure(
+                    conn,
+                    &PopulationFigureRow {
+                        id: new_id(),
+                        organization_id: row.id.clone(),
+                        population: input.value,
+                        base_date: input.base_date,
+                        source: input
+                            .source
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty()),
+                        recorded_by: Some(identity.user_id.clone()),
+                        recorded_at: now,
+                    },
+                )?;
+            }
+            if let Some(json) = &contacts {
+                organizations::set_contacts(conn, &row.id, json, now)?;
+            }
+            detail(conn, &row.id, &identity)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Checks every field; returns the contacts as stored (JSON), if given.
+fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError> {
+    let mut errors = Vec::new();
+    if body.population.is_none() && body.contacts.is_none() {
+        errors.push(FieldError::new(
+            "",
+            "empty_update",
+            "give population, contacts or both",
+        ));
+    }
+    if let Some(p) = &body.population {
+        if !(0..=100_000_000).contains(&p.value) {
+            errors.push(FieldError::new(
+                "population.value",
+                "out_of_range",
+                "population is between 0 and 100,000,000",
+            ));
+        }
+        if p.base_date > Utc::now().date_naive() {
+            errors.push(FieldError::new(
+                "population.base_date",
+                "in_future",
+                "the base date cannot be in the future",
+            ));
+        }
+    }
+    let Some(contacts) = &body.contacts else {
+        return check(errors).map(|()| None);
+    };
+    if contacts.len() > MAX_CONTACTS {
+        errors.push(FieldError::new(
+            "contacts",
+            "too_many",
+            format!("at most {MAX_CONTACTS} contacts"),
+        ));
+    }
+    let mut cleaned = Vec::with_capacity(contacts.len());
+    for (i, c) in contacts.iter().enumerate() {
+        let field = |name: &str| format!("contacts[{i}].{name}");
+        let trimmed = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let name = c.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            errors.push(FieldError::new(
+                field("name"),
+                "invalid_length",
+                "name has 1 to 100 characters",
+            ));
+        }
+        let email = match trimmed(&c.email) {
+            Some(e) => match Email::parse(&e) {
+                Ok(email) => Some(email.to_string()),
+                Err(err) => {
+                    errors.push(FieldError::new(
+                        field("email"),
+                        "invalid_format",
+                        err.to_string(),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let phone = trimmed(&c.phone);
+        if phone.as_ref().is_some_and(|p| {
+            p.len() > 30
+                || !p
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || "-+() ".contains(ch))
+        }) {
+            errors.push(FieldError::new(
+                field("phone"),
+                "invalid_format",
+                "a phone number has digits, spaces and - + ( ), at most 30",
+            ));
+        }
+        let department = trimmed(&c.department);
+        if department.as_ref().is_some_and(|d| d.chars().count() > 100) {
+            errors.push(FieldError::new(
+                field("department"),
+                "invalid_length",
+                "department has at most 100 characters",
+            ));
+        }
+        cleaned.push(Contact {
+            name,
+            department,
+            email,
+            phone,
+        });
+    }
+    check(errors)?;
+    Ok(Some(
+        serde_json::to_string(&cleaned).map_err(anyhow::Error::from)?,
+    ))
+}

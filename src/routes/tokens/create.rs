@@ -1,0 +1,98 @@
+use actix_web::{HttpResponse, post, web};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiTokenView;
+use crate::auth::Identity;
+use crate::auth::secret::{self, API_TOKEN_PREFIX};
+use crate::db::tokens::ApiTokenRow;
+use crate::db::{self, new_id};
+use crate::domain::user::TokenScope;
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::check;
+use crate::state::AppState;
+
+pub const MAX_LIFETIME_DAYS: i64 = 366;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "participation sync script", "scope": "read_write", "expires_in_days": 90}))]
+pub struct CreateTokenRequest {
+    /// What the token is for, so that it can be recognized later.
+    pub name: String,
+    pub scope: TokenScope,
+    /// Days until the token stops working (1 to 366).
+    #[schema(minimum = 1, maximum = 366, default = 90)]
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The secret, shown this once: send it as `Authorization: Bearer …`.
+    pub token: String,
+    #[serde(flatten)]
+    pub details: ApiTokenView,
+}
+
+/// Create an API token for scripts and other API clients.
+///
+/// The token acts as the caller, with the caller's role; a `read_only` token may only read.
+#[utoipa::path(
+    tag = "tokens",
+    security(("bearer" = [])),
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, body = CreatedToken),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/tokens")]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    identity: Identity,
+    body: web::Json<CreateTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    identity.require_session()?;
+    let body = body.into_inner();
+    let name = body.name.trim().to_owned();
+    let days = body.expires_in_days.unwrap_or(90);
+    let mut errors = Vec::new();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.push(FieldError::new(
+            "name",
+            "invalid_length",
+            "name has 1 to 100 characters",
+        ));
+    }
+    if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
+        errors.push(FieldError::new(
+            "expires_in_days",
+            "out_of_range",
+            format!("expires_in_days is between 1 and {MAX_LIFETIME_DAYS}"),
+        ));
+    }
+    check(errors)?;
+
+    let secret = secret::generate(API_TOKEN_PREFIX);
+    let now = Utc::now().naive_utc();
+    let row = ApiTokenRow {
+        id: new_id(),
+        user_id: identity.user_id,
+        name,
+        token_hash: secret.digest,
+        scope: body.scope.as_str().to_owned(),
+        expires_at: now + Duration::days(days),
+        created_at: now,
+        revoked_at: None,
+    };
+    let stored = row.clone();
+    state
+        .transaction(move |conn| Ok(db::tokens::insert_api_token(conn, &stored)?))
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedToken {
+        token: secret.plain,
+        details: ApiTokenView::try_from(row)?,
+    }))
+}

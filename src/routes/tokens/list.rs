@@ -1,0 +1,33 @@
+use actix_web::{HttpResponse, get, web};
+
+use super::ApiTokenView;
+use crate::auth::Identity;
+use crate::db;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// The caller's API tokens (never their secret), newest first.
+#[utoipa::path(
+    tag = "tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<ApiTokenView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/tokens")]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    identity: Identity,
+) -> Result<HttpResponse, ApiError> {
+    identity.require_session()?;
+    let rows = state
+        .db(move |conn| Ok(db::tokens::list_api_tokens(conn, &identity.user_id)?))
+        .await?;
+    let views = rows
+        .into_iter()
+        .map(ApiTokenView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(views))
+}

@@ -1,0 +1,38 @@
+use actix_web::{HttpResponse, delete, web};
+use chrono::Utc;
+
+use crate::auth::Identity;
+use crate::db;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Revoke an API token. Users revoke their own; administrators any.
+#[utoipa::path(
+    tag = "tokens",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/tokens/{id}")]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    identity: Identity,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    identity.require_session()?;
+    let id = id.into_inner();
+    state
+        .transaction(move |conn| match db::tokens::find_api_token(conn, &id)? {
+            Some(token) if token.user_id == identity.user_id || identity.is_admin() => {
+                db::tokens::revoke_api_token(conn, &id, Utc::now().naive_utc())?;
+                Ok(())
+            }
+            _ => Err(ApiError::not_found("token_not_found", "No such API token.")),
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,130 @@
+use actix_web::{HttpResponse, post, web};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::UserView;
+use crate::auth::Identity;
+use crate::auth::secret;
+use crate::db::users::UserRow;
+use crate::db::{self, new_id};
+use crate::domain::email::Email;
+use crate::domain::organization::OrganizationKind;
+use crate::domain::user::Role;
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::check;
+use crate::routes::organizations::resolve;
+use crate::state::AppState;
+
+pub const INVITATION_TTL_DAYS: i64 = 7;
+const INVITATION_PREFIX: &str = "kyi_";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "dx@city.nagano.lg.jp", "display_name": "信州 太郎", "role": "coordinator", "organization": "202011"}))]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Organization id or 全国地方公共団体コード; defaults to the caller's organization.
+    pub organization: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitedUser {
+    pub user: UserView,
+    /// One-time token for `POST /invitations/{token}/accept`; shown only here.
+    pub invitation_token: String,
+    pub invitation_expires_at: DateTime<Utc>,
+}
+
+/// Invite a user. Administrators invite anyone; coordinators invite users of their own body.
+///
+/// Administrators belong to the council's secretariat (長野県 or 長野県市町村自治振興組合).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = InvitedUser),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address has an account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    identity: Identity,
+    body: web::Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if identity.role == Role::Viewer {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Viewers cannot invite users.",
+        ));
+    }
+    let body = body.into_inner();
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|e| errors.push(FieldError::new("email", "invalid_format", e.to_string())))
+        .ok();
+    let display_name = body.display_name.trim().to_owned();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        errors.push(FieldError::new(
+            "display_name",
+            "invalid_length",
+            "display_name has 1 to 100 characters",
+        ));
+    }
+    check(errors)?;
+    let email = email.ok_or_else(ApiError::internal)?;
+    if body.role == Role::Admin && !identity.is_admin() {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Only administrators can invite administrators.",
+        ));
+    }
+
+    let invitation = secret::generate(INVITATION_PREFIX);
+    let now = Utc::now().naive_utc();
+    let expires_at = now + Duration::days(INVITATION_TTL_DAYS);
+    let row = state
+        .transaction(move |conn| {
+            let organization = match &body.organization {
+                Some(key) => resolve(conn, key)?,
+                None => db::organizations::find(conn, &identity.organization_id)?.ok_or_else(ApiError::internal)?,
+            };
+            if !identity.may_act_for(&organization.id) {
+                return Err(ApiError::forbidden("not_your_organization", "Coordinators invite users of their own organization only."));
+            }
+            let kind: OrganizationKind = organization.kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            if body.role == Role::Admin && !kind.runs_the_council() {
+                return Err(ApiError::invalid_field("role", "admin_outside_secretariat", format!("{} is not part of the council's secretariat; its users can be coordinators or viewers.", organization.name)));
+            }
+            if db::users::find_by_email(conn, email.as_str())?.is_some() {
+                return Err(ApiError::conflict("email_taken", format!("{email} already has an account.")));
+            }
+            let row = UserRow {
+                id: new_id(),
+                organization_id: organization.id,
+                email: email.to_string(),
+                display_name,
+                role: body.role.as_str().to_owned(),
+                password_hash: None,
+                invitation_token_hash: Some(invitation.digest),
+                invitation_expires_at: Some(expires_at),
+                created_by: Some(identity.user_id),
+                created_at: now,
+                updated_at: now,
+            };
+            db::users::insert(conn, &row)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(InvitedUser {
+        user: UserView::try_from(row)?,
+        invitation_token: invitation.plain,
+        invitation_expires_at: expires_at.and_utc(),
+    }))
+}

@@ -1,0 +1,41 @@
+pub mod accept;
+pub mod create;
+pub mod list;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::users::UserRow;
+use crate::domain::user::Role;
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub organization_id: String,
+    #[schema(example = "dx@city.nagano.lg.jp")]
+    pub email: String,
+    #[schema(example = "信州 太郎")]
+    pub display_name: String,
+    pub role: Role,
+    /// False until the invitation has been accepted and a password set.
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for UserView {
+    type Error = ApiError;
+
+    fn try_from(row: UserRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            role: row.role()?,
+            active: row.password_hash.is_some(),
+            id: row.id,
+            organization_id: row.organization_id,
+            email: row.email,
+            display_name: row.display_name,
+            created_at: row.created_at.and_utc(),
+        })
+    }
+}
