@@ -1,0 +1,203 @@
+//! A real server on a random port with its own database: a SQLite file in a temporary directory,
+//! or, when `TEST_DATABASE_URL` names a PostgreSQL server, a database created for this test.
+
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode, header::HeaderMap};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use kyodo::config::Config;
+use kyodo::db::{self, DatabaseUrl, Pool};
+use kyodo::startup::Application;
+
+pub const ADMIN_EMAIL: &str = "dx@pref.nagano.lg.jp";
+pub const ADMIN_PASSWORD: &str = "council secretariat passphrase";
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const USER_PASSWORD: &str = "municipal passphrase 2026";
+
+pub struct TestApp {
+    pub port: u16,
+    pub client: awc::Client,
+    pub database_url: String,
+    pub data_dir: TempDir,
+    _database: TestDatabase,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    pub fn content_type(&self) -> &str {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The problem's `code`, after checking that the response is a problem document.
+    #[track_caller]
+    pub fn problem_code(&self) -> &str {
+        assert_eq!(self.content_type(), "application/problem+json", "not a problem: {} {}", self.status, self.text);
+        assert_eq!(self.body["status"], self.status.as_u16(), "{}", self.text);
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// A logged-in user of some organization.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub organization_id: String,
+    pub token: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let database = TestDatabase::create(&data_dir);
+    let mut config = Config::defaults();
+    config.database_url = Some(database.url.clone().into());
+    config.data_dir = data_dir.path().to_owned();
+    config.bind_address = "127.0.0.1:0".parse().unwrap();
+    config.database_pool_size = 4;
+    config.jwt_secret = Some(JWT_SECRET.into());
+    config.admin_email = Some(ADMIN_EMAIL.into());
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    config.login_attempts_per_address = 10_000;
+    config.login_attempts_per_account = 100;
+    if std::env::var_os("TEST_LOG").is_some() {
+        kyodo::telemetry::init("info", kyodo::config::LogFormat::Json);
+    }
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the service starts");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    TestApp { port, client, database_url: database.url.clone(), data_dir, _database: database }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = match body {
+            Some(body) => request.send_json(&body).await,
+            None => request.send().await,
+        };
+        collect(response.expect("the request reaches the service")).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Response {
+        let mut request = self.client.request(method, self.url(path)).insert_header(("content-type", content_type));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        collect(request.send_body(body).await.expect("the request reaches the service")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let response = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        response.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites a user of `organization` (id or code) with `role`, accepts, logs in.
+    pub async fn user(&self, role: &str, organization: &str) -> TestUser {
+        let admin = self.admin_token().await;
+        let email = format!("{role}.{}@example.lg.jp", uuid::Uuid::new_v4().simple());
+        let invited = self
+            .post("/api/v1/users", Some(&admin), json!({"email": email, "display_name": "テスト 利用者", "role": role, "organization": organization}))
+            .await;
+        assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+        let token = invited.body["invitation_token"].as_str().unwrap();
+        let accepted = self.post(&format!("/api/v1/invitations/{token}/accept"), None, json!({"password": USER_PASSWORD})).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+        let login = self.login(&email, USER_PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+        TestUser {
+            id: invited.body["user"]["id"].as_str().unwrap().to_owned(),
+            organization_id: invited.body["user"]["organization_id"].as_str().unwrap().to_owned(),
+            email,
+            token: login.body["access_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A pool on the test's database, for looking behind the API.
+    pub fn pool(&self) -> Pool {
+        db::connect_pool(&DatabaseUrl::parse(&self.database_url).unwrap(), 2).unwrap()
+    }
+}
+
+async fn collect<S>(mut response: awc::ClientResponse<S>) -> Response
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    let bytes = response.body().limit(16 * 1024 * 1024).await.expect("a readable body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Response {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+struct TestDatabase {
+    url: String,
+    /// The server URL and database name to drop afterwards (PostgreSQL only).
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    fn create(dir: &TempDir) -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(server) if server.starts_with("postgres") => {
+                let name = format!("kyodo_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&server).expect("TEST_DATABASE_URL answers");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("creating a test database");
+                let (base, _) = server.rsplit_once('/').expect("TEST_DATABASE_URL names a database");
+                Self { url: format!("{base}/{name}"), postgres: Some((server, name)) }
+            }
+            _ => Self { url: format!("sqlite://{}", dir.path().join("test.db").display()), postgres: None },
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres
+            && let Ok(mut conn) = PgConnection::establish(server)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    }
+}

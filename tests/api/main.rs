@@ -1,0 +1,12 @@
+//! Black-box tests: the real service over real HTTP, on SQLite, or on PostgreSQL when
+//! `TEST_DATABASE_URL` is set.
+
+mod auth;
+mod configuration;
+mod errors;
+mod helpers;
+mod operations;
+mod organizations;
+mod seed;
+mod tokens;
+mod users;
