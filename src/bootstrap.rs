@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password;
@@ -146,7 +145,7 @@ pub fn create_admin(
         }
         let prefecture = db::organizations::find_by_lg_code(conn, PREFECTURE_LG_CODE)?
             .context("長野県 is missing: run the `seed` command first")?;
-        let now = Utc::now().naive_utc();
+        let now = crate::clock::utc_now();
         let user = UserRow {
             id: new_id(),
             organization_id: prefecture.id,

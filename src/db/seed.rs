@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, bail, ensure};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use diesel::RunQueryDsl;
 use serde::Deserialize;
 
@@ -81,8 +81,11 @@ fn lg_code(value: &str) -> anyhow::Result<LgCode> {
     LgCode::parse(value).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The bodies in the order they are created, and the union memberships by union name.
-fn council() -> anyhow::Result<(Vec<Body>, BTreeMap<String, Vec<String>>)> {
+/// Union name → member names.
+type Memberships = BTreeMap<String, Vec<String>>;
+
+/// The bodies in the order they are created, and the union memberships.
+fn council() -> anyhow::Result<(Vec<Body>, Memberships)> {
     let municipalities: Vec<MunicipalityRecord> = records("municipalities.csv", MUNICIPALITIES)?;
     let unions: Vec<UnionRecord> = records("wide_area_unions.csv", WIDE_AREA_UNIONS)?;
     let others: Vec<CouncilBodyRecord> = records("council_bodies.csv", COUNCIL_BODIES)?;
@@ -171,7 +174,7 @@ pub fn seed_council(conn: &mut DbConnection) -> anyhow::Result<SeedReport> {
         // Instances starting together on one database seed one after the other.
         diesel::sql_query("SELECT pg_advisory_xact_lock(2020001)").execute(pg)?;
     }
-    let now = Utc::now().naive_utc();
+    let now = crate::clock::utc_now();
     let mut report = SeedReport::default();
     let mut ids = BTreeMap::new();
     for body in bodies {

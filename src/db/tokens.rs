@@ -1,4 +1,4 @@
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
@@ -106,7 +106,7 @@ pub fn find_active_api_token(
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(digest))
         .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.gt(Utc::now().naive_utc()))
+        .filter(api_tokens::expires_at.gt(crate::clock::utc_now()))
         .select((ApiTokenRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()

@@ -14,9 +14,16 @@ async fn login_returns_tokens_that_identify_the_caller() {
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     assert_eq!(login.body["token_type"], "Bearer");
     assert_eq!(login.body["expires_in"], 900);
-    assert!(login.body["refresh_token"].as_str().unwrap().starts_with("kyr_"));
+    assert!(
+        login.body["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("kyr_")
+    );
 
-    let me = app.get("/api/v1/me", login.body["access_token"].as_str().unwrap()).await;
+    let me = app
+        .get("/api/v1/me", login.body["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     assert_eq!(me.body["user"]["email"], ADMIN_EMAIL);
     assert_eq!(me.body["user"]["role"], "admin");
@@ -27,7 +34,12 @@ async fn login_returns_tokens_that_identify_the_caller() {
 #[actix_web::test]
 async fn login_is_case_insensitive_in_the_email_only() {
     let app = spawn_app().await;
-    assert_eq!(app.login(&ADMIN_EMAIL.to_uppercase(), ADMIN_PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.login(&ADMIN_EMAIL.to_uppercase(), ADMIN_PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let wrong_case = app.login(ADMIN_EMAIL, &ADMIN_PASSWORD.to_uppercase()).await;
     assert_eq!(wrong_case.status, StatusCode::UNAUTHORIZED);
 }
@@ -69,12 +81,21 @@ fn claims(overrides: Value) -> Value {
 }
 
 fn sign(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 async fn me_code(app: &TestApp, token: &str) -> (StatusCode, String) {
     let response = app.get("/api/v1/me", token).await;
-    let code = if response.status == StatusCode::OK { String::new() } else { response.problem_code().to_owned() };
+    let code = if response.status == StatusCode::OK {
+        String::new()
+    } else {
+        response.problem_code().to_owned()
+    };
     (response.status, code)
 }
 
@@ -85,38 +106,86 @@ async fn forged_expired_and_misaddressed_tokens_are_rejected() {
     let payload = real.split('.').nth(1).unwrap();
     let now = Utc::now().timestamp();
 
-    let unsigned = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
-    let mut tampered_payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let unsigned = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let mut tampered_payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     tampered_payload["role"] = json!("admin");
     tampered_payload["org"] = json!("another-org");
     let signature = real.rsplit('.').next().unwrap();
     let header = real.split('.').next().unwrap();
-    let tampered = format!("{header}.{}.{signature}", URL_SAFE_NO_PAD.encode(tampered_payload.to_string()));
+    let tampered = format!(
+        "{header}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(tampered_payload.to_string())
+    );
 
     let cases = [
-        ("wrong signature", sign(&claims(json!({})), "another-secret-another-secret-another-secret"), "invalid_token"),
+        (
+            "wrong signature",
+            sign(
+                &claims(json!({})),
+                "another-secret-another-secret-another-secret",
+            ),
+            "invalid_token",
+        ),
         ("alg none", unsigned, "invalid_token"),
         ("tampered claims", tampered, "invalid_token"),
-        ("expired", sign(&claims(json!({"exp": now - 60, "nbf": now - 1000, "iat": now - 1000})), JWT_SECRET), "token_expired"),
-        ("wrong audience", sign(&claims(json!({"aud": "another-api"})), JWT_SECRET), "invalid_token"),
-        ("wrong issuer", sign(&claims(json!({"iss": "someone-else"})), JWT_SECRET), "invalid_token"),
-        ("not yet valid", sign(&claims(json!({"nbf": now + 600})), JWT_SECRET), "invalid_token"),
+        (
+            "expired",
+            sign(
+                &claims(json!({"exp": now - 60, "nbf": now - 1000, "iat": now - 1000})),
+                JWT_SECRET,
+            ),
+            "token_expired",
+        ),
+        (
+            "wrong audience",
+            sign(&claims(json!({"aud": "another-api"})), JWT_SECRET),
+            "invalid_token",
+        ),
+        (
+            "wrong issuer",
+            sign(&claims(json!({"iss": "someone-else"})), JWT_SECRET),
+            "invalid_token",
+        ),
+        (
+            "not yet valid",
+            sign(&claims(json!({"nbf": now + 600})), JWT_SECRET),
+            "invalid_token",
+        ),
         ("garbage", "not-a-token".to_owned(), "invalid_token"),
     ];
     for (case, token, code) in cases {
-        assert_eq!(me_code(&app, &token).await, (StatusCode::UNAUTHORIZED, code.to_owned()), "{case}");
+        assert_eq!(
+            me_code(&app, &token).await,
+            (StatusCode::UNAUTHORIZED, code.to_owned()),
+            "{case}"
+        );
     }
     // Within the small leeway for clock differences, a just-expired token still works.
-    let user = app.get("/api/v1/me", &real).await.body["user"]["id"].as_str().unwrap().to_owned();
-    let org = app.get("/api/v1/me", &real).await.body["organization"]["id"].as_str().unwrap().to_owned();
-    let just_expired = sign(&claims(json!({"sub": user, "org": org, "exp": now - 1, "nbf": now - 100})), JWT_SECRET);
+    let user = app.get("/api/v1/me", &real).await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let org = app.get("/api/v1/me", &real).await.body["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let just_expired = sign(
+        &claims(json!({"sub": user, "org": org, "exp": now - 1, "nbf": now - 100})),
+        JWT_SECRET,
+    );
     assert_eq!(me_code(&app, &just_expired).await.0, StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn requests_without_credentials_are_told_what_to_send() {
     let app = spawn_app().await;
-    let none = app.request(actix_web::http::Method::GET, "/api/v1/me", None, None).await;
+    let none = app
+        .request(actix_web::http::Method::GET, "/api/v1/me", None, None)
+        .await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert_eq!(none.problem_code(), "missing_credentials");
     let basic = app
@@ -130,7 +199,12 @@ async fn requests_without_credentials_are_told_what_to_send() {
 }
 
 async fn refresh(app: &TestApp, token: &str) -> crate::helpers::Response {
-    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": token})).await
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": token}),
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -143,18 +217,34 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_login() {
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     let second = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
-    assert_eq!(app.get("/api/v1/me", rotated.body["access_token"].as_str().unwrap()).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/me", rotated.body["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // Someone replays the first token: it is refused and the legitimate successor dies with it.
     let replay = refresh(&app, &first).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     assert_eq!(replay.problem_code(), "refresh_token_reused");
-    assert_eq!(refresh(&app, &second).await.problem_code(), "refresh_token_reused");
+    assert_eq!(
+        refresh(&app, &second).await.problem_code(),
+        "refresh_token_reused"
+    );
 
     // Another login is a separate family and is unaffected.
     let other = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(refresh(&app, other.body["refresh_token"].as_str().unwrap()).await.status, StatusCode::OK);
-    assert_eq!(refresh(&app, "kyr_unknown").await.problem_code(), "invalid_refresh_token");
+    assert_eq!(
+        refresh(&app, other.body["refresh_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        refresh(&app, "kyr_unknown").await.problem_code(),
+        "invalid_refresh_token"
+    );
 }
 
 #[actix_web::test]
@@ -163,9 +253,17 @@ async fn concurrent_use_of_one_refresh_token_succeeds_at_most_once() {
     let login = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let token = login.body["refresh_token"].as_str().unwrap().to_owned();
     let attempts = futures_util::future::join_all((0..6).map(|_| refresh(&app, &token))).await;
-    let succeeded = attempts.iter().filter(|r| r.status == StatusCode::OK).count();
-    assert!(succeeded <= 1, "{succeeded} refreshes succeeded");
-    assert!(attempts.iter().filter(|r| r.status != StatusCode::OK).all(|r| r.problem_code() == "refresh_token_reused"));
+    let succeeded = attempts
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(succeeded, 1, "exactly one of the concurrent refreshes wins");
+    assert!(
+        attempts
+            .iter()
+            .filter(|r| r.status != StatusCode::OK)
+            .all(|r| r.problem_code() == "refresh_token_reused")
+    );
 }
 
 #[actix_web::test]
@@ -173,33 +271,60 @@ async fn logout_revokes_the_refresh_token() {
     let app = spawn_app().await;
     let login = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let token = login.body["refresh_token"].as_str().unwrap();
-    let logout = app.post("/api/v1/auth/logout", None, json!({"refresh_token": token})).await;
+    let logout = app
+        .post("/api/v1/auth/logout", None, json!({"refresh_token": token}))
+        .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(refresh(&app, token).await.status, StatusCode::UNAUTHORIZED);
     // Logging out twice is harmless.
-    assert_eq!(app.post("/api/v1/auth/logout", None, json!({"refresh_token": token})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.post("/api/v1/auth/logout", None, json!({"refresh_token": token}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[actix_web::test]
 async fn login_attempts_are_throttled_per_account() {
     let app = spawn_app_with(|c| c.login_attempts_per_account = 3).await;
     for _ in 0..3 {
-        assert_eq!(app.login(ADMIN_EMAIL, "wrong password here").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.login(ADMIN_EMAIL, "wrong password here").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let throttled = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(throttled.problem_code(), "too_many_requests");
-    let retry_after: u64 = throttled.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = throttled
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     // Another account from the same address is not affected.
-    assert_eq!(app.login("someone@example.lg.jp", "whatever password").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login("someone@example.lg.jp", "whatever password")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[actix_web::test]
 async fn login_attempts_are_throttled_per_address() {
     let app = spawn_app_with(|c| c.login_attempts_per_address = 4).await;
     for i in 0..4 {
-        let response = app.login(&format!("user{i}@example.lg.jp"), "a password of some length").await;
+        let response = app
+            .login(
+                &format!("user{i}@example.lg.jp"),
+                "a password of some length",
+            )
+            .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
     let throttled = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;

@@ -8,7 +8,15 @@ use crate::helpers::{spawn_app, spawn_app_with};
 #[actix_web::test]
 async fn malformed_json_is_400() {
     let app = spawn_app().await;
-    let response = app.send_raw(Method::POST, "/api/v1/auth/login", None, "application/json", b"{\"email\": ".to_vec()).await;
+    let response = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            "application/json",
+            b"{\"email\": ".to_vec(),
+        )
+        .await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(response.problem_code(), "malformed_json");
 }
@@ -16,7 +24,11 @@ async fn malformed_json_is_400() {
 #[actix_web::test]
 async fn json_of_the_wrong_shape_is_422() {
     let app = spawn_app().await;
-    for body in [json!({"email": "a@b.jp"}), json!({"email": 1, "password": "x"}), json!({"email": "a@b.jp", "password": "x", "extra": true})] {
+    for body in [
+        json!({"email": "a@b.jp"}),
+        json!({"email": 1, "password": "x"}),
+        json!({"email": "a@b.jp", "password": "x", "extra": true}),
+    ] {
         let response = app.post("/api/v1/auth/login", None, body.clone()).await;
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(response.problem_code(), "invalid_body");
@@ -26,7 +38,15 @@ async fn json_of_the_wrong_shape_is_422() {
 #[actix_web::test]
 async fn a_body_that_is_not_json_is_415() {
     let app = spawn_app().await;
-    let response = app.send_raw(Method::POST, "/api/v1/auth/login", None, "text/plain", b"email=a".to_vec()).await;
+    let response = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            "text/plain",
+            b"email=a".to_vec(),
+        )
+        .await;
     assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(response.problem_code(), "unsupported_media_type");
 }
@@ -34,8 +54,17 @@ async fn a_body_that_is_not_json_is_415() {
 #[actix_web::test]
 async fn an_oversized_body_is_413() {
     let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
-    let big = serde_json::to_vec(&json!({"email": "a@b.jp", "password": "x".repeat(4096)})).unwrap();
-    let response = app.send_raw(Method::POST, "/api/v1/auth/login", None, "application/json", big).await;
+    let big =
+        serde_json::to_vec(&json!({"email": "a@b.jp", "password": "x".repeat(4096)})).unwrap();
+    let response = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            "application/json",
+            big,
+        )
+        .await;
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(response.problem_code(), "payload_too_large");
 }
@@ -44,7 +73,11 @@ async fn an_oversized_body_is_413() {
 async fn unknown_routes_and_methods_are_404() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    for (method, path) in [(Method::GET, "/api/v1/nothing-here"), (Method::GET, "/"), (Method::DELETE, "/api/v1/me")] {
+    for (method, path) in [
+        (Method::GET, "/api/v1/nothing-here"),
+        (Method::GET, "/"),
+        (Method::DELETE, "/api/v1/me"),
+    ] {
         let response = app.request(method.clone(), path, Some(&token), None).await;
         assert_eq!(response.status, StatusCode::NOT_FOUND, "{method} {path}");
         assert_eq!(response.problem_code(), "route_not_found");
@@ -55,7 +88,10 @@ async fn unknown_routes_and_methods_are_404() {
 async fn a_bad_query_string_is_400() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    for path in ["/api/v1/organizations?kind=metropolis", "/api/v1/organizations?page=abc"] {
+    for path in [
+        "/api/v1/organizations?kind=metropolis",
+        "/api/v1/organizations?page=abc",
+    ] {
         let response = app.get(path, &token).await;
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(response.problem_code(), "invalid_query");
@@ -71,7 +107,12 @@ async fn validation_errors_list_every_field() {
         .await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(response.problem_code(), "validation_failed");
-    let fields: Vec<&str> = response.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = response.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["email", "display_name"]);
 }
 
@@ -81,7 +122,12 @@ async fn every_response_carries_a_request_id() {
     let ok = app.request(Method::GET, "/health", None, None).await;
     let failed = app.request(Method::GET, "/api/v1/me", None, None).await;
     for response in [ok, failed] {
-        let id = response.headers.get("x-request-id").expect("x-request-id").to_str().unwrap();
+        let id = response
+            .headers
+            .get("x-request-id")
+            .expect("x-request-id")
+            .to_str()
+            .unwrap();
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     }
 }

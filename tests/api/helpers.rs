@@ -21,7 +21,7 @@ pub struct TestApp {
     pub port: u16,
     pub client: awc::Client,
     pub database_url: String,
-    pub data_dir: TempDir,
+    _data_dir: TempDir,
     _database: TestDatabase,
 }
 
@@ -34,13 +34,22 @@ pub struct Response {
 
 impl Response {
     pub fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// The problem's `code`, after checking that the response is a problem document.
     #[track_caller]
     pub fn problem_code(&self) -> &str {
-        assert_eq!(self.content_type(), "application/problem+json", "not a problem: {} {}", self.status, self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "not a problem: {} {}",
+            self.status,
+            self.text
+        );
         assert_eq!(self.body["status"], self.status.as_u16(), "{}", self.text);
         self.body["code"].as_str().unwrap_or("")
     }
@@ -75,11 +84,21 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         kyodo::telemetry::init("info", kyodo::config::LogFormat::Json);
     }
     adjust(&mut config);
-    let app = Application::build(config).await.expect("the service starts");
+    let app = Application::build(config)
+        .await
+        .expect("the service starts");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
-    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-    TestApp { port, client, database_url: database.url.clone(), data_dir, _database: database }
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    TestApp {
+        port,
+        client,
+        database_url: database.url.clone(),
+        _data_dir: data_dir,
+        _database: database,
+    }
 }
 
 impl TestApp {
@@ -87,7 +106,13 @@ impl TestApp {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -100,12 +125,28 @@ impl TestApp {
     }
 
     /// Sends raw bytes with the given content type.
-    pub async fn send_raw(&self, method: Method, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Response {
-        let mut request = self.client.request(method, self.url(path)).insert_header(("content-type", content_type));
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .insert_header(("content-type", content_type));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        collect(request.send_body(body).await.expect("the request reaches the service")).await
+        collect(
+            request
+                .send_body(body)
+                .await
+                .expect("the request reaches the service"),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
@@ -117,11 +158,17 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path, Some(token), Some(body)).await
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     pub async fn admin_token(&self) -> String {
@@ -139,13 +186,22 @@ impl TestApp {
             .await;
         assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
         let token = invited.body["invitation_token"].as_str().unwrap();
-        let accepted = self.post(&format!("/api/v1/invitations/{token}/accept"), None, json!({"password": USER_PASSWORD})).await;
+        let accepted = self
+            .post(
+                &format!("/api/v1/invitations/{token}/accept"),
+                None,
+                json!({"password": USER_PASSWORD}),
+            )
+            .await;
         assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
         let login = self.login(&email, USER_PASSWORD).await;
         assert_eq!(login.status, StatusCode::OK, "{}", login.text);
         TestUser {
             id: invited.body["user"]["id"].as_str().unwrap().to_owned(),
-            organization_id: invited.body["user"]["organization_id"].as_str().unwrap().to_owned(),
+            organization_id: invited.body["user"]["organization_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
             email,
             token: login.body["access_token"].as_str().unwrap().to_owned(),
         }
@@ -159,9 +215,14 @@ impl TestApp {
 
 async fn collect<S>(mut response: awc::ClientResponse<S>) -> Response
 where
-    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>> + Unpin,
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
+        + Unpin,
 {
-    let bytes = response.body().limit(16 * 1024 * 1024).await.expect("a readable body");
+    let bytes = response
+        .body()
+        .limit(16 * 1024 * 1024)
+        .await
+        .expect("a readable body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     Response {
         status: response.status(),
@@ -183,11 +244,21 @@ impl TestDatabase {
             Ok(server) if server.starts_with("postgres") => {
                 let name = format!("kyodo_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = PgConnection::establish(&server).expect("TEST_DATABASE_URL answers");
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("creating a test database");
-                let (base, _) = server.rsplit_once('/').expect("TEST_DATABASE_URL names a database");
-                Self { url: format!("{base}/{name}"), postgres: Some((server, name)) }
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("creating a test database");
+                let (base, _) = server
+                    .rsplit_once('/')
+                    .expect("TEST_DATABASE_URL names a database");
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((server, name)),
+                }
             }
-            _ => Self { url: format!("sqlite://{}", dir.path().join("test.db").display()), postgres: None },
+            _ => Self {
+                url: format!("sqlite://{}", dir.path().join("test.db").display()),
+                postgres: None,
+            },
         }
     }
 }
@@ -197,7 +268,8 @@ impl Drop for TestDatabase {
         if let Some((server, name)) = &self.postgres
             && let Ok(mut conn) = PgConnection::establish(server)
         {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
         }
     }
 }

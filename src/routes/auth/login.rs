@@ -1,7 +1,6 @@
 use std::net::IpAddr;
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -68,7 +67,9 @@ pub async fn login(
 
     let issuer = state.clone();
     let pair = state
-        .transaction(move |conn| issue_pair(&issuer, conn, &user, new_id(), Utc::now().naive_utc()))
+        .transaction(move |conn| {
+            issue_pair(&issuer, conn, &user, new_id(), crate::clock::utc_now())
+        })
         .await?;
     Ok(HttpResponse::Ok().json(pair))
 }

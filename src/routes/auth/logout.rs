@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::Utc;
 
 use super::refresh::RefreshRequest;
 use crate::auth::secret;
@@ -25,7 +24,7 @@ pub async fn logout(
     state
         .transaction(move |conn| {
             if let Some(token) = db::tokens::find_refresh_token(conn, &digest)? {
-                db::tokens::revoke_refresh_family(conn, &token.family_id, Utc::now().naive_utc())?;
+                db::tokens::revoke_refresh_family(conn, &token.family_id, crate::clock::utc_now())?;
             }
             Ok(())
         })

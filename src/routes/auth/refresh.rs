@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -46,7 +45,7 @@ pub async fn refresh(
     // The reuse outcome commits (the family's revocation must stick), so it is an Ok here.
     let outcome = state
         .transaction(move |conn| {
-            let now = Utc::now().naive_utc();
+            let now = crate::clock::utc_now();
             let Some(token) = db::tokens::find_refresh_token(conn, &digest)? else {
                 return Ok(Outcome::Unknown);
             };

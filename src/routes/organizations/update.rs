@@ -65,7 +65,7 @@ pub async fn update_organization(
     let updated = state
         .transaction(move |conn| {
             let row = resolve(conn, &key)?;
-            let now = Utc::now().naive_utc();
+            let now = crate::clock::utc_now();
             if let Some(input) = body.population {
                 if organizations::find_population_figure(conn, &row.id, input.base_date)?.is_some()
                 {

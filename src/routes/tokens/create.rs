@@ -1,5 +1,5 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -76,7 +76,7 @@ pub async fn create_token(
     check(errors)?;
 
     let secret = secret::generate(API_TOKEN_PREFIX);
-    let now = Utc::now().naive_utc();
+    let now = crate::clock::utc_now();
     let row = ApiTokenRow {
         id: new_id(),
         user_id: identity.user_id,

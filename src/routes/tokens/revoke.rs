@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, delete, web};
-use chrono::Utc;
 
 use crate::auth::Identity;
 use crate::db;
@@ -28,7 +27,7 @@ pub async fn revoke_token(
     state
         .transaction(move |conn| match db::tokens::find_api_token(conn, &id)? {
             Some(token) if token.user_id == identity.user_id || identity.is_admin() => {
-                db::tokens::revoke_api_token(conn, &id, Utc::now().naive_utc())?;
+                db::tokens::revoke_api_token(conn, &id, crate::clock::utc_now())?;
                 Ok(())
             }
             _ => Err(ApiError::not_found("token_not_found", "No such API token.")),

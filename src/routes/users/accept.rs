@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::Utc;
 use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -44,7 +43,7 @@ pub async fn accept_invitation(
     let digest = secret::digest(&token.into_inner());
     let user = state
         .transaction(move |conn| {
-            let now = Utc::now().naive_utc();
+            let now = crate::clock::utc_now();
             let user = db::users::find_by_invitation(conn, &digest)?.ok_or_else(|| {
                 ApiError::not_found(
                     "invitation_not_found",
@@ -64,7 +63,7 @@ pub async fn accept_invitation(
                     "The invitation has already been used.",
                 ));
             }
-            Ok(db::users::find(conn, &user.id)?.ok_or_else(ApiError::internal)?)
+            db::users::find(conn, &user.id)?.ok_or_else(ApiError::internal)
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserView::try_from(user)?))

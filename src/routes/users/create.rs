@@ -87,7 +87,7 @@ pub async fn create_user(
     }
 
     let invitation = secret::generate(INVITATION_PREFIX);
-    let now = Utc::now().naive_utc();
+    let now = crate::clock::utc_now();
     let expires_at = now + Duration::days(INVITATION_TTL_DAYS);
     let row = state
         .transaction(move |conn| {
