@@ -80,6 +80,9 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+    /// Seconds between the scheduler's passes over due rounds; 0 turns the scheduler off.
+    #[arg(long, env = "SCHEDULER_INTERVAL_SECONDS", default_value_t = 5)]
+    pub scheduler_interval_seconds: u64,
     /// Log filter, e.g. `info` or `kyodo=debug,actix_web=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,

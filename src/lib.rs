@@ -9,6 +9,8 @@ pub mod domain;
 pub mod error;
 pub mod openapi;
 pub mod routes;
+pub mod scheduler;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -22,6 +22,12 @@ Errors are `application/problem+json` with a stable `code`.",
         (name = "tokens", description = "API tokens for scripts and other clients"),
         (name = "organizations", description = "The council's 89 member bodies"),
         (name = "users", description = "Accounts and invitations"),
+        (name = "procurements", description = "Joint procurements (共同調達案件)"),
+        (name = "rounds", description = "Participation rounds (募集回): interest surveys, commitments, renewals"),
+        (name = "participations", description = "Bodies joining or declining a round (参加登録)"),
+        (name = "questions", description = "Questions and answers (質疑応答)"),
+        (name = "audit", description = "Who changed what, when"),
+        (name = "changes", description = "A feed API clients poll to stay in sync"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

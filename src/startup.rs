@@ -14,22 +14,30 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::jwt::AccessTokens;
 use crate::auth::throttle::LoginThrottle;
 use crate::bootstrap::{self, FirstAdmin};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error;
 use crate::openapi;
 use crate::routes;
+use crate::scheduler;
 use crate::state::AppState;
 use crate::telemetry::RequestSpan;
 
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
     pub first_admin: Option<FirstAdmin>,
 }
 
 impl Application {
     /// Prepares the database and binds the listener (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with the time the service acts on given (tests stand still or jump).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let prepared = config.clone();
         let (pool, url, secret, first_admin) = actix_web::rt::task::spawn_blocking(move || {
             let (pool, url) = bootstrap::prepare_database(&prepared)?;
@@ -50,7 +58,18 @@ impl Application {
             refresh_token_ttl: Duration::days(config.refresh_token_ttl_days),
             trust_forwarded_for: config.trust_forwarded_for,
             database_backend: url.backend(),
+            clock,
         });
+        // Catch up on rounds whose time came while the service was down, before serving.
+        if let Err(error) = scheduler::tick(&state).await {
+            tracing::error!(%error, "catching up on due rounds failed");
+        }
+        if config.scheduler_interval_seconds > 0 {
+            actix_web::rt::spawn(scheduler::run(
+                state.clone(),
+                std::time::Duration::from_secs(config.scheduler_interval_seconds),
+            ));
+        }
         let metrics = PrometheusMetricsBuilder::new("kyodo")
             .endpoint("/metrics")
             .build()
@@ -61,7 +80,9 @@ impl Application {
             .with_context(|| format!("binding {}", config.bind_address))?;
         let port = listener.local_addr()?.port();
         let max_body = config.max_body_bytes;
+        let shared = state.clone();
         let server = HttpServer::new(move || {
+            let state = shared.clone();
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .openapi(openapi::base())
@@ -103,12 +124,18 @@ impl Application {
         Ok(Self {
             port,
             server,
+            state,
             first_admin,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The shared state, for running the scheduler by hand in tests.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

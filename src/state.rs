@@ -1,7 +1,10 @@
-use chrono::Duration;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
 
 use crate::auth::jwt::AccessTokens;
 use crate::auth::throttle::LoginThrottle;
+use crate::clock::Clock;
 use crate::db::{self, DbConnection, Pool};
 use crate::error::ApiError;
 
@@ -14,9 +17,15 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// `sqlite` or `postgres`.
     pub database_backend: &'static str,
+    /// What deadlines and the scheduler take as now.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
+    pub fn now(&self) -> NaiveDateTime {
+        self.clock.now()
+    }
+
     /// Runs `f` on a pooled connection off the async workers.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -57,6 +57,15 @@ impl Identity {
         }
     }
 
+    /// The caller as the audit log records it.
+    pub fn actor(&self, request_id: &tracing_actix_web::RequestId) -> crate::db::audit::Actor {
+        crate::db::audit::Actor {
+            user_id: Some(self.user_id.clone()),
+            organization_id: Some(self.organization_id.clone()),
+            request_id: Some(request_id.to_string()),
+        }
+    }
+
     /// Token management needs an interactive login, so that a leaked API token cannot mint more.
     pub fn require_session(&self) -> Result<(), ApiError> {
         match self.credential {

@@ -1,6 +1,11 @@
 //! Persistence: one diesel connection type over SQLite and PostgreSQL, picked by the URL scheme.
 
+pub mod audit;
 pub mod organizations;
+pub mod participations;
+pub mod procurements;
+pub mod questions;
+pub mod rounds;
 pub mod schema;
 pub mod seed;
 pub mod tokens;

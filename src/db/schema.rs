@@ -76,10 +76,149 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    procurements (id) {
+        id -> Text,
+        title -> Text,
+        summary -> Text,
+        category -> Text,
+        lead_organization_id -> Text,
+        mandatory -> Bool,
+        small_body_friendly -> Bool,
+        eligibility -> Text,
+        options -> Text,
+        documents -> Text,
+        cost_model -> Text,
+        contract_start_fy -> Integer,
+        contract_end_fy -> Integer,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        version -> BigInt,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    rounds (id) {
+        id -> Text,
+        procurement_id -> Text,
+        kind -> Text,
+        fiscal_year -> Nullable<Integer>,
+        opens_at -> Timestamp,
+        closes_at -> Timestamp,
+        population_base_date -> Date,
+        reminder_days -> Text,
+        state -> Text,
+        cancel_reason -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    participations (id) {
+        id -> Text,
+        round_id -> Text,
+        organization_id -> Text,
+        status -> Text,
+        selected_options -> Text,
+        declared_quantity -> Nullable<BigInt>,
+        contact_name -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        note -> Nullable<Text>,
+        version -> BigInt,
+        updated_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    participation_history (id) {
+        id -> Text,
+        participation_id -> Text,
+        version -> BigInt,
+        status -> Text,
+        selected_options -> Text,
+        declared_quantity -> Nullable<BigInt>,
+        contact_name -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        note -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        changed_by -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    questions (id) {
+        id -> Text,
+        procurement_id -> Text,
+        organization_id -> Text,
+        asked_by -> Text,
+        question -> Text,
+        answer -> Nullable<Text>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor_user_id -> Nullable<Text>,
+        actor_organization_id -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    changes (seq) {
+        seq -> BigInt,
+        txid -> BigInt,
+        occurred_at -> Timestamp,
+        entity_type -> Text,
+        entity_id -> Text,
+        action -> Text,
+        procurement_id -> Nullable<Text>,
+        audience -> Text,
+        payload -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idempotency_key) {
+        user_id -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(population_figures -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
+
+diesel::joinable!(rounds -> procurements (procurement_id));
+diesel::joinable!(participations -> rounds (round_id));
+diesel::joinable!(questions -> procurements (procurement_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -88,4 +227,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     population_figures,
     refresh_tokens,
     api_tokens,
+    procurements,
+    rounds,
+    participations,
+    participation_history,
+    questions,
+    audit_events,
+    changes,
+    idempotency_keys,
 );

@@ -1,7 +1,10 @@
 //! Rules that know nothing of HTTP or SQL: the values the rest of the service may trust.
 
 pub mod email;
+pub mod fiscal_year;
 pub mod lg_code;
 pub mod organization;
 pub mod password;
+pub mod procurement;
+pub mod round;
 pub mod user;

@@ -1,9 +1,16 @@
 //! The HTTP edge. Every endpoint is listed here; handlers parse, authorize, call the database in
 //! one transaction and map the result to a response.
 
+pub mod audit;
 pub mod auth;
+pub mod changes;
+pub mod etag;
 pub mod health;
 pub mod organizations;
+pub mod participations;
+pub mod procurements;
+pub mod questions;
+pub mod rounds;
 pub mod tokens;
 pub mod users;
 
@@ -33,7 +40,31 @@ fn api_v1(cfg: &mut ServiceConfig) {
         .service(organizations::update::update_organization)
         .service(users::list::list_users)
         .service(users::create::create_user)
-        .service(users::accept::accept_invitation);
+        .service(users::accept::accept_invitation)
+        .service(procurements::list::list_procurements)
+        .service(procurements::create::create_procurement)
+        .service(procurements::get::get_procurement)
+        .service(procurements::update::update_procurement)
+        .service(procurements::publish::publish_procurement)
+        .service(procurements::cancel::cancel_procurement)
+        .service(rounds::list::list_rounds)
+        .service(rounds::create::create_round)
+        .service(rounds::get::get_round)
+        .service(rounds::update::update_round)
+        .service(rounds::actions::open_round)
+        .service(rounds::actions::close_round)
+        .service(rounds::actions::reopen_round)
+        .service(rounds::actions::cancel_round)
+        .service(participations::list::list_participations)
+        .service(participations::put::put_participation)
+        .service(participations::withdraw::withdraw_participation)
+        .service(participations::history::participation_history)
+        .service(participations::non_respondents::non_respondents)
+        .service(questions::list_questions)
+        .service(questions::ask_question)
+        .service(questions::answer_question)
+        .service(audit::list_audit_events)
+        .service(changes::list_changes);
 }
 
 /// Routes at the root, for operators and load balancers.
@@ -107,6 +138,27 @@ impl<T> Paginated<T> {
             total,
         }
     }
+}
+
+/// A JSON body that may be left out (then `T::default()`).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("The JSON body does not match the expected shape: {e}."),
+            )
+        } else {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("The body is not valid JSON: {e}."),
+            )
+        }
+    })
 }
 
 /// `Ok(())` when no field failed, else a 422 listing them all.

@@ -1,16 +1,20 @@
 //! A real server on a random port with its own database: a SQLite file in a temporary directory,
 //! or, when `TEST_DATABASE_URL` names a PostgreSQL server, a database created for this test.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode, header::HeaderMap};
+use actix_web::web;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use kyodo::clock::ManualClock;
 use kyodo::config::Config;
 use kyodo::db::{self, DatabaseUrl, Pool};
 use kyodo::startup::Application;
+use kyodo::state::AppState;
 
 pub const ADMIN_EMAIL: &str = "dx@pref.nagano.lg.jp";
 pub const ADMIN_PASSWORD: &str = "council secretariat passphrase";
@@ -21,8 +25,12 @@ pub struct TestApp {
     pub port: u16,
     pub client: awc::Client,
     pub database_url: String,
+    /// The time the service acts on: it stands still until a test moves it.
+    pub clock: Arc<ManualClock>,
+    pub state: web::Data<AppState>,
     _data_dir: TempDir,
-    _database: TestDatabase,
+    /// Dropped (and the database with it) by the instance that created it.
+    _database: Option<TestDatabase>,
 }
 
 pub struct Response {
@@ -70,8 +78,49 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let database = TestDatabase::create(&data_dir);
+    let clock = Arc::new(ManualClock::new(kyodo::clock::utc_now()));
+    start(
+        data_dir,
+        database.url.clone(),
+        Some(database),
+        clock,
+        adjust,
+    )
+    .await
+}
+
+impl TestApp {
+    /// Another instance of the service on the same database and clock, as behind a load balancer.
+    pub async fn another_instance(&self) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        start(
+            data_dir,
+            self.database_url.clone(),
+            None,
+            self.clock.clone(),
+            |_| {},
+        )
+        .await
+    }
+
+    /// One pass of the scheduler (which is off in tests unless a test turns it on).
+    pub async fn tick(&self) -> usize {
+        kyodo::scheduler::tick(&self.state)
+            .await
+            .expect("the scheduler runs")
+    }
+}
+
+async fn start(
+    data_dir: TempDir,
+    database_url: String,
+    database: Option<TestDatabase>,
+    clock: Arc<ManualClock>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::defaults();
-    config.database_url = Some(database.url.clone().into());
+    config.database_url = Some(database_url.clone().into());
+    config.scheduler_interval_seconds = 0;
     config.data_dir = data_dir.path().to_owned();
     config.bind_address = "127.0.0.1:0".parse().unwrap();
     config.database_pool_size = 4;
@@ -84,10 +133,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         kyodo::telemetry::init("info", kyodo::config::LogFormat::Json);
     }
     adjust(&mut config);
-    let app = Application::build(config)
+    let app = Application::build_with_clock(config, clock.clone())
         .await
         .expect("the service starts");
     let port = app.port();
+    let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -95,7 +145,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         port,
         client,
-        database_url: database.url.clone(),
+        database_url,
+        clock,
+        state,
         _data_dir: data_dir,
         _database: database,
     }

@@ -1,0 +1,242 @@
+//! The audit log and the change feed, written in the same transaction as the change they record.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{audit_events, changes};
+use crate::db::{DbConnection, new_id};
+
+/// Who acted, for the audit log: a user, or the service itself (the scheduler) when `user_id` is None.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self::default()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEventRow {
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor_user_id: Option<String>,
+    pub actor_organization_id: Option<String>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// One recorded change of an entity.
+pub struct Event<'a> {
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub reason: Option<&'a str>,
+}
+
+pub fn record(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    event: Event<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let row = AuditEventRow {
+        id: new_id(),
+        occurred_at: now,
+        actor_user_id: actor.user_id.clone(),
+        actor_organization_id: actor.organization_id.clone(),
+        action: event.action.to_owned(),
+        entity_type: event.entity_type.to_owned(),
+        entity_id: event.entity_id.to_owned(),
+        before: event.before.map(|v| v.to_string()),
+        after: event.after.map(|v| v.to_string()),
+        reason: event.reason.map(str::to_owned),
+        request_id: actor.request_id.clone(),
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)
+        .map(drop)
+}
+
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    pub actor_user_id: Option<String>,
+    pub actor_organization_id: Option<String>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+}
+
+/// Audit events matching `filter`, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<AuditEventRow>, i64)> {
+    let filtered = || {
+        let mut q = audit_events::table.into_boxed();
+        if let Some(v) = &filter.entity_type {
+            q = q.filter(audit_events::entity_type.eq(v.clone()));
+        }
+        if let Some(v) = &filter.entity_id {
+            q = q.filter(audit_events::entity_id.eq(v.clone()));
+        }
+        if let Some(v) = &filter.action {
+            q = q.filter(audit_events::action.eq(v.clone()));
+        }
+        if let Some(v) = &filter.actor_user_id {
+            q = q.filter(audit_events::actor_user_id.eq(v.clone()));
+        }
+        if let Some(v) = &filter.actor_organization_id {
+            q = q.filter(audit_events::actor_organization_id.eq(v.clone()));
+        }
+        if let Some(v) = filter.since {
+            q = q.filter(audit_events::occurred_at.ge(v));
+        }
+        if let Some(v) = filter.until {
+            q = q.filter(audit_events::occurred_at.lt(v));
+        }
+        q
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(AuditEventRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Who may see a change in the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every body that may see the procurement.
+    Council,
+    Admins,
+    /// One body (and the admins).
+    Organization(String),
+}
+
+impl Audience {
+    pub const COUNCIL: &'static str = "council";
+    pub const ADMINS: &'static str = "admins";
+
+    fn as_column(&self) -> &str {
+        match self {
+            Self::Council => Self::COUNCIL,
+            Self::Admins => Self::ADMINS,
+            Self::Organization(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = changes)]
+struct NewChange<'a> {
+    occurred_at: NaiveDateTime,
+    entity_type: &'a str,
+    entity_id: &'a str,
+    action: &'a str,
+    procurement_id: Option<&'a str>,
+    audience: &'a str,
+    payload: String,
+}
+
+pub struct Change<'a> {
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub action: &'a str,
+    pub procurement_id: Option<&'a str>,
+    pub audience: Audience,
+    pub payload: serde_json::Value,
+}
+
+pub fn publish_change(
+    conn: &mut DbConnection,
+    change: Change<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(changes::table)
+        .values(NewChange {
+            occurred_at: now,
+            entity_type: change.entity_type,
+            entity_id: change.entity_id,
+            action: change.action,
+            procurement_id: change.procurement_id,
+            audience: change.audience.as_column(),
+            payload: change.payload.to_string(),
+        })
+        .execute(conn)
+        .map(drop)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = changes)]
+pub struct ChangeRow {
+    pub seq: i64,
+    pub txid: i64,
+    pub occurred_at: NaiveDateTime,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub action: String,
+    pub procurement_id: Option<String>,
+    pub audience: String,
+    pub payload: String,
+}
+
+/// Position in the feed: the last (txid, seq) a client has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub txid: i64,
+    pub seq: i64,
+}
+
+/// Changes after `cursor` in feed order, at most `limit`. On PostgreSQL only changes of
+/// transactions older than every running one are served: a transaction that took a lower `seq`
+/// but commits later can then never be skipped.
+pub fn changes_after(
+    conn: &mut DbConnection,
+    cursor: Cursor,
+    limit: i64,
+) -> QueryResult<Vec<ChangeRow>> {
+    let after = changes::txid.gt(cursor.txid).or(changes::txid
+        .eq(cursor.txid)
+        .and(changes::seq.gt(cursor.seq)));
+    match conn {
+        DbConnection::Postgres(pg) => changes::table
+            .filter(after)
+            .filter(
+                changes::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+                )),
+            )
+            .order((changes::txid, changes::seq))
+            .limit(limit)
+            .select(ChangeRow::as_select())
+            .load(pg),
+        DbConnection::Sqlite(sqlite) => changes::table
+            .filter(after)
+            .order((changes::txid, changes::seq))
+            .limit(limit)
+            .select(ChangeRow::as_select())
+            .load(sqlite),
+    }
+}

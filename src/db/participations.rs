@@ -1,0 +1,142 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{organizations, participation_history, participations};
+use crate::db::{DbConnection, new_id};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = participations, treat_none_as_null = true)]
+pub struct ParticipationRow {
+    pub id: String,
+    pub round_id: String,
+    pub organization_id: String,
+    pub status: String,
+    /// JSON list of option codes.
+    pub selected_options: String,
+    pub declared_quantity: Option<i64>,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub note: Option<String>,
+    pub version: i64,
+    pub updated_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = participation_history)]
+pub struct HistoryRow {
+    pub id: String,
+    pub participation_id: String,
+    pub version: i64,
+    pub status: String,
+    pub selected_options: String,
+    pub declared_quantity: Option<i64>,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub note: Option<String>,
+    pub reason: Option<String>,
+    pub changed_by: Option<String>,
+    pub changed_at: NaiveDateTime,
+}
+
+/// Serializes writers of one (round, organization) on PostgreSQL, so that two coordinators
+/// registering at the same instant leave one row and an unbroken history. (SQLite's write
+/// transactions are serialized already.)
+pub fn lock(conn: &mut DbConnection, round_id: &str, organization_id: &str) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!(
+                "participation:{round_id}:{organization_id}"
+            ))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    round_id: &str,
+    organization_id: &str,
+) -> QueryResult<Option<ParticipationRow>> {
+    participations::table
+        .filter(participations::round_id.eq(round_id))
+        .filter(participations::organization_id.eq(organization_id))
+        .select(ParticipationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Inserts or updates `row` and appends its new version to the history.
+pub fn save(
+    conn: &mut DbConnection,
+    row: &ParticipationRow,
+    is_new: bool,
+    reason: Option<&str>,
+) -> QueryResult<()> {
+    if is_new {
+        diesel::insert_into(participations::table)
+            .values(row)
+            .execute(conn)?;
+    } else {
+        diesel::update(participations::table.find(&row.id))
+            .set(row)
+            .execute(conn)?;
+    }
+    diesel::insert_into(participation_history::table)
+        .values(HistoryRow {
+            id: new_id(),
+            participation_id: row.id.clone(),
+            version: row.version,
+            status: row.status.clone(),
+            selected_options: row.selected_options.clone(),
+            declared_quantity: row.declared_quantity,
+            contact_name: row.contact_name.clone(),
+            contact_email: row.contact_email.clone(),
+            contact_phone: row.contact_phone.clone(),
+            note: row.note.clone(),
+            reason: reason.map(str::to_owned),
+            changed_by: row.updated_by.clone(),
+            changed_at: row.updated_at,
+        })
+        .execute(conn)
+        .map(drop)
+}
+
+/// The round's participations with each body's name, in code order.
+pub fn list_for_round(
+    conn: &mut DbConnection,
+    round_id: &str,
+) -> QueryResult<Vec<(ParticipationRow, String)>> {
+    participations::table
+        .inner_join(organizations::table.on(organizations::id.eq(participations::organization_id)))
+        .filter(participations::round_id.eq(round_id))
+        .order((
+            organizations::lg_code.is_null(),
+            organizations::lg_code,
+            organizations::name,
+        ))
+        .select((ParticipationRow::as_select(), organizations::name))
+        .load(conn)
+}
+
+pub fn history(conn: &mut DbConnection, participation_id: &str) -> QueryResult<Vec<HistoryRow>> {
+    participation_history::table
+        .filter(participation_history::participation_id.eq(participation_id))
+        .order(participation_history::version.asc())
+        .select(HistoryRow::as_select())
+        .load(conn)
+}
+
+/// Ids of the bodies that have answered in these rounds: (round id, organization id).
+pub fn responded(
+    conn: &mut DbConnection,
+    round_ids: &[String],
+) -> QueryResult<Vec<(String, String)>> {
+    participations::table
+        .filter(participations::round_id.eq_any(round_ids))
+        .select((participations::round_id, participations::organization_id))
+        .load(conn)
+}

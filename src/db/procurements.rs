@@ -1,0 +1,91 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::procurements;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = procurements, treat_none_as_null = true)]
+pub struct ProcurementRow {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub category: String,
+    pub lead_organization_id: String,
+    pub mandatory: bool,
+    pub small_body_friendly: bool,
+    /// JSON `Eligibility`.
+    pub eligibility: String,
+    /// JSON list of `ProcurementOption`.
+    pub options: String,
+    /// JSON list of `Document`.
+    pub documents: String,
+    /// JSON `CostModel`.
+    pub cost_model: String,
+    pub contract_start_fy: i32,
+    pub contract_end_fy: i32,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub version: i64,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub published_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &ProcurementRow) -> QueryResult<()> {
+    diesel::insert_into(procurements::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProcurementRow>> {
+    procurements::table
+        .find(id)
+        .select(ProcurementRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Writes `row` if its stored version is still `expected_version`; false when someone else
+/// changed it first.
+pub fn update(
+    conn: &mut DbConnection,
+    row: &ProcurementRow,
+    expected_version: i64,
+) -> QueryResult<bool> {
+    diesel::update(
+        procurements::table
+            .find(&row.id)
+            .filter(procurements::version.eq(expected_version)),
+    )
+    .set(row)
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Every procurement, newest first; filtering by eligibility happens in the caller.
+pub fn list(
+    conn: &mut DbConnection,
+    statuses: &[&str],
+    category: Option<&str>,
+    small_body_friendly: Option<bool>,
+) -> QueryResult<Vec<ProcurementRow>> {
+    let mut query = procurements::table.into_boxed();
+    if !statuses.is_empty() {
+        query = query.filter(
+            procurements::status.eq_any(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        );
+    }
+    if let Some(category) = category {
+        query = query.filter(procurements::category.eq(category.to_owned()));
+    }
+    if let Some(flag) = small_body_friendly {
+        query = query.filter(procurements::small_body_friendly.eq(flag));
+    }
+    query
+        .order((procurements::created_at.desc(), procurements::id.desc()))
+        .select(ProcurementRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,111 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::rounds;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = rounds, treat_none_as_null = true)]
+pub struct RoundRow {
+    pub id: String,
+    pub procurement_id: String,
+    pub kind: String,
+    pub fiscal_year: Option<i32>,
+    pub opens_at: NaiveDateTime,
+    pub closes_at: NaiveDateTime,
+    pub population_base_date: chrono::NaiveDate,
+    /// JSON list of days before closing on which reminders go out.
+    pub reminder_days: String,
+    pub state: String,
+    pub cancel_reason: Option<String>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &RoundRow) -> QueryResult<()> {
+    diesel::insert_into(rounds::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> {
+    rounds::table
+        .find(id)
+        .select(RoundRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The round, locked against state changes until the transaction ends (PostgreSQL `FOR SHARE`;
+/// SQLite's write transactions already exclude each other). Registrations share the lock, so they
+/// run side by side, while closing the round waits for them, and they for it.
+pub fn find_for_share(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> {
+    match conn {
+        DbConnection::Postgres(pg) => rounds::table
+            .find(id)
+            .select(RoundRow::as_select())
+            .for_share()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => find(conn, id),
+    }
+}
+
+pub fn list_for_procurement(
+    conn: &mut DbConnection,
+    procurement_id: &str,
+) -> QueryResult<Vec<RoundRow>> {
+    rounds::table
+        .filter(rounds::procurement_id.eq(procurement_id))
+        .order((rounds::opens_at.asc(), rounds::id.asc()))
+        .select(RoundRow::as_select())
+        .load(conn)
+}
+
+/// Rounds in `state` of these procurements.
+pub fn in_state_for(
+    conn: &mut DbConnection,
+    procurement_ids: &[String],
+    state: &str,
+) -> QueryResult<Vec<RoundRow>> {
+    rounds::table
+        .filter(rounds::procurement_id.eq_any(procurement_ids))
+        .filter(rounds::state.eq(state))
+        .select(RoundRow::as_select())
+        .load(conn)
+}
+
+/// Writes `row` if the stored round is still at `expected_version` and in `expected_state`:
+/// when two instances (or an admin and the scheduler) act at once, exactly one succeeds.
+pub fn update(
+    conn: &mut DbConnection,
+    row: &RoundRow,
+    expected_version: i64,
+    expected_state: &str,
+) -> QueryResult<bool> {
+    diesel::update(
+        rounds::table
+            .find(&row.id)
+            .filter(rounds::version.eq(expected_version))
+            .filter(rounds::state.eq(expected_state)),
+    )
+    .set(row)
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Scheduled rounds whose opening time has come, and open rounds whose deadline has passed.
+pub fn due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<RoundRow>> {
+    rounds::table
+        .filter(
+            rounds::state
+                .eq("scheduled")
+                .and(rounds::opens_at.le(now))
+                .or(rounds::state.eq("open").and(rounds::closes_at.le(now))),
+        )
+        .order(rounds::opens_at.asc())
+        .select(RoundRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,155 @@
+//! A participation round's life: scheduled → open → closed → finalized, or cancelled before that.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundKind {
+    /// 意向調査: non-binding, produces estimates.
+    InterestSurvey,
+    /// 本申込: binding, produces the final allocation.
+    Commitment,
+    /// A commitment repeated for a new fiscal year.
+    Renewal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundState {
+    Scheduled,
+    Open,
+    Closed,
+    Finalized,
+    Cancelled,
+}
+
+/// What an administrator or the scheduler does to a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundAction {
+    Open,
+    Close,
+    Reopen,
+    Cancel,
+    Finalize,
+    ExtendDeadline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {state} round cannot be {action}")]
+pub struct InvalidTransition {
+    pub state: &'static str,
+    pub action: &'static str,
+}
+
+macro_rules! string_enum {
+    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($ty))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+string_enum!(RoundKind { InterestSurvey => "interest_survey", Commitment => "commitment", Renewal => "renewal" });
+string_enum!(RoundState { Scheduled => "scheduled", Open => "open", Closed => "closed", Finalized => "finalized", Cancelled => "cancelled" });
+
+impl RoundAction {
+    fn past_participle(self) -> &'static str {
+        match self {
+            Self::Open => "opened",
+            Self::Close => "closed",
+            Self::Reopen => "reopened",
+            Self::Cancel => "cancelled",
+            Self::Finalize => "finalized",
+            Self::ExtendDeadline => "extended",
+        }
+    }
+}
+
+impl RoundState {
+    /// The state after `action`, or why the action is not allowed now.
+    pub fn after(
+        self,
+        action: RoundAction,
+        kind: RoundKind,
+    ) -> Result<RoundState, InvalidTransition> {
+        use RoundAction as A;
+        use RoundState as S;
+        let next = match (self, action) {
+            (S::Scheduled, A::Open) => Some(S::Open),
+            (S::Open, A::Close) => Some(S::Closed),
+            (S::Closed, A::Reopen) => Some(S::Open),
+            (S::Scheduled | S::Open | S::Closed, A::Cancel) => Some(S::Cancelled),
+            (S::Scheduled | S::Open, A::ExtendDeadline) => Some(self),
+            // Interest surveys produce estimates only; nothing is finalized.
+            (S::Closed, A::Finalize) if kind != RoundKind::InterestSurvey => Some(S::Finalized),
+            _ => None,
+        };
+        next.ok_or(InvalidTransition {
+            state: self.as_str(),
+            action: action.past_participle(),
+        })
+    }
+}
+
+/// Whether a round takes responses at `now`: open, and strictly before its deadline.
+pub fn accepts_responses(state: RoundState, closes_at: NaiveDateTime, now: NaiveDateTime) -> bool {
+    state == RoundState::Open && now < closes_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RoundAction as A;
+    use RoundState as S;
+
+    #[test]
+    fn the_lifecycle_runs_forward_and_reopens_only_before_finalization() {
+        let k = RoundKind::Commitment;
+        assert_eq!(S::Scheduled.after(A::Open, k), Ok(S::Open));
+        assert_eq!(S::Open.after(A::Close, k), Ok(S::Closed));
+        assert_eq!(S::Closed.after(A::Reopen, k), Ok(S::Open));
+        assert_eq!(S::Closed.after(A::Finalize, k), Ok(S::Finalized));
+        assert!(S::Finalized.after(A::Reopen, k).is_err());
+        assert!(S::Finalized.after(A::Cancel, k).is_err());
+        assert!(S::Cancelled.after(A::Open, k).is_err());
+        assert!(S::Open.after(A::Finalize, k).is_err());
+        assert!(S::Closed.after(A::ExtendDeadline, k).is_err());
+    }
+
+    #[test]
+    fn interest_surveys_are_never_finalized() {
+        let error = S::Closed
+            .after(A::Finalize, RoundKind::InterestSurvey)
+            .unwrap_err();
+        assert_eq!(error.to_string(), "a closed round cannot be finalized");
+    }
+
+    #[test]
+    fn the_deadline_second_itself_is_closed() {
+        let closes = chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_opt(8, 0, 0)
+            .unwrap();
+        let second = chrono::Duration::seconds(1);
+        assert!(accepts_responses(S::Open, closes, closes - second));
+        assert!(!accepts_responses(S::Open, closes, closes));
+        assert!(!accepts_responses(S::Open, closes, closes + second));
+        assert!(!accepts_responses(S::Closed, closes, closes - second));
+    }
+}

@@ -1,0 +1,177 @@
+//! The change feed: API clients poll `GET /changes?since=<cursor>` and stay in sync, seeing each
+//! change they may see exactly once, in a stable order.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Identity;
+use crate::db::audit::{self, Audience, ChangeRow, Cursor};
+use crate::db::{DbConnection, organizations, procurements};
+use crate::domain::procurement::ProcurementStatus;
+use crate::error::{ApiError, Problem};
+use crate::service::procurements::Procurement;
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// The `next_cursor` of the previous page; leave out to start from the beginning.
+    pub since: Option<String>,
+    /// Changes per page (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedEntry {
+    /// Position of this change; resuming from it yields the changes after it.
+    pub cursor: String,
+    pub occurred_at: DateTime<Utc>,
+    /// `procurement`, `round`, `participation`, `question`.
+    pub entity_type: String,
+    pub entity_id: String,
+    /// e.g. `published`, `opened`, `joined`, `answered`.
+    pub action: String,
+    pub procurement_id: Option<String>,
+    /// The entity's public state after the change.
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"items": [], "next_cursor": "0-42"}))]
+pub struct FeedPage {
+    pub items: Vec<FeedEntry>,
+    /// Pass as `since` next time. When `items` is empty, you are up to date: poll again later.
+    pub next_cursor: String,
+}
+
+fn encode(cursor: Cursor) -> String {
+    format!("{}-{}", cursor.txid, cursor.seq)
+}
+
+fn decode(text: &str) -> Result<Cursor, ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_cursor",
+            "The cursor is not one this feed returned.",
+        )
+    };
+    let (txid, seq) = text.split_once('-').ok_or_else(invalid)?;
+    Ok(Cursor {
+        txid: txid.parse().map_err(|_| invalid())?,
+        seq: seq.parse().map_err(|_| invalid())?,
+    })
+}
+
+/// Changes after a cursor, oldest first.
+#[utoipa::path(
+    tag = "changes",
+    security(("bearer" = [])),
+    params(FeedParams),
+    responses((status = 200, body = FeedPage), (status = 400, description = "Unknown cursor", body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/changes")]
+pub async fn list_changes(
+    state: web::Data<AppState>,
+    identity: Identity,
+    params: web::Query<FeedParams>,
+) -> Result<HttpResponse, ApiError> {
+    let cursor = params
+        .since
+        .as_deref()
+        .map(decode)
+        .transpose()?
+        .unwrap_or_default();
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "out_of_range",
+            format!("limit is between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let page = state
+        .db(move |conn| {
+            let rows = audit::changes_after(conn, cursor, limit)?;
+            let next = rows.last().map_or(cursor, |r| Cursor {
+                txid: r.txid,
+                seq: r.seq,
+            });
+            let mut visibility = Visibility::new(conn, &identity)?;
+            let mut items = Vec::new();
+            for row in rows {
+                if visibility.allows(conn, &row)? {
+                    items.push(FeedEntry {
+                        cursor: encode(Cursor {
+                            txid: row.txid,
+                            seq: row.seq,
+                        }),
+                        occurred_at: row.occurred_at.and_utc(),
+                        data: serde_json::from_str(&row.payload).map_err(anyhow::Error::from)?,
+                        entity_type: row.entity_type,
+                        entity_id: row.entity_id,
+                        action: row.action,
+                        procurement_id: row.procurement_id,
+                    });
+                }
+            }
+            Ok(FeedPage {
+                items,
+                next_cursor: encode(next),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Whether the caller may see a change: administrators see all; other users see council-wide
+/// changes and their own body's, of procurements visible to them.
+struct Visibility<'a> {
+    identity: &'a Identity,
+    own: Option<organizations::OrganizationRow>,
+    procurements: BTreeMap<String, bool>,
+}
+
+impl<'a> Visibility<'a> {
+    fn new(conn: &mut DbConnection, identity: &'a Identity) -> Result<Self, ApiError> {
+        let own = if identity.is_admin() {
+            None
+        } else {
+            organizations::find(conn, &identity.organization_id)?
+        };
+        Ok(Self {
+            identity,
+            own,
+            procurements: BTreeMap::new(),
+        })
+    }
+
+    fn allows(&mut self, conn: &mut DbConnection, row: &ChangeRow) -> Result<bool, ApiError> {
+        let Some(own) = &self.own else {
+            return Ok(true);
+        };
+        let audience_ok =
+            row.audience == Audience::COUNCIL || row.audience == self.identity.organization_id;
+        let Some(procurement_id) = row.procurement_id.as_ref().filter(|_| audience_ok) else {
+            return Ok(audience_ok);
+        };
+        if let Some(&visible) = self.procurements.get(procurement_id) {
+            return Ok(visible);
+        }
+        let visible = match procurements::find(conn, procurement_id)? {
+            Some(row) => {
+                let procurement = Procurement::decode(row)?;
+                procurement.status != ProcurementStatus::Draft && procurement.admits(own).is_ok()
+            }
+            None => false,
+        };
+        self.procurements.insert(procurement_id.clone(), visible);
+        Ok(visible)
+    }
+}

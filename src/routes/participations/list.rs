@@ -1,0 +1,54 @@
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ParticipationView, view};
+use crate::auth::Identity;
+use crate::db::participations;
+use crate::error::{ApiError, Problem};
+use crate::routes::rounds::get::visible_round;
+use crate::routes::rounds::{ResponseCounts, view as round_view};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipationList {
+    pub round_id: String,
+    pub counts: ResponseCounts,
+    /// Every answer, in code order. Which bodies joined or declined is public within the council;
+    /// contacts and notes only to the body itself and administrators.
+    pub items: Vec<ParticipationView>,
+}
+
+/// The answers in a round.
+#[utoipa::path(
+    tag = "participations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Round id")),
+    responses(
+        (status = 200, body = ParticipationList),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/rounds/{id}/participations")]
+pub async fn list_participations(
+    state: web::Data<AppState>,
+    identity: Identity,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let list = state
+        .db(move |conn| {
+            let (round, procurement) = visible_round(conn, &identity, &id)?;
+            let counts = round_view(conn, &round, &procurement)?.counts;
+            let items = participations::list_for_round(conn, &round.id)?
+                .into_iter()
+                .map(|(row, name)| view(row, name, &identity))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ParticipationList {
+                round_id: round.id,
+                counts,
+                items,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}

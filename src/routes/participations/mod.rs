@@ -1,0 +1,65 @@
+pub mod history;
+pub mod list;
+pub mod non_respondents;
+pub mod put;
+pub mod withdraw;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Identity;
+use crate::db::participations::ParticipationRow;
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipationContact {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipationView {
+    pub id: String,
+    pub round_id: String,
+    pub organization_id: String,
+    pub organization_name: String,
+    /// `joined`, `declined` or `withdrawn`.
+    #[schema(example = "joined")]
+    pub status: String,
+    pub selected_options: Vec<String>,
+    pub declared_quantity: Option<i64>,
+    /// Only for the body itself and administrators.
+    pub contact: Option<ParticipationContact>,
+    /// Only for the body itself and administrators.
+    pub note: Option<String>,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn view(
+    row: ParticipationRow,
+    organization_name: String,
+    identity: &Identity,
+) -> Result<ParticipationView, ApiError> {
+    let private = identity.may_read_private(&row.organization_id);
+    Ok(ParticipationView {
+        selected_options: serde_json::from_str(&row.selected_options)
+            .map_err(anyhow::Error::from)?,
+        contact: private.then_some(ParticipationContact {
+            name: row.contact_name,
+            email: row.contact_email,
+            phone: row.contact_phone,
+        }),
+        note: if private { row.note } else { None },
+        id: row.id,
+        round_id: row.round_id,
+        organization_id: row.organization_id,
+        organization_name,
+        status: row.status,
+        declared_quantity: row.declared_quantity,
+        version: row.version,
+        updated_at: row.updated_at.and_utc(),
+    })
+}

@@ -1,0 +1,175 @@
+use actix_web::{HttpResponse, put, web};
+use serde::Deserialize;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+
+use super::{ParticipationView, view};
+use crate::auth::Identity;
+use crate::domain::email::Email;
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::check;
+use crate::service::participations::{Answer, Response, answer, authorize};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Joined,
+    Declined,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "status": "joined",
+    "selected_options": ["lgwan"],
+    "declared_quantity": 25,
+    "contact": {"name": "信州 太郎", "email": "dx@city.nagano.lg.jp", "phone": "026-000-0000"},
+    "note": "4月から利用予定"
+}))]
+pub struct ParticipationInput {
+    pub status: Decision,
+    /// Option codes; ignored when declining.
+    #[serde(default)]
+    pub selected_options: Vec<String>,
+    /// Licences, hours, …: required to join when the cost model shares cost by usage.
+    pub declared_quantity: Option<i64>,
+    pub contact: Option<ContactInput>,
+    pub note: Option<String>,
+    /// Required when an administrator answers for another body.
+    pub reason: Option<String>,
+}
+
+fn clean(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+        errors.push(FieldError::new(
+            field,
+            "invalid_length",
+            format!("at most {max} characters"),
+        ));
+    }
+    value
+}
+
+/// Join or decline a round for a body, or change the answer, while the round is open.
+///
+/// Coordinators answer for their own body; administrators for any, with a `reason`. Answers the
+/// round no longer takes are 409 and nothing is written; bodies the procurement does not admit get
+/// 403 with the reason. In a mandatory procurement bodies are enrolled when the round opens and
+/// can only choose options.
+#[utoipa::path(
+    tag = "participations",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Round id"),
+        ("org" = String, Path, description = "Organization id or 全国地方公共団体コード"),
+        ("Idempotency-Key" = Option<String>, Header),
+    ),
+    request_body = ParticipationInput,
+    responses(
+        (status = 200, description = "Answer changed", body = ParticipationView),
+        (status = 201, description = "First answer", body = ParticipationView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Round not open, or declining a mandatory procurement", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/rounds/{id}/participations/{org}")]
+pub async fn put_participation(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: web::Json<ParticipationInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (round_id, organization) = path.into_inner();
+    let input = body.into_inner();
+    let mut errors = Vec::new();
+    if input.declared_quantity.is_some_and(|q| q < 0) {
+        errors.push(FieldError::new(
+            "declared_quantity",
+            "out_of_range",
+            "a quantity cannot be negative",
+        ));
+    }
+    let contact = input.contact.unwrap_or(ContactInput {
+        name: None,
+        email: None,
+        phone: None,
+    });
+    let contact_email = clean(contact.email, "contact.email", 254, &mut errors).and_then(|e| {
+        match Email::parse(&e) {
+            Ok(email) => Some(email.to_string()),
+            Err(err) => {
+                errors.push(FieldError::new(
+                    "contact.email",
+                    "invalid_format",
+                    err.to_string(),
+                ));
+                None
+            }
+        }
+    });
+    let answer_input = Answer {
+        selected_options: input.selected_options,
+        declared_quantity: input.declared_quantity,
+        contact_name: clean(contact.name, "contact.name", 100, &mut errors),
+        contact_email,
+        contact_phone: clean(contact.phone, "contact.phone", 30, &mut errors),
+        note: clean(input.note, "note", 2000, &mut errors),
+        reason: clean(input.reason, "reason", 1000, &mut errors),
+    };
+    check(errors)?;
+    let response = match input.status {
+        Decision::Joined => Response::Join,
+        Decision::Declined => Response::Decline,
+    };
+    let now = state.now();
+    let actor = identity.actor(&request_id);
+    let (participation, created) = state
+        .transaction(move |conn| {
+            let context = authorize(
+                conn,
+                &identity,
+                &round_id,
+                &organization,
+                answer_input.reason.as_deref(),
+                now,
+            )?;
+            let (row, created) = answer(
+                conn,
+                &identity,
+                &actor,
+                &context,
+                response,
+                answer_input,
+                now,
+            )?;
+            Ok((
+                view(row, context.organization.name.clone(), &identity)?,
+                created,
+            ))
+        })
+        .await?;
+    Ok(if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    }
+    .json(participation))
+}

@@ -1,0 +1,196 @@
+//! 質疑応答: coordinators ask about a procurement; administrators answer; answers are published to
+//! every eligible body without saying which body asked.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+
+use crate::auth::Identity;
+use crate::db::audit::{self, Audience, Change, Event};
+use crate::db::new_id;
+use crate::db::questions::{self, QuestionRow};
+use crate::domain::procurement::ProcurementStatus;
+use crate::domain::user::Role;
+use crate::error::{ApiError, Problem};
+use crate::service::procurements::visible;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionView {
+    pub id: String,
+    pub procurement_id: String,
+    pub question: String,
+    pub answer: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub asked_at: DateTime<Utc>,
+    /// The asking body: shown to that body and to administrators only.
+    pub asked_by_organization: Option<String>,
+}
+
+fn view(row: QuestionRow, identity: &Identity) -> QuestionView {
+    let own = identity.may_read_private(&row.organization_id);
+    QuestionView {
+        asked_by_organization: own.then(|| row.organization_id.clone()),
+        id: row.id,
+        procurement_id: row.procurement_id,
+        question: row.question,
+        answer: row.answer,
+        answered_at: row.answered_at.map(|t| t.and_utc()),
+        asked_at: row.created_at.and_utc(),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"question": "LGWAN環境からの利用は可能ですか。"}))]
+pub struct AskRequest {
+    pub question: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"answer": "LGWAN-ASPとして提供されるため利用可能です。"}))]
+pub struct AnswerRequest {
+    pub answer: String,
+}
+
+fn text(value: String, field: &str) -> Result<String, ApiError> {
+    let value = value.trim().to_owned();
+    if value.is_empty() || value.chars().count() > 4000 {
+        return Err(ApiError::invalid_field(
+            field,
+            "invalid_length",
+            "1 to 4000 characters",
+        ));
+    }
+    Ok(value)
+}
+
+/// Questions on a procurement: answered ones for every eligible body; unanswered ones only for
+/// the asking body and administrators.
+#[utoipa::path(
+    tag = "questions",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Procurement id")),
+    responses((status = 200, body = Vec<QuestionView>), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/procurements/{id}/questions")]
+pub async fn list_questions(
+    state: web::Data<AppState>,
+    identity: Identity,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let items = state
+        .db(move |conn| {
+            let procurement = visible(conn, &identity, &id)?;
+            Ok(questions::list_for_procurement(conn, procurement.id())?
+                .into_iter()
+                .filter(|q| q.answer.is_some() || identity.may_read_private(&q.organization_id))
+                .map(|q| view(q, &identity))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// Ask a question about a published procurement (coordinators of an eligible body).
+#[utoipa::path(
+    tag = "questions",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Procurement id"), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = AskRequest,
+    responses(
+        (status = 201, body = QuestionView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/procurements/{id}/questions")]
+pub async fn ask_question(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: web::Path<String>,
+    body: web::Json<AskRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if identity.role != Role::Coordinator {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Coordinators ask questions for their body.",
+        ));
+    }
+    let question = text(body.into_inner().question, "question")?;
+    let now = state.now();
+    let actor = identity.actor(&request_id);
+    let created = state
+        .transaction(move |conn| {
+            let procurement = visible(conn, &identity, &id)?;
+            if procurement.status != ProcurementStatus::Published {
+                return Err(ApiError::conflict("procurement_not_published", "Questions are asked while a procurement is published."));
+            }
+            let row = QuestionRow {
+                id: new_id(),
+                procurement_id: procurement.id().to_owned(),
+                organization_id: identity.organization_id.clone(),
+                asked_by: identity.user_id.clone(),
+                question,
+                answer: None,
+                answered_by: None,
+                answered_at: None,
+                created_at: now,
+            };
+            questions::insert(conn, &row)?;
+            let payload = json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question});
+            audit::record(conn, &actor, Event { action: "question.asked", entity_type: "question", entity_id: &row.id, before: None, after: Some(payload.clone()), reason: None }, now)?;
+            audit::publish_change(conn, Change { entity_type: "question", entity_id: &row.id, action: "asked", procurement_id: Some(&row.procurement_id), audience: Audience::Organization(row.organization_id.clone()), payload }, now)?;
+            Ok(view(row, &identity))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Answer a question, or correct an answer (administrators). The answer goes to every eligible body.
+#[utoipa::path(
+    tag = "questions",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Question id")),
+    request_body = AnswerRequest,
+    responses(
+        (status = 200, body = QuestionView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/questions/{id}/answer")]
+pub async fn answer_question(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: web::Path<String>,
+    body: web::Json<AnswerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    identity.require_admin()?;
+    let answer = text(body.into_inner().answer, "answer")?;
+    let now = state.now();
+    let actor = identity.actor(&request_id);
+    let answered = state
+        .transaction(move |conn| {
+            let current = questions::find(conn, &id)?.ok_or_else(|| ApiError::not_found("question_not_found", format!("No question has the id {id:?}.")))?;
+            let mut row = current.clone();
+            row.answer = Some(answer);
+            row.answered_by = Some(identity.user_id.clone());
+            row.answered_at = Some(now);
+            questions::update(conn, &row)?;
+            let before = json!({"answer": current.answer});
+            let public = json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question, "answer": row.answer});
+            audit::record(conn, &actor, Event { action: "question.answered", entity_type: "question", entity_id: &row.id, before: Some(before), after: Some(public.clone()), reason: None }, now)?;
+            audit::publish_change(conn, Change { entity_type: "question", entity_id: &row.id, action: "answered", procurement_id: Some(&row.procurement_id), audience: Audience::Council, payload: public }, now)?;
+            Ok(view(row, &identity))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answered))
+}

@@ -1,0 +1,181 @@
+//! Administrators' actions on a round: open or close now, reopen, cancel.
+
+use actix_web::{HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tracing_actix_web::RequestId;
+use utoipa::ToSchema;
+
+use super::get::visible_round;
+use super::{RoundView, view};
+use crate::auth::Identity;
+use crate::domain::round::RoundAction;
+use crate::error::{ApiError, Problem};
+use crate::routes::etag;
+use crate::service::rounds::{Details, transition};
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"closes_at": "2027-01-15T08:00:00Z"}))]
+pub struct ReopenRequest {
+    /// New deadline; required when the old one has passed.
+    pub closes_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "予算措置の遅れのため"}))]
+pub struct CancelRoundRequest {
+    pub reason: String,
+}
+
+async fn act(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: String,
+    action: RoundAction,
+    closes_at: Option<DateTime<Utc>>,
+    reason: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    identity.require_admin()?;
+    let now = state.now();
+    let actor = identity.actor(&request_id);
+    let round = state
+        .transaction(move |conn| {
+            let (round, procurement) = visible_round(conn, &identity, &id)?;
+            let closes_at = closes_at.map(|t| t.naive_utc());
+            if action == RoundAction::Reopen {
+                match closes_at {
+                    Some(t) if t <= now => {
+                        return Err(ApiError::invalid_field(
+                            "closes_at",
+                            "in_past",
+                            "the new deadline is in the future",
+                        ));
+                    }
+                    None if round.closes_at <= now => {
+                        return Err(ApiError::invalid_field(
+                            "closes_at",
+                            "required",
+                            "the deadline has passed: give a new one to reopen",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            let details = Details {
+                closes_at,
+                reason: reason.as_deref(),
+            };
+            let updated =
+                transition(conn, &round, action, details, &actor, now)?.ok_or_else(|| {
+                    etag::stale("another request or the scheduler changed it at the same time")
+                })?;
+            view(conn, &updated, &procurement)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag::header(round.version))
+        .json(round))
+}
+
+/// Open a scheduled round now.
+#[utoipa::path(tag = "rounds", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RoundView), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[post("/rounds/{id}/open")]
+pub async fn open_round(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(
+        state,
+        identity,
+        request_id,
+        id.into_inner(),
+        RoundAction::Open,
+        None,
+        None,
+    )
+    .await
+}
+
+/// Close an open round now.
+#[utoipa::path(tag = "rounds", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RoundView), (status = 409, body = Problem, content_type = "application/problem+json")))]
+#[post("/rounds/{id}/close")]
+pub async fn close_round(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(
+        state,
+        identity,
+        request_id,
+        id.into_inner(),
+        RoundAction::Close,
+        None,
+        None,
+    )
+    .await
+}
+
+/// Reopen a closed round that is not finalized, optionally with a new deadline.
+#[utoipa::path(tag = "rounds", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReopenRequest,
+    responses((status = 200, body = RoundView), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/rounds/{id}/reopen")]
+pub async fn reopen_round(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let closes_at = crate::routes::optional_json::<ReopenRequest>(&body)?.closes_at;
+    act(
+        state,
+        identity,
+        request_id,
+        id.into_inner(),
+        RoundAction::Reopen,
+        closes_at,
+        None,
+    )
+    .await
+}
+
+/// Cancel a round that is not finalized, with a reason.
+#[utoipa::path(tag = "rounds", security(("bearer" = [])), params(("id" = String, Path)), request_body = CancelRoundRequest,
+    responses((status = 200, body = RoundView), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[post("/rounds/{id}/cancel")]
+pub async fn cancel_round(
+    state: web::Data<AppState>,
+    identity: Identity,
+    request_id: RequestId,
+    id: web::Path<String>,
+    body: web::Json<CancelRoundRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body.into_inner().reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "invalid_length",
+            "a reason has 1 to 1000 characters",
+        ));
+    }
+    act(
+        state,
+        identity,
+        request_id,
+        id.into_inner(),
+        RoundAction::Cancel,
+        None,
+        Some(reason),
+    )
+    .await
+}

@@ -1,0 +1,106 @@
+pub mod actions;
+pub mod create;
+pub mod get;
+pub mod list;
+pub mod update;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::DbConnection;
+use crate::db::participations;
+use crate::db::rounds::RoundRow;
+use crate::domain::round::{RoundKind, RoundState};
+use crate::error::{ApiError, FieldError};
+use crate::service::procurements::{Procurement, eligible_bodies};
+use crate::service::rounds::decode;
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ResponseCounts {
+    /// Bodies the procurement admits.
+    pub eligible: usize,
+    pub joined: usize,
+    pub declined: usize,
+    pub withdrawn: usize,
+    /// Eligible bodies without any answer.
+    pub not_responded: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoundView {
+    pub id: String,
+    pub procurement_id: String,
+    pub kind: RoundKind,
+    /// For renewal rounds: the fiscal year (年度) renewed.
+    pub fiscal_year: Option<i32>,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    /// Allocations use each body's population figure in force on this date.
+    pub population_base_date: NaiveDate,
+    /// Reminders go out this many days before closing.
+    pub reminder_days: Vec<u32>,
+    pub state: RoundState,
+    pub cancel_reason: Option<String>,
+    /// Also the `ETag`.
+    pub version: i64,
+    pub counts: ResponseCounts,
+}
+
+pub fn view(
+    conn: &mut DbConnection,
+    row: &RoundRow,
+    procurement: &Procurement,
+) -> Result<RoundView, ApiError> {
+    let eligible: BTreeSet<String> = eligible_bodies(conn, procurement)?
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let mut counts = ResponseCounts {
+        eligible: eligible.len(),
+        ..Default::default()
+    };
+    let mut responded = 0;
+    for (participation, _) in participations::list_for_round(conn, &row.id)? {
+        match participation.status.as_str() {
+            "joined" => counts.joined += 1,
+            "declined" => counts.declined += 1,
+            _ => counts.withdrawn += 1,
+        }
+        responded += usize::from(eligible.contains(&participation.organization_id));
+    }
+    counts.not_responded = counts.eligible - responded;
+    let (kind, state) = decode(row)?;
+    Ok(RoundView {
+        id: row.id.clone(),
+        procurement_id: row.procurement_id.clone(),
+        kind,
+        fiscal_year: row.fiscal_year,
+        opens_at: row.opens_at.and_utc(),
+        closes_at: row.closes_at.and_utc(),
+        population_base_date: row.population_base_date,
+        reminder_days: serde_json::from_str(&row.reminder_days).map_err(anyhow::Error::from)?,
+        state,
+        cancel_reason: row.cancel_reason.clone(),
+        version: row.version,
+        counts,
+    })
+}
+
+pub const DEFAULT_REMINDER_DAYS: [u32; 2] = [7, 1];
+
+/// Reminder offsets: 1 to 60 days, at most 5, distinct; returned largest first.
+pub fn reminder_days(days: Vec<u32>, errors: &mut Vec<FieldError>) -> Vec<u32> {
+    let distinct: BTreeSet<u32> = days.iter().copied().collect();
+    if days.len() > 5 || distinct.len() != days.len() || days.iter().any(|d| !(1..=60).contains(d))
+    {
+        errors.push(FieldError::new(
+            "reminder_days",
+            "out_of_range",
+            "up to 5 distinct offsets of 1 to 60 days",
+        ));
+    }
+    distinct.into_iter().rev().collect()
+}

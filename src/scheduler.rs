@@ -1,0 +1,29 @@
+//! Opens and closes rounds on time. Each instance runs one; a round changes state through a
+//! conditional update, so with several instances on one database it still opens once.
+
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::error::ApiError;
+use crate::service::rounds::run_due;
+use crate::state::AppState;
+
+/// One pass: every round whose opening or closing time has come changes state. Returns how many.
+pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    state.db(move |conn| run_due(conn, now)).await
+}
+
+/// Ticks every `interval` until the server stops.
+pub async fn run(state: web::Data<AppState>, interval: Duration) {
+    let mut timer = actix_web::rt::time::interval(interval);
+    loop {
+        timer.tick().await;
+        match tick(&state).await {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "scheduler changed rounds"),
+            Err(error) => tracing::error!(%error, "scheduler pass failed"),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::auth::Identity;
+use crate::db::DbConnection;
+use crate::db::audit::{self, Actor, Audience, Change, Event};
+use crate::db::new_id;
+use crate::db::organizations::OrganizationRow;
+use crate::db::participations::{self, ParticipationRow};
+use crate::db::rounds::{self, RoundRow};
+use crate::domain::round::{self as round_rules, RoundState};
+use crate::domain::user::Role;
+use crate::error::ApiError;
+use crate::service::procurements::{self, Procurement};
+use crate::service::rounds::decode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    Join,
+    Decline,
+    Withdraw,
+}
+
+impl Response {
+    fn status(self) -> &'static str {
+        match self {
+            Self::Join => "joined",
+            Self::Decline => "declined",
+            Self::Withdraw => "withdrawn",
+        }
+    }
+}
+
+/// A body's answer, already checked for shape.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    pub selected_options: Vec<String>,
+    pub declared_quantity: Option<i64>,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub note: Option<String>,
+    /// Why an administrator answers on a body's behalf.
+    pub reason: Option<String>,
+}
+
+/// The round, its procurement and the body, once the caller may act for the body in this round.
+pub struct Context {
+    pub round: RoundRow,
+    pub procurement: Procurement,
+    pub organization: OrganizationRow,
+}
+
+/// Checks, in order: the round exists and is visible (404), the caller may act for the body (403),
+/// the body is eligible (403 with the reason), the round takes answers now (409).
+pub fn authorize(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    round_id: &str,
+    organization_key: &str,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Context, ApiError> {
+    let round = rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
+    let procurement = procurements::visible(conn, identity, &round.procurement_id)
+        .map_err(|_| round_not_found(round_id))?;
+    let organization = crate::routes::organizations::resolve(conn, organization_key)?;
+    if identity.role == Role::Viewer {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Viewers cannot answer for their organization.",
+        ));
+    }
+    if !identity.may_act_for(&organization.id) {
+        return Err(ApiError::forbidden(
+            "not_your_organization",
+            "Coordinators answer for their own organization only.",
+        ));
+    }
+    if identity.is_admin() && identity.organization_id != organization.id && reason.is_none() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "required",
+            "an administrator answering for another organization gives a reason",
+        ));
+    }
+    procurement.admits(&organization).map_err(|why| {
+        ApiError::forbidden(
+            "not_eligible",
+            format!("{} cannot take part: {why}.", organization.name),
+        )
+    })?;
+    let (_, state) = decode(&round)?;
+    if !round_rules::accepts_responses(state, round.closes_at, now) {
+        let detail = match state {
+            RoundState::Open => format!(
+                "The round closed at {} UTC; answers are no longer accepted.",
+                round.closes_at
+            ),
+            RoundState::Scheduled => format!("The round opens at {} UTC.", round.opens_at),
+            other => format!(
+                "The round is {}; answers are no longer accepted.",
+                other.as_str()
+            ),
+        };
+        return Err(ApiError::conflict("round_not_open", detail));
+    }
+    Ok(Context {
+        round,
+        procurement,
+        organization,
+    })
+}
+
+pub fn round_not_found(id: &str) -> ApiError {
+    ApiError::not_found("round_not_found", format!("No round has the id {id:?}."))
+}
+
+/// Records a body's answer with its history, audit entry and feed entry. Returns the row and
+/// whether it was created.
+pub fn answer(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    actor: &Actor,
+    context: &Context,
+    response: Response,
+    answer: Answer,
+    now: NaiveDateTime,
+) -> Result<(ParticipationRow, bool), ApiError> {
+    let Context {
+        round,
+        procurement,
+        organization,
+    } = context;
+    if procurement.row.mandatory && response != Response::Join {
+        return Err(ApiError::conflict(
+            "participation_mandatory",
+            "Every eligible body takes part in this procurement; it can choose options but not decline or withdraw.",
+        ));
+    }
+    for code in &answer.selected_options {
+        if !procurement.options.iter().any(|o| &o.code == code) {
+            return Err(ApiError::invalid_field(
+                "selected_options",
+                "unknown_option",
+                format!("the procurement has no option {code:?}"),
+            ));
+        }
+    }
+    if response == Response::Join
+        && procurement.needs_quantity()
+        && answer.declared_quantity.is_none()
+    {
+        return Err(ApiError::invalid_field(
+            "declared_quantity",
+            "required",
+            "this procurement shares cost by usage: declare a quantity",
+        ));
+    }
+
+    participations::lock(conn, &round.id, &organization.id)?;
+    let existing = participations::find(conn, &round.id, &organization.id)?;
+    if response == Response::Withdraw && existing.as_ref().is_none_or(|p| p.status == "withdrawn") {
+        return Err(ApiError::not_found(
+            "participation_not_found",
+            format!("{} has no answer to withdraw.", organization.name),
+        ));
+    }
+    let before = existing.as_ref().map(public_view);
+    let is_new = existing.is_none();
+    // Only a body that joins has options and a quantity.
+    let keeps_options = response == Response::Join;
+    let options: &[String] = if keeps_options {
+        &answer.selected_options
+    } else {
+        &[]
+    };
+    let row = ParticipationRow {
+        id: existing.as_ref().map_or_else(new_id, |p| p.id.clone()),
+        round_id: round.id.clone(),
+        organization_id: organization.id.clone(),
+        status: response.status().to_owned(),
+        selected_options: serde_json::to_string(options).map_err(anyhow::Error::from)?,
+        declared_quantity: if keeps_options {
+            answer.declared_quantity
+        } else {
+            None
+        },
+        contact_name: answer
+            .contact_name
+            .or_else(|| existing.as_ref().and_then(|p| p.contact_name.clone())),
+        contact_email: answer
+            .contact_email
+            .or_else(|| existing.as_ref().and_then(|p| p.contact_email.clone())),
+        contact_phone: answer
+            .contact_phone
+            .or_else(|| existing.as_ref().and_then(|p| p.contact_phone.clone())),
+        note: answer
+            .note
+            .or_else(|| existing.as_ref().and_then(|p| p.note.clone())),
+        version: existing.as_ref().map_or(1, |p| p.version + 1),
+        updated_by: Some(identity.user_id.clone()),
+        created_at: existing.as_ref().map_or(now, |p| p.created_at),
+        updated_at: now,
+    };
+    participations::save(conn, &row, is_new, answer.reason.as_deref())?;
+    let mut after = public_view(&row);
+    after["organization_name"] = json!(organization.name);
+    let action = match response {
+        Response::Join => "joined",
+        Response::Decline => "declined",
+        Response::Withdraw => "withdrawn",
+    };
+    audit::record(
+        conn,
+        actor,
+        Event {
+            action: &format!("participation.{action}"),
+            entity_type: "participation",
+            entity_id: &row.id,
+            before,
+            after: Some(after.clone()),
+            reason: answer.reason.as_deref(),
+        },
+        now,
+    )?;
+    audit::publish_change(
+        conn,
+        Change {
+            entity_type: "participation",
+            entity_id: &row.id,
+            action,
+            procurement_id: Some(&round.procurement_id),
+            audience: Audience::Council,
+            payload: after,
+        },
+        now,
+    )?;
+    Ok((row, is_new))
+}
+
+/// What every body may know of an answer: who, and what they chose. Contacts and notes stay private.
+pub fn public_view(row: &ParticipationRow) -> serde_json::Value {
+    json!({
+        "round_id": row.round_id,
+        "organization_id": row.organization_id,
+        "status": row.status,
+        "selected_options": serde_json::from_str::<serde_json::Value>(&row.selected_options).unwrap_or_default(),
+        "version": row.version,
+    })
+}
