@@ -7,11 +7,13 @@ use crate::db::audit::{self, Actor, Audience, Change, Event};
 use crate::db::new_id;
 use crate::db::organizations::OrganizationRow;
 use crate::db::participations::{self, ParticipationRow};
+use crate::db::procurements as procurement_rows;
 use crate::db::rounds::{self, RoundRow};
+use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{self as round_rules, RoundState};
 use crate::domain::user::Role;
 use crate::error::ApiError;
-use crate::service::procurements::{self, Procurement};
+use crate::service::procurements::Procurement;
 use crate::service::rounds::decode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +64,13 @@ pub fn authorize(
     now: NaiveDateTime,
 ) -> Result<Context, ApiError> {
     let round = rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
-    let procurement = procurements::visible(conn, identity, &round.procurement_id)
-        .map_err(|_| round_not_found(round_id))?;
+    // Drafts stay hidden; an ineligible body learns why it cannot answer (below) rather than 404.
+    let stored =
+        procurement_rows::find(conn, &round.procurement_id)?.ok_or_else(ApiError::internal)?;
+    let procurement = Procurement::decode(stored)?;
+    if procurement.status == ProcurementStatus::Draft && !identity.is_admin() {
+        return Err(round_not_found(round_id));
+    }
     let organization = crate::routes::organizations::resolve(conn, organization_key)?;
     if identity.role == Role::Viewer {
         return Err(ApiError::forbidden(

@@ -2,9 +2,11 @@
 //! `TEST_DATABASE_URL` is set.
 
 mod auth;
+mod authorization;
 mod configuration;
 mod errors;
 mod helpers;
+mod lifecycle;
 mod operations;
 mod organizations;
 mod seed;
