@@ -5,14 +5,24 @@ use std::time::Duration;
 
 use actix_web::web;
 
+use crate::db::idempotency;
 use crate::error::ApiError;
 use crate::service::rounds::run_due;
 use crate::state::AppState;
 
-/// One pass: every round whose opening or closing time has come changes state. Returns how many.
+/// One pass: every round whose opening or closing time has come changes state, and expired
+/// idempotency keys are forgotten. Returns how many rounds changed.
 pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
-    state.db(move |conn| run_due(conn, now)).await
+    state
+        .db(move |conn| {
+            idempotency::purge(
+                conn,
+                now - chrono::Duration::hours(crate::idempotency::RETENTION_HOURS),
+            )?;
+            run_due(conn, now)
+        })
+        .await
 }
 
 /// Ticks every `interval` until the server stops.

@@ -17,6 +17,7 @@ use crate::bootstrap::{self, FirstAdmin};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error;
+use crate::idempotency;
 use crate::openapi;
 use crate::routes;
 use crate::scheduler;
@@ -116,6 +117,7 @@ impl Application {
                         Ok(response)
                     }
                 })
+                .wrap(actix_web::middleware::from_fn(idempotency::middleware))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(metrics.clone())
         })

@@ -265,7 +265,7 @@ impl TestApp {
     }
 }
 
-async fn collect<S>(mut response: awc::ClientResponse<S>) -> Response
+pub async fn collect<S>(mut response: awc::ClientResponse<S>) -> Response
 where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
         + Unpin,

@@ -4,11 +4,13 @@
 mod auth;
 mod authorization;
 mod configuration;
+mod consistency;
 mod errors;
 mod helpers;
 mod lifecycle;
 mod operations;
 mod organizations;
+mod questions;
 mod seed;
 mod tokens;
 mod users;

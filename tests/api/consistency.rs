@@ -1,0 +1,257 @@
+//! Safe retries, concurrent writers and a complete change feed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use actix_web::http::{Method, StatusCode};
+use chrono::Duration;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::{Response, TestApp, spawn_app};
+use crate::lifecycle::{procurement_body, published_procurement, round};
+
+async fn post_with_key(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> Response {
+    let response = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .insert_header(("idempotency-key", key))
+        .send_json(body)
+        .await
+        .unwrap();
+    crate::helpers::collect(response).await
+}
+
+#[actix_web::test]
+async fn a_retried_request_with_the_same_key_returns_the_first_response() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let body = procurement_body(json!({}));
+    let first = post_with_key(
+        &app,
+        &admin,
+        "/api/v1/procurements",
+        "create-chatbot-1",
+        &body,
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let retry = post_with_key(
+        &app,
+        &admin,
+        "/api/v1/procurements",
+        "create-chatbot-1",
+        &body,
+    )
+    .await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.body["id"], first.body["id"]);
+    assert_eq!(retry.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(
+        app.get("/api/v1/procurements", &admin).await.body["total"],
+        1,
+        "one procurement, not two"
+    );
+
+    let other_body = procurement_body(json!({"title": "別の案件"}));
+    let misuse = post_with_key(
+        &app,
+        &admin,
+        "/api/v1/procurements",
+        "create-chatbot-1",
+        &other_body,
+    )
+    .await;
+    assert_eq!(misuse.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(misuse.problem_code(), "idempotency_key_reused");
+
+    // Refusals are replayed too: the retry does not slip past a rule the first attempt met.
+    let invalid = procurement_body(json!({"contract_end_fiscal_year": 1999}));
+    let refused = post_with_key(
+        &app,
+        &admin,
+        "/api/v1/procurements",
+        "create-invalid",
+        &invalid,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let refused_again = post_with_key(
+        &app,
+        &admin,
+        "/api/v1/procurements",
+        "create-invalid",
+        &invalid,
+    )
+    .await;
+    assert_eq!(
+        (refused_again.status, refused_again.problem_code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    assert_eq!(
+        app.get("/api/v1/procurements", &admin).await.body["total"],
+        1
+    );
+}
+
+#[actix_web::test]
+async fn keys_belong_to_their_user() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let nagano = app.user("coordinator", "202011").await;
+    let id = published_procurement(&app, &admin, json!({})).await;
+    let ask = json!({"question": "LGWANから利用できますか。"});
+    let path = format!("/api/v1/procurements/{id}/questions");
+    let mine = post_with_key(&app, &nagano.token, &path, "q-1", &ask).await;
+    let matsumoto = app.user("coordinator", "202029").await;
+    let theirs = post_with_key(&app, &matsumoto.token, &path, "q-1", &ask).await;
+    assert_eq!(
+        (mine.status, theirs.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_ne!(mine.body["id"], theirs.body["id"]);
+}
+
+#[actix_web::test]
+async fn two_coordinators_of_one_body_answering_at_once_leave_one_row_and_an_unbroken_history() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let first = app.user("coordinator", "202011").await;
+    let second = app.user("coordinator", "202011").await;
+    let id = published_procurement(&app, &admin, json!({})).await;
+    let round = round(&app, &admin, &id, Duration::seconds(0), Duration::days(3)).await;
+    let round_id = round["id"].as_str().unwrap();
+    let path = format!("/api/v1/rounds/{round_id}/participations/202011");
+    let requests = (0..10).map(|i| {
+        let token = if i % 2 == 0 {
+            &first.token
+        } else {
+            &second.token
+        };
+        let status = if i % 3 == 0 { "declined" } else { "joined" };
+        app.request(
+            Method::PUT,
+            &path,
+            Some(token),
+            Some(json!({"status": status})),
+        )
+    });
+    let responses = join_all(requests).await;
+    assert!(
+        responses.iter().all(|r| r.status.is_success()),
+        "{:?}",
+        responses.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        responses
+            .iter()
+            .filter(|r| r.status == StatusCode::CREATED)
+            .count(),
+        1,
+        "exactly one request created the answer"
+    );
+
+    let list = app
+        .get(&format!("/api/v1/rounds/{round_id}/participations"), &admin)
+        .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    let history = app.get(&format!("{path}/history"), &first.token).await;
+    let versions: Vec<i64> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, (1..=10).collect::<Vec<_>>());
+    assert_eq!(list.body["items"][0]["version"], 10);
+}
+
+#[actix_web::test]
+async fn a_client_polling_the_feed_sees_each_of_100_concurrent_changes_exactly_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let reader = app.user("viewer", "202045").await;
+    let id = published_procurement(&app, &admin, json!({})).await;
+    let round = round(&app, &admin, &id, Duration::seconds(0), Duration::days(3)).await;
+    let round_id = round["id"].as_str().unwrap().to_owned();
+    let mut cursor = String::from("0-0");
+    let before = app.follow_feed(&reader.token, &mut cursor, 3).await.len();
+    assert_eq!(before, 3, "published, round created, round opened");
+
+    let towns = app
+        .get("/api/v1/organizations?kind=town&per_page=50", &admin)
+        .await;
+    let villages = app
+        .get("/api/v1/organizations?kind=village&per_page=50", &admin)
+        .await;
+    let codes: Vec<String> = [towns, villages]
+        .iter()
+        .flat_map(|page| page.body["items"].as_array().unwrap().clone())
+        .map(|o| o["lg_code"].as_str().unwrap().to_owned())
+        .take(50)
+        .collect();
+    // 50 bodies join, then each changes its options: 100 changes from 10 concurrent writers.
+    let writes = async {
+        for batch in codes.chunks(10).chain(codes.chunks(10)) {
+            let requests = batch.iter().map(|code| {
+                let path = format!("/api/v1/rounds/{round_id}/participations/{code}");
+                let body = json!({"status": "joined", "selected_options": ["lgwan"], "reason": "代理登録"});
+                let (app, admin) = (&app, &admin);
+                async move { app.request(Method::PUT, &path, Some(admin), Some(body)).await }
+            });
+            for response in join_all(requests).await {
+                assert!(response.status.is_success(), "{}", response.text);
+            }
+        }
+    };
+    let mut polled = Vec::new();
+    let poll = async {
+        for _ in 0..2000 {
+            let page = app
+                .get(
+                    &format!("/api/v1/changes?since={cursor}&limit=7"),
+                    &reader.token,
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            polled.extend(page.body["items"].as_array().unwrap().clone());
+            cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+            if polled.len() >= 100 {
+                break;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    };
+    futures_util::join!(writes, poll);
+    polled.extend(app.follow_feed(&reader.token, &mut cursor, 0).await);
+
+    let mut seen: BTreeMap<(String, i64), usize> = BTreeMap::new();
+    for entry in &polled {
+        assert_eq!(entry["entity_type"], "participation");
+        *seen
+            .entry((
+                entry["entity_id"].as_str().unwrap().to_owned(),
+                entry["data"]["version"].as_i64().unwrap(),
+            ))
+            .or_default() += 1;
+    }
+    assert_eq!(polled.len(), 100, "every change once, none twice");
+    assert!(seen.values().all(|&n| n == 1));
+    let bodies: BTreeSet<&str> = polled
+        .iter()
+        .map(|e| e["entity_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 50);
+    let cursors: Vec<&str> = polled
+        .iter()
+        .map(|e| e["cursor"].as_str().unwrap())
+        .collect();
+    assert_eq!(cursors.iter().collect::<BTreeSet<_>>().len(), 100);
+}
