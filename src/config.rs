@@ -27,7 +27,11 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Load the council's 89 member bodies (idempotent) and exit.
-    Seed,
+    Seed {
+        /// Also load the demonstration procurements (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
     /// Create an administrator of 長野県 and exit; prints a generated password if none is given.
     CreateAdmin {
         #[arg(long)]

@@ -26,15 +26,18 @@ async fn main() -> anyhow::Result<()> {
             db::run_migrations(&mut *pool.get()?)?;
             println!("Migrations applied ({}).", url.backend());
         }
-        Command::Seed => {
+        Command::Seed { demo } => {
             let (pool, _) = bootstrap::prepare_database(&config)?;
             let report = db::transaction(&mut *pool.get()?, db::seed::seed_council)?;
             println!(
                 "Seeded: {} organizations, {} union memberships, {} population figures created.",
-                report.organizations_created,
-                report.memberships_created,
-                report.population_figures_created
+                report.organizations_created, report.memberships_created, report.population_figures_created
             );
+            if demo {
+                let created = db::transaction(&mut *pool.get()?, |conn| kyodo::demo::load(conn, kyodo::clock::utc_now()))
+                    .map_err(|e| anyhow::anyhow!("loading the demonstration procurements: {e}"))?;
+                println!("Demonstration: {created} procurements created.");
+            }
         }
         Command::CreateAdmin { email, password } => {
             let (pool, _) = bootstrap::prepare_database(&config)?;

@@ -127,7 +127,6 @@ pub fn round_not_found(id: &str) -> ApiError {
 /// whether it was created.
 pub fn answer(
     conn: &mut DbConnection,
-    identity: &Identity,
     actor: &Actor,
     context: &Context,
     response: Response,
@@ -155,7 +154,7 @@ pub fn answer(
         }
     }
     if response == Response::Join
-        && procurement.needs_quantity()
+        && procurement.needs_quantity(&answer.selected_options)
         && answer.declared_quantity.is_none()
     {
         return Err(ApiError::invalid_field(
@@ -206,7 +205,7 @@ pub fn answer(
             .note
             .or_else(|| existing.as_ref().and_then(|p| p.note.clone())),
         version: existing.as_ref().map_or(1, |p| p.version + 1),
-        updated_by: Some(identity.user_id.clone()),
+        updated_by: actor.user_id.clone(),
         created_at: existing.as_ref().map_or(now, |p| p.created_at),
         updated_at: now,
     };

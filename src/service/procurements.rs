@@ -53,9 +53,14 @@ impl Procurement {
         })
     }
 
-    /// Uses the cost model's usage weight, so that joining needs a declared quantity.
-    pub fn needs_quantity(&self) -> bool {
-        self.cost_model.pools.iter().any(|p| p.weights.usage > 0)
+    /// Whether a body joining with these options shares a cost by usage, and so must declare a
+    /// quantity: the base pool or a chosen option's pool has a usage weight.
+    pub fn needs_quantity(&self, selected_options: &[String]) -> bool {
+        self.cost_model
+            .pools
+            .iter()
+            .filter(|p| p.code == crate::domain::procurement::BASE_POOL || selected_options.contains(&p.code))
+            .any(|p| p.weights.usage > 0)
     }
 }
 

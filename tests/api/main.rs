@@ -5,6 +5,7 @@ mod auth;
 mod authorization;
 mod configuration;
 mod consistency;
+mod demo;
 mod errors;
 mod helpers;
 mod lifecycle;

@@ -151,10 +151,7 @@ pub async fn put_participation(
                 answer_input.reason.as_deref(),
                 now,
             )?;
-            let (row, created) = answer(
-                conn,
-                &identity,
-                &actor,
+            let (row, created) = answer(conn, &actor,
                 &context,
                 response,
                 answer_input,

@@ -54,10 +54,7 @@ pub async fn withdraw_participation(
                 reason.as_deref(),
                 now,
             )?;
-            let (row, _) = answer(
-                conn,
-                &identity,
-                &actor,
+            let (row, _) = answer(conn, &actor,
                 &context,
                 Response::Withdraw,
                 Answer {

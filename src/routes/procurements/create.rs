@@ -3,7 +3,11 @@ use tracing_actix_web::RequestId;
 
 use super::{ProcurementInput, ProcurementView, record, view};
 use crate::auth::Identity;
-use crate::db::procurements;
+use chrono::NaiveDateTime;
+
+use crate::db::DbConnection;
+use crate::db::audit::Actor;
+use crate::db::procurements::{self, ProcurementRow};
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
 use crate::service::procurements::Procurement;
@@ -33,14 +37,20 @@ pub async fn create_procurement(
     let actor = identity.actor(&request_id);
     let procurement = state
         .transaction(move |conn| {
-            let mut row = body.into_inner().apply(conn, None, now)?;
-            row.created_by = Some(identity.user_id.clone());
-            procurements::insert(conn, &row)?;
-            record(conn, &actor, "created", None, &row, None, now)?;
+            let row = create(conn, body.into_inner(), &actor, now)?;
             view(conn, &Procurement::decode(row)?)
         })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(etag::header(procurement.version))
         .json(procurement))
+}
+
+/// Saves a new draft, recorded as created by `actor`.
+pub fn create(conn: &mut DbConnection, input: ProcurementInput, actor: &Actor, now: NaiveDateTime) -> Result<ProcurementRow, ApiError> {
+    let mut row = input.apply(conn, None, now)?;
+    row.created_by = actor.user_id.clone();
+    procurements::insert(conn, &row)?;
+    record(conn, actor, "created", None, &row, None, now)?;
+    Ok(row)
 }

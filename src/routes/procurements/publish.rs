@@ -3,7 +3,11 @@ use tracing_actix_web::RequestId;
 
 use super::{ProcurementView, record, view};
 use crate::auth::Identity;
-use crate::db::procurements;
+use chrono::NaiveDateTime;
+
+use crate::db::DbConnection;
+use crate::db::audit::Actor;
+use crate::db::procurements::{self, ProcurementRow};
 use crate::domain::procurement::ProcurementStatus;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
@@ -34,36 +38,31 @@ pub async fn publish_procurement(
     let procurement = state
         .transaction(move |conn| {
             let current = visible(conn, &identity, &id)?;
-            if current.status != ProcurementStatus::Draft {
-                return Err(ApiError::conflict(
-                    "procurement_not_draft",
-                    format!(
-                        "Only drafts are published; this one is {}.",
-                        current.status.as_str()
-                    ),
-                ));
-            }
-            let mut row = current.row.clone();
-            row.status = ProcurementStatus::Published.as_str().to_owned();
-            row.published_at = Some(now);
-            row.version += 1;
-            row.updated_at = now;
-            if !procurements::update(conn, &row, current.row.version)? {
-                return Err(etag::stale("another request changed it at the same time"));
-            }
-            record(
-                conn,
-                &actor,
-                "published",
-                Some(&current.row),
-                &row,
-                None,
-                now,
-            )?;
+            let row = publish(conn, &current, &actor, now)?;
             view(conn, &Procurement::decode(row)?)
         })
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag::header(procurement.version))
         .json(procurement))
+}
+
+/// Publishes a draft, recorded as done by `actor`.
+pub fn publish(conn: &mut DbConnection, current: &Procurement, actor: &Actor, now: NaiveDateTime) -> Result<ProcurementRow, ApiError> {
+    if current.status != ProcurementStatus::Draft {
+        return Err(ApiError::conflict(
+            "procurement_not_draft",
+            format!("Only drafts are published; this one is {}.", current.status.as_str()),
+        ));
+    }
+    let mut row = current.row.clone();
+    row.status = ProcurementStatus::Published.as_str().to_owned();
+    row.published_at = Some(now);
+    row.version += 1;
+    row.updated_at = now;
+    if !procurements::update(conn, &row, current.row.version)? {
+        return Err(etag::stale("another request changed it at the same time"));
+    }
+    record(conn, actor, "published", Some(&current.row), &row, None, now)?;
+    Ok(row)
 }

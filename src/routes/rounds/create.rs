@@ -1,5 +1,5 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use tracing_actix_web::RequestId;
@@ -8,14 +8,15 @@ use utoipa::ToSchema;
 use super::{DEFAULT_REMINDER_DAYS, RoundView, reminder_days, view};
 use crate::auth::Identity;
 use crate::db::audit::{self, Audience, Change, Event};
-use crate::db::new_id;
+use crate::db::audit::Actor;
+use crate::db::{DbConnection, new_id};
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::fiscal_year;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundKind, RoundState};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::{check, etag};
-use crate::service::procurements::visible;
+use crate::service::procurements::{Procurement, visible};
 use crate::service::rounds::{Details, snapshot, transition};
 use crate::state::AppState;
 
@@ -96,75 +97,71 @@ pub async fn create_round(
     let round = state
         .transaction(move |conn| {
             let procurement = visible(conn, &identity, &id)?;
-            if !matches!(
-                procurement.status,
-                ProcurementStatus::Published | ProcurementStatus::Contracted
-            ) {
-                return Err(ApiError::conflict(
-                    "procurement_not_published",
-                    format!(
-                        "Rounds belong to published procurements; this one is {}.",
-                        procurement.status.as_str()
-                    ),
-                ));
-            }
-            let mut row = RoundRow {
-                id: new_id(),
-                procurement_id: procurement.id().to_owned(),
-                kind: input.kind.as_str().to_owned(),
+            let schedule = Schedule {
+                kind: input.kind,
                 fiscal_year: input.fiscal_year,
                 opens_at: input.opens_at.naive_utc(),
                 closes_at: input.closes_at.naive_utc(),
                 population_base_date: input.population_base_date,
-                reminder_days: json!(reminders).to_string(),
-                state: RoundState::Scheduled.as_str().to_owned(),
-                cancel_reason: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
+                reminder_days: reminders,
             };
-            rounds::insert(conn, &row)?;
-            let created = snapshot(&row);
-            audit::record(
-                conn,
-                &actor,
-                Event {
-                    action: "round.created",
-                    entity_type: "round",
-                    entity_id: &row.id,
-                    before: None,
-                    after: Some(created.clone()),
-                    reason: None,
-                },
-                now,
-            )?;
-            audit::publish_change(
-                conn,
-                Change {
-                    entity_type: "round",
-                    entity_id: &row.id,
-                    action: "created",
-                    procurement_id: Some(&row.procurement_id),
-                    audience: Audience::Council,
-                    payload: created,
-                },
-                now,
-            )?;
-            if row.opens_at <= now {
-                row = transition(
-                    conn,
-                    &row,
-                    RoundAction::Open,
-                    Details::default(),
-                    &actor,
-                    now,
-                )?
-                .ok_or_else(ApiError::internal)?;
-            }
+            let row = create(conn, &procurement, schedule, &actor, now)?;
             view(conn, &row, &procurement)
         })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(etag::header(round.version))
         .json(round))
+}
+
+/// A round's times and settings, checked.
+pub struct Schedule {
+    pub kind: RoundKind,
+    pub fiscal_year: Option<i32>,
+    pub opens_at: NaiveDateTime,
+    pub closes_at: NaiveDateTime,
+    pub population_base_date: NaiveDate,
+    pub reminder_days: Vec<u32>,
+}
+
+/// Saves a round of `procurement`; one whose opening time has come opens at once.
+pub fn create(conn: &mut DbConnection, procurement: &Procurement, schedule: Schedule, actor: &Actor, now: NaiveDateTime) -> Result<RoundRow, ApiError> {
+    if !matches!(procurement.status, ProcurementStatus::Published | ProcurementStatus::Contracted) {
+        return Err(ApiError::conflict(
+            "procurement_not_published",
+            format!("Rounds belong to published procurements; this one is {}.", procurement.status.as_str()),
+        ));
+    }
+    let row = RoundRow {
+        id: new_id(),
+        procurement_id: procurement.id().to_owned(),
+        kind: schedule.kind.as_str().to_owned(),
+        fiscal_year: schedule.fiscal_year,
+        opens_at: schedule.opens_at,
+        closes_at: schedule.closes_at,
+        population_base_date: schedule.population_base_date,
+        reminder_days: json!(schedule.reminder_days).to_string(),
+        state: RoundState::Scheduled.as_str().to_owned(),
+        cancel_reason: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    rounds::insert(conn, &row)?;
+    let created = snapshot(&row);
+    audit::record(
+        conn,
+        actor,
+        Event { action: "round.created", entity_type: "round", entity_id: &row.id, before: None, after: Some(created.clone()), reason: None },
+        now,
+    )?;
+    audit::publish_change(
+        conn,
+        Change { entity_type: "round", entity_id: &row.id, action: "created", procurement_id: Some(&row.procurement_id), audience: Audience::Council, payload: created },
+        now,
+    )?;
+    if row.opens_at > now {
+        return Ok(row);
+    }
+    transition(conn, &row, RoundAction::Open, Details::default(), actor, now)?.ok_or_else(ApiError::internal)
 }
