@@ -12,9 +12,9 @@ async fn the_demonstration_shows_each_stage_of_the_lifecycle_and_loads_once() {
         app.clock.now()
     };
     let pool = app.pool();
-    let created = kyodo::db::transaction(&mut *pool.get().unwrap(), |conn| kyodo::demo::load(conn, now)).unwrap();
+    let created = kyodo::db::transaction(&mut pool.get().unwrap(), |conn| kyodo::demo::load(conn, now)).unwrap();
     assert_eq!(created, 7);
-    let again = kyodo::db::transaction(&mut *pool.get().unwrap(), |conn| kyodo::demo::load(conn, now)).unwrap();
+    let again = kyodo::db::transaction(&mut pool.get().unwrap(), |conn| kyodo::demo::load(conn, now)).unwrap();
     assert_eq!(again, 0, "loading twice changes nothing");
 
     let admin = app.admin_token().await;
