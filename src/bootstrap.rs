@@ -11,12 +11,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password;
 use crate::config::Config;
-use crate::{clock, demo};
 use crate::db::users::UserRow;
 use crate::db::{self, DatabaseUrl, DbConnection, Pool, new_id};
 use crate::domain::email::Email;
 use crate::domain::password::Password;
 use crate::domain::user::Role;
+use crate::{clock, demo};
 
 /// The prefecture, whose users run the council's secretariat.
 const PREFECTURE_LG_CODE: &str = "200000";
@@ -38,11 +38,18 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<(Pool, DatabaseUrl)> 
     db::run_migrations(&mut conn)?;
     if db::organizations::count(&mut conn)? == 0 {
         let report = db::transaction(&mut conn, db::seed::seed_council)?;
-        tracing::info!(organizations = report.organizations_created, "loaded the council's member bodies");
+        tracing::info!(
+            organizations = report.organizations_created,
+            "loaded the council's member bodies"
+        );
         // The embedded default shows what the service does; a production database starts empty.
         if config.database_url.is_none() {
-            let created = db::transaction(&mut conn, |conn| demo::load(conn, clock::utc_now())).map_err(|e| anyhow::anyhow!("loading the demonstration procurements: {e}"))?;
-            tracing::info!(procurements = created, "loaded the demonstration procurements");
+            let created = db::transaction(&mut conn, |conn| demo::load(conn, clock::utc_now()))
+                .map_err(|e| anyhow::anyhow!("loading the demonstration procurements: {e}"))?;
+            tracing::info!(
+                procurements = created,
+                "loaded the demonstration procurements"
+            );
         }
     }
     Ok((pool, url))

@@ -50,9 +50,13 @@ struct DemoRound {
 
 /// Loads whatever of the demonstration is missing; returns how many procurements it created.
 pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiError> {
-    let demo: DemoFile = serde_json::from_str(DEMO).map_err(|e| anyhow::anyhow!("reading seeds/demo.json: {e}"))?;
+    let demo: DemoFile =
+        serde_json::from_str(DEMO).map_err(|e| anyhow::anyhow!("reading seeds/demo.json: {e}"))?;
     let actor = Actor::system();
-    let existing: Vec<String> = procurements::list(conn, &[], None, None)?.into_iter().map(|p| p.title).collect();
+    let existing: Vec<String> = procurements::list(conn, &[], None, None)?
+        .into_iter()
+        .map(|p| p.title)
+        .collect();
     let mut created = 0;
     for item in demo.procurements {
         if existing.contains(&item.procurement.title) {
@@ -73,7 +77,13 @@ pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiErr
     Ok(created)
 }
 
-fn load_round(conn: &mut DbConnection, procurement: &Procurement, demo: DemoRound, actor: &Actor, now: NaiveDateTime) -> Result<(), ApiError> {
+fn load_round(
+    conn: &mut DbConnection,
+    procurement: &Procurement,
+    demo: DemoRound,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
     let opens_at = now + Duration::days(demo.opens_days);
     let closes_at = now + Duration::days(demo.closes_days);
     let schedule = Schedule {
@@ -87,9 +97,14 @@ fn load_round(conn: &mut DbConnection, procurement: &Procurement, demo: DemoRoun
     // Rounds in the past are created open, answered, then closed, as they would have been.
     let round = create_round(conn, procurement, schedule, actor, opens_at.min(now))?;
     let bodies = eligible_bodies(conn, procurement)?;
-    let responses = std::iter::repeat_n(Response::Join, demo.joined).chain(std::iter::repeat_n(Response::Decline, demo.declined));
+    let responses = std::iter::repeat_n(Response::Join, demo.joined)
+        .chain(std::iter::repeat_n(Response::Decline, demo.declined));
     for (organization, response) in bodies.into_iter().zip(responses) {
-        let context = Context { round: round.clone(), procurement: procurement.clone(), organization };
+        let context = Context {
+            round: round.clone(),
+            procurement: procurement.clone(),
+            organization,
+        };
         let given = Answer {
             selected_options: demo.options.clone(),
             declared_quantity: demo.declared_quantity,
@@ -99,7 +114,15 @@ fn load_round(conn: &mut DbConnection, procurement: &Procurement, demo: DemoRoun
         answer(conn, actor, &context, response, given, opens_at.min(now))?;
     }
     if closes_at <= now {
-        transition(conn, &round, RoundAction::Close, Details::default(), actor, closes_at)?.ok_or_else(ApiError::internal)?;
+        transition(
+            conn,
+            &round,
+            RoundAction::Close,
+            Details::default(),
+            actor,
+            closes_at,
+        )?
+        .ok_or_else(ApiError::internal)?;
     }
     Ok(())
 }

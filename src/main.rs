@@ -31,11 +31,15 @@ async fn main() -> anyhow::Result<()> {
             let report = db::transaction(&mut *pool.get()?, db::seed::seed_council)?;
             println!(
                 "Seeded: {} organizations, {} union memberships, {} population figures created.",
-                report.organizations_created, report.memberships_created, report.population_figures_created
+                report.organizations_created,
+                report.memberships_created,
+                report.population_figures_created
             );
             if demo {
-                let created = db::transaction(&mut *pool.get()?, |conn| kyodo::demo::load(conn, kyodo::clock::utc_now()))
-                    .map_err(|e| anyhow::anyhow!("loading the demonstration procurements: {e}"))?;
+                let created = db::transaction(&mut *pool.get()?, |conn| {
+                    kyodo::demo::load(conn, kyodo::clock::utc_now())
+                })
+                .map_err(|e| anyhow::anyhow!("loading the demonstration procurements: {e}"))?;
                 println!("Demonstration: {created} procurements created.");
             }
         }

@@ -59,7 +59,10 @@ impl Procurement {
         self.cost_model
             .pools
             .iter()
-            .filter(|p| p.code == crate::domain::procurement::BASE_POOL || selected_options.contains(&p.code))
+            .filter(|p| {
+                p.code == crate::domain::procurement::BASE_POOL
+                    || selected_options.contains(&p.code)
+            })
             .any(|p| p.weights.usage > 0)
     }
 }

@@ -12,9 +12,15 @@ async fn the_demonstration_shows_each_stage_of_the_lifecycle_and_loads_once() {
         app.clock.now()
     };
     let pool = app.pool();
-    let created = kyodo::db::transaction(&mut pool.get().unwrap(), |conn| kyodo::demo::load(conn, now)).unwrap();
+    let created = kyodo::db::transaction(&mut pool.get().unwrap(), |conn| {
+        kyodo::demo::load(conn, now)
+    })
+    .unwrap();
     assert_eq!(created, 7);
-    let again = kyodo::db::transaction(&mut pool.get().unwrap(), |conn| kyodo::demo::load(conn, now)).unwrap();
+    let again = kyodo::db::transaction(&mut pool.get().unwrap(), |conn| {
+        kyodo::demo::load(conn, now)
+    })
+    .unwrap();
     assert_eq!(again, 0, "loading twice changes nothing");
 
     let admin = app.admin_token().await;
@@ -23,17 +29,50 @@ async fn the_demonstration_shows_each_stage_of_the_lifecycle_and_loads_once() {
     let mut rounds: BTreeMap<String, Value> = BTreeMap::new();
     for item in list.body["items"].as_array().unwrap() {
         let title = item["title"].as_str().unwrap().to_owned();
-        let found = app.get(&format!("/api/v1/procurements/{}/rounds", item["id"].as_str().unwrap()), &admin).await;
+        let found = app
+            .get(
+                &format!(
+                    "/api/v1/procurements/{}/rounds",
+                    item["id"].as_str().unwrap()
+                ),
+                &admin,
+            )
+            .await;
         rounds.insert(title, found.body[0].clone());
     }
-    let stage = |title: &str| (rounds[title]["kind"].as_str().unwrap().to_owned(), rounds[title]["state"].as_str().unwrap().to_owned());
-    assert_eq!(stage("AI音声文字起こしツール"), ("interest_survey".into(), "open".into()));
-    assert_eq!(stage("AIチャットボット"), ("commitment".into(), "open".into()));
-    assert_eq!(stage("住家被害認定調査システム"), ("interest_survey".into(), "scheduled".into()));
-    assert_eq!(stage("電子入札システム"), ("commitment".into(), "closed".into()));
+    let stage = |title: &str| {
+        (
+            rounds[title]["kind"].as_str().unwrap().to_owned(),
+            rounds[title]["state"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        stage("AI音声文字起こしツール"),
+        ("interest_survey".into(), "open".into())
+    );
+    assert_eq!(
+        stage("AIチャットボット"),
+        ("commitment".into(), "open".into())
+    );
+    assert_eq!(
+        stage("住家被害認定調査システム"),
+        ("interest_survey".into(), "scheduled".into())
+    );
+    assert_eq!(
+        stage("電子入札システム"),
+        ("commitment".into(), "closed".into())
+    );
     assert_eq!(rounds["電子入札システム"]["counts"]["joined"], 31);
     assert_eq!(rounds["電子契約サービス"]["counts"]["joined"], 22);
-    assert_eq!(rounds["内部事務系システム"]["counts"]["joined"], 77, "mandatory: every municipality enrolled");
-    let chatbot = list.body["items"].as_array().unwrap().iter().find(|p| p["title"] == "AIチャットボット").unwrap();
+    assert_eq!(
+        rounds["内部事務系システム"]["counts"]["joined"], 77,
+        "mandatory: every municipality enrolled"
+    );
+    let chatbot = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "AIチャットボット")
+        .unwrap();
     assert_eq!(chatbot["options"].as_array().unwrap().len(), 2);
 }

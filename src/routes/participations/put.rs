@@ -134,7 +134,6 @@ pub async fn put_participation(
         note: clean(input.note, "note", 2000, &mut errors),
         reason: clean(input.reason, "reason", 1000, &mut errors),
     };
-    check(errors)?;
     let response = match input.status {
         Decision::Joined => Response::Join,
         Decision::Declined => Response::Decline,
@@ -151,12 +150,9 @@ pub async fn put_participation(
                 answer_input.reason.as_deref(),
                 now,
             )?;
-            let (row, created) = answer(conn, &actor,
-                &context,
-                response,
-                answer_input,
-                now,
-            )?;
+            // Who may answer is settled before what the answer says.
+            check(errors)?;
+            let (row, created) = answer(conn, &actor, &context, response, answer_input, now)?;
             Ok((
                 view(row, context.organization.name.clone(), &identity)?,
                 created,

@@ -54,7 +54,9 @@ pub async fn withdraw_participation(
                 reason.as_deref(),
                 now,
             )?;
-            let (row, _) = answer(conn, &actor,
+            let (row, _) = answer(
+                conn,
+                &actor,
                 &context,
                 Response::Withdraw,
                 Answer {

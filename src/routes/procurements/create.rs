@@ -47,7 +47,12 @@ pub async fn create_procurement(
 }
 
 /// Saves a new draft, recorded as created by `actor`.
-pub fn create(conn: &mut DbConnection, input: ProcurementInput, actor: &Actor, now: NaiveDateTime) -> Result<ProcurementRow, ApiError> {
+pub fn create(
+    conn: &mut DbConnection,
+    input: ProcurementInput,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<ProcurementRow, ApiError> {
     let mut row = input.apply(conn, None, now)?;
     row.created_by = actor.user_id.clone();
     procurements::insert(conn, &row)?;

@@ -48,11 +48,19 @@ pub async fn publish_procurement(
 }
 
 /// Publishes a draft, recorded as done by `actor`.
-pub fn publish(conn: &mut DbConnection, current: &Procurement, actor: &Actor, now: NaiveDateTime) -> Result<ProcurementRow, ApiError> {
+pub fn publish(
+    conn: &mut DbConnection,
+    current: &Procurement,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<ProcurementRow, ApiError> {
     if current.status != ProcurementStatus::Draft {
         return Err(ApiError::conflict(
             "procurement_not_draft",
-            format!("Only drafts are published; this one is {}.", current.status.as_str()),
+            format!(
+                "Only drafts are published; this one is {}.",
+                current.status.as_str()
+            ),
         ));
     }
     let mut row = current.row.clone();
@@ -63,6 +71,14 @@ pub fn publish(conn: &mut DbConnection, current: &Procurement, actor: &Actor, no
     if !procurements::update(conn, &row, current.row.version)? {
         return Err(etag::stale("another request changed it at the same time"));
     }
-    record(conn, actor, "published", Some(&current.row), &row, None, now)?;
+    record(
+        conn,
+        actor,
+        "published",
+        Some(&current.row),
+        &row,
+        None,
+        now,
+    )?;
     Ok(row)
 }

@@ -160,6 +160,7 @@ pub async fn cancel_round(
     id: web::Path<String>,
     body: web::Json<CancelRoundRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    identity.require_admin()?;
     let reason = body.into_inner().reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(ApiError::invalid_field(

@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 
 use super::{DEFAULT_REMINDER_DAYS, RoundView, reminder_days, view};
 use crate::auth::Identity;
-use crate::db::audit::{self, Audience, Change, Event};
 use crate::db::audit::Actor;
-use crate::db::{DbConnection, new_id};
+use crate::db::audit::{self, Audience, Change, Event};
 use crate::db::rounds::{self, RoundRow};
+use crate::db::{DbConnection, new_id};
 use crate::domain::fiscal_year;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundKind, RoundState};
@@ -125,11 +125,23 @@ pub struct Schedule {
 }
 
 /// Saves a round of `procurement`; one whose opening time has come opens at once.
-pub fn create(conn: &mut DbConnection, procurement: &Procurement, schedule: Schedule, actor: &Actor, now: NaiveDateTime) -> Result<RoundRow, ApiError> {
-    if !matches!(procurement.status, ProcurementStatus::Published | ProcurementStatus::Contracted) {
+pub fn create(
+    conn: &mut DbConnection,
+    procurement: &Procurement,
+    schedule: Schedule,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<RoundRow, ApiError> {
+    if !matches!(
+        procurement.status,
+        ProcurementStatus::Published | ProcurementStatus::Contracted
+    ) {
         return Err(ApiError::conflict(
             "procurement_not_published",
-            format!("Rounds belong to published procurements; this one is {}.", procurement.status.as_str()),
+            format!(
+                "Rounds belong to published procurements; this one is {}.",
+                procurement.status.as_str()
+            ),
         ));
     }
     let row = RoundRow {
@@ -152,16 +164,38 @@ pub fn create(conn: &mut DbConnection, procurement: &Procurement, schedule: Sche
     audit::record(
         conn,
         actor,
-        Event { action: "round.created", entity_type: "round", entity_id: &row.id, before: None, after: Some(created.clone()), reason: None },
+        Event {
+            action: "round.created",
+            entity_type: "round",
+            entity_id: &row.id,
+            before: None,
+            after: Some(created.clone()),
+            reason: None,
+        },
         now,
     )?;
     audit::publish_change(
         conn,
-        Change { entity_type: "round", entity_id: &row.id, action: "created", procurement_id: Some(&row.procurement_id), audience: Audience::Council, payload: created },
+        Change {
+            entity_type: "round",
+            entity_id: &row.id,
+            action: "created",
+            procurement_id: Some(&row.procurement_id),
+            audience: Audience::Council,
+            payload: created,
+        },
         now,
     )?;
     if row.opens_at > now {
         return Ok(row);
     }
-    transition(conn, &row, RoundAction::Open, Details::default(), actor, now)?.ok_or_else(ApiError::internal)
+    transition(
+        conn,
+        &row,
+        RoundAction::Open,
+        Details::default(),
+        actor,
+        now,
+    )?
+    .ok_or_else(ApiError::internal)
 }

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Throughput, latency and memory of the service under load, against its ceiling.
+
+On one machine (load generator and service sharing it), over loopback, with 64 connections and
+bearer-token auth, for SQLite and PostgreSQL: GET /procurements, GET /rounds/{id}/participations
+(60 rows), and registration writes (PUT .../participations/{org}); and in the same run a bare
+actix-web endpoint returning fixed JSON (examples/ceiling.rs), the machine's ceiling. Prints
+requests/s, the share of the ceiling, p50/p99 latency, the service's peak resident memory, the
+time from start to /ready, and checks that every acknowledged write left exactly one history row.
+
+Usage: bench/run.py [--backends sqlite,postgres] [--seconds 10] [--connections 64]
+Needs: wrk (apt-get install wrk), a release build (the script runs cargo build --release), and for
+PostgreSQL a server at $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
+"""
+
+import argparse
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = ROOT / "target/release/kyodo"
+CEILING = ROOT / "target/release/examples/ceiling"
+SERVICE_PORT = 8098
+CEILING_PORT = 8099
+ADMIN = ("bench@pref.nagano.lg.jp", "benchmark admin passphrase")
+
+
+def call(method, url, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request) as response:
+        text = response.read()
+        return json.loads(text) if text else None
+
+
+def wait_ready(url, timeout=30.0):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return time.monotonic() - start
+        except Exception:
+            time.sleep(0.01)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+def peak_rss_mib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def wrk(url, seconds, connections, script=None, env=None):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", str(script)]
+    output = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True).stdout
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency(percent):
+        value, suffix = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", output).groups()
+        return float(value) * unit[suffix]
+
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency(50),
+        "p99": latency(99),
+        "requests": requests,
+        "failed": int(failed.group(1)) if failed else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def setup(base):
+    """A published procurement with a round open now and 60 bodies answered; an API token."""
+    session = call("POST", f"{base}/api/v1/auth/login", body={"email": ADMIN[0], "password": ADMIN[1]})["access_token"]
+    token = call("POST", f"{base}/api/v1/tokens", session, {"name": "bench", "scope": "read_write"})["token"]
+    procurement = call("POST", f"{base}/api/v1/procurements", token, {
+        "title": "ベンチマーク案件", "category": "administration", "lead_organization": "200000",
+        "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1000000}, "weights": {"equal": 10000}}]},
+        "contract_start_fiscal_year": 2027, "contract_end_fiscal_year": 2027,
+    })["id"]
+    call("POST", f"{base}/api/v1/procurements/{procurement}/publish", token, {})
+    now = time.time()
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    round_id = call("POST", f"{base}/api/v1/procurements/{procurement}/rounds", token, {
+        "kind": "commitment", "opens_at": iso(now - 60), "closes_at": iso(now + 86400), "population_base_date": "2020-01-01",
+    })["id"]
+    bodies = call("GET", f"{base}/api/v1/organizations?per_page=200", token)["items"]
+    codes = [b["lg_code"] for b in bodies if b["lg_code"] and b["kind"] != "prefecture"][:60]
+    for code in codes:
+        call("PUT", f"{base}/api/v1/rounds/{round_id}/participations/{code}", token, {"status": "joined", "reason": "bench"})
+    return token, round_id, codes
+
+
+def count_history(backend, url):
+    query = "SELECT COUNT(*) FROM participation_history"
+    if backend == "sqlite":
+        with sqlite3.connect(url.removeprefix("sqlite://")) as db:
+            return db.execute(query).fetchone()[0]
+    return int(subprocess.run(["psql", url, "-tAc", query], capture_output=True, text=True, check=True).stdout)
+
+
+def run_backend(backend, args, ceiling_rps):
+    workdir = Path(tempfile.mkdtemp(prefix="kyodo-bench-"))
+    database = None
+    if backend == "sqlite":
+        url = f"sqlite://{workdir}/bench.db"
+    else:
+        server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
+        database = f"kyodo_bench_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["psql", server, "-qc", f"CREATE DATABASE {database}"], check=True)
+        url = server.rsplit("/", 1)[0] + "/" + database
+    env = {
+        **os.environ, "DATABASE_URL": url, "DATA_DIR": str(workdir), "BIND_ADDRESS": f"127.0.0.1:{SERVICE_PORT}",
+        "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "JWT_SECRET": "bench-secret-bench-secret-bench-secret-0000",
+        "RUST_LOG": os.environ.get("RUST_LOG", "warn"), "LOGIN_ATTEMPTS_PER_ADDRESS": "1000",
+    }
+    log = open(workdir / "service.log", "w")
+    started = time.monotonic()
+    service = subprocess.Popen([str(BINARY)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{SERVICE_PORT}"
+    try:
+        wait_ready(f"{base}/ready")
+        ready_seconds = time.monotonic() - started
+        token, round_id, codes = setup(base)
+        bench_env = {"BENCH_TOKEN": token, "BENCH_ROUND": round_id, "BENCH_CODES": ",".join(codes)}
+        results = {}
+        for name, path, script in [
+            ("GET /procurements", "/api/v1/procurements", "get.lua"),
+            ("GET /rounds/{id}/participations (60 rows)", f"/api/v1/rounds/{round_id}/participations", "get.lua"),
+            ("PUT /rounds/{id}/participations/{org}", f"/api/v1/rounds/{round_id}/participations/x", "put.lua"),
+        ]:
+            before = count_history(backend, url) if script == "put.lua" else None
+            result = wrk(base + path, args.seconds, args.connections, ROOT / "bench" / script, bench_env)
+            if before is not None:
+                written = count_history(backend, url) - before
+                result["integrity"] = f"{result['requests'] - result['failed']} acknowledged, {written} history rows"
+            result["share"] = result["rps"] / ceiling_rps
+            results[name] = result
+        return {"ready_seconds": ready_seconds, "peak_rss_mib": peak_rss_mib(service.pid), "results": results}
+    finally:
+        service.terminate()
+        service.wait()
+        log.close()
+        if database:
+            subprocess.run(["psql", server, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=False)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
+    ceiling = subprocess.Popen([str(CEILING), f"127.0.0.1:{CEILING_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{CEILING_PORT}/ceiling")
+        print(f"machine: {os.cpu_count()} cpus, {args.connections} connections, {args.seconds}s per run, wrk -t2, loopback")
+        for backend in args.backends.split(","):
+            top = wrk(f"http://127.0.0.1:{CEILING_PORT}/ceiling", args.seconds, args.connections)
+            report = run_backend(backend, args, top["rps"])
+            print(f"\n## {backend}: start to /ready {report['ready_seconds'] * 1000:.0f} ms, peak RSS {report['peak_rss_mib']:.1f} MiB")
+            print(f"{'endpoint':<44} {'req/s':>9} {'of ceiling':>10} {'p50 ms':>7} {'p99 ms':>7}  notes")
+            print(f"{'ceiling (fixed JSON, no database)':<44} {top['rps']:>9.0f} {'100%':>10} {top['p50']:>7.2f} {top['p99']:>7.2f}")
+            for name, r in report["results"].items():
+                notes = "; ".join(x for x in [r.get("integrity", ""), f"{r['failed']} non-2xx" if r["failed"] else "", r["socket_errors"]] if x)
+                print(f"{name:<44} {r['rps']:>9.0f} {r['share'] * 100:>9.1f}% {r['p50']:>7.2f} {r['p99']:>7.2f}  {notes}")
+    finally:
+        ceiling.terminate()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
