@@ -2,7 +2,8 @@
 """Throughput, latency and memory of the service under load, against its ceiling.
 
 On one machine (load generator and service sharing it), over loopback, with 64 connections and
-bearer-token auth, for SQLite and PostgreSQL: GET /procurements, GET /rounds/{id}/participations
+bearer-token auth (an API token, which costs a lookup; one read is repeated with a JWT access
+token, which does not), for SQLite and PostgreSQL: GET /procurements, GET /rounds/{id}/participations
 (60 rows), and registration writes (PUT .../participations/{org}); and in the same run a bare
 actix-web endpoint returning fixed JSON (examples/ceiling.rs), the machine's ceiling. Prints
 requests/s, the share of the ceiling, p50/p99 latency, the service's peak resident memory, the
@@ -104,7 +105,7 @@ def setup(base):
     codes = [b["lg_code"] for b in bodies if b["lg_code"] and b["kind"] != "prefecture"][:60]
     for code in codes:
         call("PUT", f"{base}/api/v1/rounds/{round_id}/participations/{code}", token, {"status": "joined", "reason": "bench"})
-    return token, round_id, codes
+    return session, token, round_id, codes
 
 
 def count_history(backend, url):
@@ -137,16 +138,19 @@ def run_backend(backend, args, ceiling_rps):
     try:
         wait_ready(f"{base}/ready")
         ready_seconds = time.monotonic() - started
-        token, round_id, codes = setup(base)
+        if service.poll() is not None:
+            raise SystemExit(f"the service exited (is port {SERVICE_PORT} taken?): see {workdir}/service.log")
+        session, token, round_id, codes = setup(base)
         bench_env = {"BENCH_TOKEN": token, "BENCH_ROUND": round_id, "BENCH_CODES": ",".join(codes)}
         results = {}
-        for name, path, script in [
-            ("GET /procurements", "/api/v1/procurements", "get.lua"),
-            ("GET /rounds/{id}/participations (60 rows)", f"/api/v1/rounds/{round_id}/participations", "get.lua"),
-            ("PUT /rounds/{id}/participations/{org}", f"/api/v1/rounds/{round_id}/participations/x", "put.lua"),
+        for name, path, script, bearer in [
+            ("GET /procurements", "/api/v1/procurements", "get.lua", token),
+            ("GET /procurements (access token, no lookup)", "/api/v1/procurements", "get.lua", session),
+            ("GET /rounds/{id}/participations (60 rows)", f"/api/v1/rounds/{round_id}/participations", "get.lua", token),
+            ("PUT /rounds/{id}/participations/{org}", f"/api/v1/rounds/{round_id}/participations/x", "put.lua", token),
         ]:
             before = count_history(backend, url) if script == "put.lua" else None
-            result = wrk(base + path, args.seconds, args.connections, ROOT / "bench" / script, bench_env)
+            result = wrk(base + path, args.seconds, args.connections, ROOT / "bench" / script, {**bench_env, "BENCH_TOKEN": bearer})
             if before is not None:
                 written = count_history(backend, url) - before
                 result["integrity"] = f"{result['requests'] - result['failed']} acknowledged, {written} history rows"

@@ -99,7 +99,8 @@ fn load_round(
     let bodies = eligible_bodies(conn, procurement)?;
     let responses = std::iter::repeat_n(Response::Join, demo.joined)
         .chain(std::iter::repeat_n(Response::Decline, demo.declined));
-    for (organization, response) in bodies.into_iter().zip(responses) {
+    for (member, response) in bodies.into_iter().zip(responses) {
+        let organization = organizations::find(conn, &member.id)?.ok_or_else(ApiError::internal)?;
         let context = Context {
             round: round.clone(),
             procurement: procurement.clone(),

@@ -81,6 +81,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.bind_address))?;
         let port = listener.local_addr()?.port();
         let max_body = config.max_body_bytes;
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let shared = state.clone();
         let server = HttpServer::new(move || {
             let state = shared.clone();
@@ -121,6 +122,10 @@ impl Application {
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(metrics.clone())
         })
+        .workers(workers)
+        // More threads than pooled connections would only wait for a connection, each with its
+        // own stack and allocator arena.
+        .worker_max_blocking_threads((config.database_pool_size as usize).div_ceil(workers).max(1))
         .listen(listener)?
         .run();
         Ok(Self {

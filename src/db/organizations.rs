@@ -20,6 +20,57 @@ pub struct OrganizationRow {
     pub updated_at: NaiveDateTime,
 }
 
+/// What eligibility and listings need of a body: no contacts, no timestamps.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct Member {
+    pub id: String,
+    pub lg_code: Option<String>,
+    pub name: String,
+    pub romaji: String,
+    pub kind: String,
+    pub population: Option<i64>,
+}
+
+/// Every council member, in code order.
+pub fn members(conn: &mut DbConnection) -> QueryResult<Vec<Member>> {
+    organizations::table
+        .order((organizations::lg_code.is_null(), organizations::lg_code, organizations::name))
+        .select(Member::as_select())
+        .load(conn)
+}
+
+/// A body as eligibility sees it.
+pub trait Candidate {
+    fn id(&self) -> &str;
+    fn kind(&self) -> &str;
+    fn population(&self) -> Option<i64>;
+}
+
+impl Candidate for Member {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn population(&self) -> Option<i64> {
+        self.population
+    }
+}
+
+impl Candidate for OrganizationRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn population(&self) -> Option<i64> {
+        self.population
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = population_figures)]
 pub struct PopulationFigureRow {

@@ -1,6 +1,6 @@
 use crate::auth::Identity;
 use crate::db::DbConnection;
-use crate::db::organizations::{self, OrganizationRow};
+use crate::db::organizations::{self, Member};
 use crate::db::procurements::{self, ProcurementRow};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::procurement::{
@@ -44,13 +44,9 @@ impl Procurement {
     }
 
     /// Whether `organization` may take part; `Err` says why not.
-    pub fn admits(&self, organization: &OrganizationRow) -> Result<(), String> {
-        let kind: OrganizationKind = organization.kind.parse().map_err(|e| format!("{e}"))?;
-        self.eligibility.check(&Candidate {
-            id: &organization.id,
-            kind,
-            population: organization.population,
-        })
+    pub fn admits(&self, organization: &impl organizations::Candidate) -> Result<(), String> {
+        let kind: OrganizationKind = organization.kind().parse().map_err(|e| format!("{e}"))?;
+        self.eligibility.check(&Candidate { id: organization.id(), kind, population: organization.population() })
     }
 
     /// Whether a body joining with these options shares a cost by usage, and so must declare a
@@ -93,13 +89,6 @@ pub fn visible(
 }
 
 /// Every council member the procurement admits.
-pub fn eligible_bodies(
-    conn: &mut DbConnection,
-    procurement: &Procurement,
-) -> Result<Vec<OrganizationRow>, ApiError> {
-    let all = organizations::list(conn, &Default::default(), 0, i64::MAX)?.0;
-    Ok(all
-        .into_iter()
-        .filter(|o| procurement.admits(o).is_ok())
-        .collect())
+pub fn eligible_bodies(conn: &mut DbConnection, procurement: &Procurement) -> Result<Vec<Member>, ApiError> {
+    Ok(organizations::members(conn)?.into_iter().filter(|o| procurement.admits(o).is_ok()).collect())
 }

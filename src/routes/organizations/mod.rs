@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::DbConnection;
-use crate::db::organizations::{self, OrganizationRef, OrganizationRow};
+use crate::db::organizations::{self, Member, OrganizationRef, OrganizationRow};
 use crate::domain::lg_code::LgCode;
 use crate::domain::organization::OrganizationKind;
 use crate::error::ApiError;
@@ -25,17 +25,31 @@ pub struct OrganizationSummary {
     pub lg_code: Option<String>,
 }
 
+impl OrganizationSummary {
+    fn new(id: &str, name: &str, romaji: &str, kind: &str, lg_code: &Option<String>) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            romaji: romaji.to_owned(),
+            kind: kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            lg_code: lg_code.clone(),
+        })
+    }
+}
+
 impl TryFrom<&OrganizationRow> for OrganizationSummary {
     type Error = ApiError;
 
     fn try_from(row: &OrganizationRow) -> Result<Self, ApiError> {
-        Ok(Self {
-            id: row.id.clone(),
-            name: row.name.clone(),
-            romaji: row.romaji.clone(),
-            kind: row.kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
-            lg_code: row.lg_code.clone(),
-        })
+        Self::new(&row.id, &row.name, &row.romaji, &row.kind, &row.lg_code)
+    }
+}
+
+impl TryFrom<&Member> for OrganizationSummary {
+    type Error = ApiError;
+
+    fn try_from(row: &Member) -> Result<Self, ApiError> {
+        Self::new(&row.id, &row.name, &row.romaji, &row.kind, &row.lg_code)
     }
 }
 

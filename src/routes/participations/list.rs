@@ -7,7 +7,7 @@ use crate::auth::Identity;
 use crate::db::participations;
 use crate::error::{ApiError, Problem};
 use crate::routes::rounds::get::visible_round;
-use crate::routes::rounds::{ResponseCounts, view as round_view};
+use crate::routes::rounds::{ResponseCounts, counts};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,8 +38,9 @@ pub async fn list_participations(
     let list = state
         .db(move |conn| {
             let (round, procurement) = visible_round(conn, &identity, &id)?;
-            let counts = round_view(conn, &round, &procurement)?.counts;
-            let items = participations::list_for_round(conn, &round.id)?
+            let answers = participations::list_for_round(conn, &round.id)?;
+            let counts = counts(conn, &procurement, &answers)?;
+            let items = answers
                 .into_iter()
                 .map(|(row, name)| view(row, name, &identity))
                 .collect::<Result<Vec<_>, _>>()?;

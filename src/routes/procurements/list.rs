@@ -86,8 +86,7 @@ pub async fn list_procurements(
                 filter.small_body_friendly,
             )?;
             let bodies: BTreeMap<String, _> =
-                organizations::list(conn, &Default::default(), 0, i64::MAX)?
-                    .0
+                organizations::members(conn)?
                     .into_iter()
                     .map(|o| (o.id.clone(), o))
                     .collect();

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::DbConnection;
-use crate::db::participations;
+use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::RoundRow;
 use crate::domain::round::{RoundKind, RoundState};
 use crate::error::{ApiError, FieldError};
@@ -49,21 +49,22 @@ pub struct RoundView {
     pub counts: ResponseCounts,
 }
 
-pub fn view(
+pub fn view(conn: &mut DbConnection, row: &RoundRow, procurement: &Procurement) -> Result<RoundView, ApiError> {
+    let answers = participations::list_for_round(conn, &row.id)?;
+    let counts = counts(conn, procurement, &answers)?;
+    view_with_counts(row, counts)
+}
+
+/// Tallies a round's answers against the bodies the procurement admits.
+pub fn counts(
     conn: &mut DbConnection,
-    row: &RoundRow,
     procurement: &Procurement,
-) -> Result<RoundView, ApiError> {
-    let eligible: BTreeSet<String> = eligible_bodies(conn, procurement)?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    let mut counts = ResponseCounts {
-        eligible: eligible.len(),
-        ..Default::default()
-    };
+    answers: &[(ParticipationRow, String)],
+) -> Result<ResponseCounts, ApiError> {
+    let eligible: BTreeSet<String> = eligible_bodies(conn, procurement)?.into_iter().map(|o| o.id).collect();
+    let mut counts = ResponseCounts { eligible: eligible.len(), ..Default::default() };
     let mut responded = 0;
-    for (participation, _) in participations::list_for_round(conn, &row.id)? {
+    for (participation, _) in answers {
         match participation.status.as_str() {
             "joined" => counts.joined += 1,
             "declined" => counts.declined += 1,
@@ -72,6 +73,10 @@ pub fn view(
         responded += usize::from(eligible.contains(&participation.organization_id));
     }
     counts.not_responded = counts.eligible - responded;
+    Ok(counts)
+}
+
+pub fn view_with_counts(row: &RoundRow, counts: ResponseCounts) -> Result<RoundView, ApiError> {
     let (kind, state) = decode(row)?;
     Ok(RoundView {
         id: row.id.clone(),
