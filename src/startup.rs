@@ -125,7 +125,11 @@ impl Application {
         .workers(workers)
         // More threads than pooled connections would only wait for a connection, each with its
         // own stack and allocator arena.
-        .worker_max_blocking_threads((config.database_pool_size as usize).div_ceil(workers).max(1))
+        .worker_max_blocking_threads(
+            (config.database_pool_size as usize)
+                .div_ceil(workers)
+                .max(1),
+        )
         .listen(listener)?
         .run();
         Ok(Self {

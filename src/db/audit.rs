@@ -72,6 +72,31 @@ pub fn record(
         .map(drop)
 }
 
+/// Records `action` on an account or organization, which the change feed does not carry.
+pub fn record_simple(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: &str,
+    (entity_type, entity_id): (&str, &str),
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    record(
+        conn,
+        actor,
+        Event {
+            action,
+            entity_type,
+            entity_id,
+            before,
+            after,
+            reason: None,
+        },
+        now,
+    )
+}
+
 #[derive(Debug, Default)]
 pub struct AuditFilter {
     pub entity_type: Option<String>,

@@ -35,7 +35,11 @@ pub struct Member {
 /// Every council member, in code order.
 pub fn members(conn: &mut DbConnection) -> QueryResult<Vec<Member>> {
     organizations::table
-        .order((organizations::lg_code.is_null(), organizations::lg_code, organizations::name))
+        .order((
+            organizations::lg_code.is_null(),
+            organizations::lg_code,
+            organizations::name,
+        ))
         .select(Member::as_select())
         .load(conn)
 }

@@ -46,7 +46,11 @@ impl Procurement {
     /// Whether `organization` may take part; `Err` says why not.
     pub fn admits(&self, organization: &impl organizations::Candidate) -> Result<(), String> {
         let kind: OrganizationKind = organization.kind().parse().map_err(|e| format!("{e}"))?;
-        self.eligibility.check(&Candidate { id: organization.id(), kind, population: organization.population() })
+        self.eligibility.check(&Candidate {
+            id: organization.id(),
+            kind,
+            population: organization.population(),
+        })
     }
 
     /// Whether a body joining with these options shares a cost by usage, and so must declare a
@@ -89,6 +93,12 @@ pub fn visible(
 }
 
 /// Every council member the procurement admits.
-pub fn eligible_bodies(conn: &mut DbConnection, procurement: &Procurement) -> Result<Vec<Member>, ApiError> {
-    Ok(organizations::members(conn)?.into_iter().filter(|o| procurement.admits(o).is_ok()).collect())
+pub fn eligible_bodies(
+    conn: &mut DbConnection,
+    procurement: &Procurement,
+) -> Result<Vec<Member>, ApiError> {
+    Ok(organizations::members(conn)?
+        .into_iter()
+        .filter(|o| procurement.admits(o).is_ok())
+        .collect())
 }

@@ -26,7 +26,13 @@ pub struct OrganizationSummary {
 }
 
 impl OrganizationSummary {
-    fn new(id: &str, name: &str, romaji: &str, kind: &str, lg_code: &Option<String>) -> Result<Self, ApiError> {
+    fn new(
+        id: &str,
+        name: &str,
+        romaji: &str,
+        kind: &str,
+        lg_code: &Option<String>,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             id: id.to_owned(),
             name: name.to_owned(),

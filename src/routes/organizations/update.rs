@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 use super::get::{OrganizationDetail, detail};
 use super::{Contact, resolve};
 use crate::auth::Identity;
-use crate::db::new_id;
 use crate::db::organizations::{self, PopulationFigureRow};
+use crate::db::{audit, new_id};
 use crate::domain::email::Email;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::check;
@@ -56,10 +56,12 @@ pub struct UpdateOrganizationRequest {
 pub async fn update_organization(
     state: web::Data<AppState>,
     identity: Identity,
+    request_id: tracing_actix_web::RequestId,
     key: web::Path<String>,
     body: web::Json<UpdateOrganizationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
+    let actor = identity.actor(&request_id);
     let body = body.into_inner();
     let contacts = validate(&body)?;
     let updated = state
@@ -96,6 +98,15 @@ pub async fn update_organization(
             if let Some(json) = &contacts {
                 organizations::set_contacts(conn, &row.id, json, now)?;
             }
+            let after = organizations::find(conn, &row.id)?.ok_or_else(ApiError::internal)?;
+            let facts = |o: &organizations::OrganizationRow| {
+                serde_json::json!({
+                    "population": o.population,
+                    "population_base_date": o.population_base_date,
+                    "contacts": serde_json::from_str::<serde_json::Value>(&o.contacts).unwrap_or_default(),
+                })
+            };
+            audit::record_simple(conn, &actor, "organization.updated", ("organization", &row.id), Some(facts(&row)), Some(facts(&after)), now)?;
             detail(conn, &row.id, &identity)
         })
         .await?;

@@ -85,11 +85,10 @@ pub async fn list_procurements(
                 filter.category.map(Category::as_str),
                 filter.small_body_friendly,
             )?;
-            let bodies: BTreeMap<String, _> =
-                organizations::members(conn)?
-                    .into_iter()
-                    .map(|o| (o.id.clone(), o))
-                    .collect();
+            let bodies: BTreeMap<String, _> = organizations::members(conn)?
+                .into_iter()
+                .map(|o| (o.id.clone(), o))
+                .collect();
             let own = bodies
                 .get(&identity.organization_id)
                 .ok_or_else(ApiError::internal)?;

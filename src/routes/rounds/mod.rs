@@ -49,7 +49,11 @@ pub struct RoundView {
     pub counts: ResponseCounts,
 }
 
-pub fn view(conn: &mut DbConnection, row: &RoundRow, procurement: &Procurement) -> Result<RoundView, ApiError> {
+pub fn view(
+    conn: &mut DbConnection,
+    row: &RoundRow,
+    procurement: &Procurement,
+) -> Result<RoundView, ApiError> {
     let answers = participations::list_for_round(conn, &row.id)?;
     let counts = counts(conn, procurement, &answers)?;
     view_with_counts(row, counts)
@@ -61,8 +65,14 @@ pub fn counts(
     procurement: &Procurement,
     answers: &[(ParticipationRow, String)],
 ) -> Result<ResponseCounts, ApiError> {
-    let eligible: BTreeSet<String> = eligible_bodies(conn, procurement)?.into_iter().map(|o| o.id).collect();
-    let mut counts = ResponseCounts { eligible: eligible.len(), ..Default::default() };
+    let eligible: BTreeSet<String> = eligible_bodies(conn, procurement)?
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let mut counts = ResponseCounts {
+        eligible: eligible.len(),
+        ..Default::default()
+    };
     let mut responded = 0;
     for (participation, _) in answers {
         match participation.status.as_str() {

@@ -52,9 +52,11 @@ pub struct CreatedToken {
 pub async fn create_token(
     state: web::Data<AppState>,
     identity: Identity,
+    request_id: tracing_actix_web::RequestId,
     body: web::Json<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_session()?;
+    let actor = identity.actor(&request_id);
     let body = body.into_inner();
     let name = body.name.trim().to_owned();
     let days = body.expires_in_days.unwrap_or(90);
@@ -89,7 +91,11 @@ pub async fn create_token(
     };
     let stored = row.clone();
     state
-        .transaction(move |conn| Ok(db::tokens::insert_api_token(conn, &stored)?))
+        .transaction(move |conn| {
+            db::tokens::insert_api_token(conn, &stored)?;
+            let created = serde_json::json!({"id": stored.id, "name": stored.name, "scope": stored.scope, "expires_at": stored.expires_at.and_utc()});
+            Ok(db::audit::record_simple(conn, &actor, "api_token.created", ("api_token", &stored.id), None, Some(created), now)?)
+        })
         .await?;
     Ok(HttpResponse::Created().json(CreatedToken {
         token: secret.plain,

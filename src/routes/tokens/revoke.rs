@@ -20,14 +20,20 @@ use crate::state::AppState;
 pub async fn revoke_token(
     state: web::Data<AppState>,
     identity: Identity,
+    request_id: tracing_actix_web::RequestId,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_session()?;
+    let actor = identity.actor(&request_id);
     let id = id.into_inner();
     state
         .transaction(move |conn| match db::tokens::find_api_token(conn, &id)? {
             Some(token) if token.user_id == identity.user_id || identity.is_admin() => {
-                db::tokens::revoke_api_token(conn, &id, crate::clock::utc_now())?;
+                let now = crate::clock::utc_now();
+                if db::tokens::revoke_api_token(conn, &id, now)? == 1 {
+                    let revoked = serde_json::json!({"id": token.id, "name": token.name, "user_id": token.user_id});
+                    db::audit::record_simple(conn, &actor, "api_token.revoked", ("api_token", &id), None, Some(revoked), now)?;
+                }
                 Ok(())
             }
             _ => Err(ApiError::not_found("token_not_found", "No such API token.")),

@@ -34,6 +34,7 @@ pub struct AcceptInvitationRequest {
 #[post("/invitations/{token}/accept")]
 pub async fn accept_invitation(
     state: web::Data<AppState>,
+    request_id: tracing_actix_web::RequestId,
     token: web::Path<String>,
     body: web::Json<AcceptInvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -63,6 +64,20 @@ pub async fn accept_invitation(
                     "The invitation has already been used.",
                 ));
             }
+            let actor = db::audit::Actor {
+                user_id: Some(user.id.clone()),
+                organization_id: Some(user.organization_id.clone()),
+                request_id: Some(request_id.to_string()),
+            };
+            db::audit::record_simple(
+                conn,
+                &actor,
+                "user.activated",
+                ("user", &user.id),
+                None,
+                Some(serde_json::json!({"id": user.id, "email": user.email})),
+                now,
+            )?;
             db::users::find(conn, &user.id)?.ok_or_else(ApiError::internal)
         })
         .await?;

@@ -56,8 +56,10 @@ pub struct InvitedUser {
 pub async fn create_user(
     state: web::Data<AppState>,
     identity: Identity,
+    request_id: tracing_actix_web::RequestId,
     body: web::Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let actor = identity.actor(&request_id);
     if identity.role == Role::Viewer {
         return Err(ApiError::forbidden(
             "role_forbidden",
@@ -119,6 +121,8 @@ pub async fn create_user(
                 updated_at: now,
             };
             db::users::insert(conn, &row)?;
+            let invited = serde_json::json!({"id": row.id, "email": row.email, "role": row.role, "organization_id": row.organization_id});
+            db::audit::record_simple(conn, &actor, "user.invited", ("user", &row.id), None, Some(invited), now)?;
             Ok(row)
         })
         .await?;
