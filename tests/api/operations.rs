@@ -35,6 +35,9 @@ async fn metrics_are_exposed_for_prometheus() {
 #[actix_web::test]
 async fn interactive_docs_and_the_document_are_served() {
     let app = spawn_app().await;
+    let no_follow = awc::Client::builder().disable_redirects().finish();
+    let bare = no_follow.get(app.url("/docs")).send().await.unwrap();
+    assert!(bare.status().is_redirection(), "/docs redirects to /docs/");
     let docs = app.request(Method::GET, "/docs/", None, None).await;
     assert_eq!(docs.status, StatusCode::OK);
     assert!(docs.text.contains("swagger"), "{}", docs.text);
