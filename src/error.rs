@@ -134,10 +134,6 @@ impl ApiError {
         )
     }
 
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
     fn problem(&self) -> Problem {
         Problem {
             problem_type: format!("urn:kyodo:problem:{}", self.code),

@@ -7,7 +7,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, FromRequest, HttpResponse, ResponseError, web};
+use actix_web::{Error, FromRequest, HttpMessage, HttpResponse, ResponseError, web};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Identity;
@@ -51,6 +51,7 @@ pub async fn middleware(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
+    req.extensions_mut().insert(identity.clone());
     let body = match req.extract::<web::Bytes>().await {
         Ok(body) => body,
         Err(error) => return Ok(req.error_response(error)),

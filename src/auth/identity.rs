@@ -2,7 +2,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
 
@@ -83,6 +83,10 @@ impl FromRequest for Identity {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Already established for this request (by the idempotency middleware): no second lookup.
+        if let Some(identity) = req.extensions().get::<Identity>().cloned() {
+            return Box::pin(async move { Ok(identity) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let bearer = bearer_token(req);
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

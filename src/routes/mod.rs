@@ -72,6 +72,9 @@ fn operations(cfg: &mut ServiceConfig) {
     cfg.service(health::health).service(health::ready);
 }
 
+/// Longest reason an administrator may give for an action.
+pub const MAX_REASON: usize = 1000;
+
 pub const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_PER_PAGE: i64 = 200;
 
@@ -159,6 +162,26 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
             )
         }
     })
+}
+
+/// `value` trimmed, with an `invalid_length` error on `field` unless it has 1 to `max` characters.
+pub fn required_text(value: &str, field: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            "invalid_length",
+            format!("{field} has 1 to {max} characters"),
+        ));
+    }
+    value.to_owned()
+}
+
+/// `required_text` for a request with that one field.
+pub fn single_text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
+    let mut errors = Vec::new();
+    let value = required_text(value, field, max, &mut errors);
+    check(errors).map(|()| value)
 }
 
 /// `Ok(())` when no field failed, else a 422 listing them all.

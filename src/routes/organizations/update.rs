@@ -10,7 +10,7 @@ use crate::db::organizations::{self, PopulationFigureRow};
 use crate::db::{audit, new_id};
 use crate::domain::email::Email;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::routes::check;
+use crate::routes::{check, required_text};
 use crate::state::AppState;
 
 const MAX_CONTACTS: usize = 20;
@@ -158,14 +158,7 @@ fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let name = c.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            errors.push(FieldError::new(
-                field("name"),
-                "invalid_length",
-                "name has 1 to 100 characters",
-            ));
-        }
+        let name = required_text(&c.name, &field("name"), 100, &mut errors);
         let email = match trimmed(&c.email) {
             Some(e) => match Email::parse(&e) {
                 Ok(email) => Some(email.to_string()),

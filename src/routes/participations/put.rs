@@ -132,7 +132,12 @@ pub async fn put_participation(
         contact_email,
         contact_phone: clean(contact.phone, "contact.phone", 30, &mut errors),
         note: clean(input.note, "note", 2000, &mut errors),
-        reason: clean(input.reason, "reason", 1000, &mut errors),
+        reason: clean(
+            input.reason,
+            "reason",
+            crate::routes::MAX_REASON,
+            &mut errors,
+        ),
     };
     let response = match input.status {
         Decision::Joined => Response::Join,

@@ -19,8 +19,8 @@ use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus, is_valid_code,
 };
 use crate::error::{ApiError, FieldError};
-use crate::routes::check;
 use crate::routes::organizations::{OrganizationLink, resolve};
+use crate::routes::{check, required_text};
 use crate::service::procurements::Procurement;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -170,15 +170,8 @@ impl ProcurementInput {
         now: chrono::NaiveDateTime,
     ) -> Result<ProcurementRow, ApiError> {
         let mut errors = Vec::new();
-        self.title = self.title.trim().to_owned();
+        self.title = required_text(&self.title, "title", 200, &mut errors);
         self.summary = self.summary.trim().to_owned();
-        if self.title.is_empty() || self.title.chars().count() > 200 {
-            errors.push(FieldError::new(
-                "title",
-                "invalid_length",
-                "title has 1 to 200 characters",
-            ));
-        }
         if self.summary.chars().count() > 4000 {
             errors.push(FieldError::new(
                 "summary",

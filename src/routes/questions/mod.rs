@@ -15,6 +15,7 @@ use crate::db::questions::{self, QuestionRow};
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::user::Role;
 use crate::error::{ApiError, Problem};
+use crate::routes::single_text;
 use crate::service::procurements::visible;
 use crate::state::AppState;
 
@@ -57,17 +58,7 @@ pub struct AnswerRequest {
     pub answer: String,
 }
 
-fn text(value: String, field: &str) -> Result<String, ApiError> {
-    let value = value.trim().to_owned();
-    if value.is_empty() || value.chars().count() > 4000 {
-        return Err(ApiError::invalid_field(
-            field,
-            "invalid_length",
-            "1 to 4000 characters",
-        ));
-    }
-    Ok(value)
-}
+const MAX_TEXT: usize = 4000;
 
 /// Questions on a procurement: answered ones for every eligible body; unanswered ones only for
 /// the asking body and administrators.
@@ -123,7 +114,7 @@ pub async fn ask_question(
             "Coordinators ask questions for their body.",
         ));
     }
-    let question = text(body.into_inner().question, "question")?;
+    let question = single_text(&body.into_inner().question, "question", MAX_TEXT)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let created = state
@@ -174,7 +165,7 @@ pub async fn answer_question(
     body: web::Json<AnswerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let answer = text(body.into_inner().answer, "answer")?;
+    let answer = single_text(&body.into_inner().answer, "answer", MAX_TEXT)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let answered = state

@@ -161,14 +161,11 @@ pub async fn cancel_round(
     body: web::Json<CancelRoundRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let reason = body.into_inner().reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "invalid_length",
-            "a reason has 1 to 1000 characters",
-        ));
-    }
+    let reason = crate::routes::single_text(
+        &body.into_inner().reason,
+        "reason",
+        crate::routes::MAX_REASON,
+    )?;
     act(
         state,
         identity,

@@ -10,7 +10,7 @@ use crate::db::tokens::ApiTokenRow;
 use crate::db::{self, new_id};
 use crate::domain::user::TokenScope;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::routes::check;
+use crate::routes::{check, required_text};
 use crate::state::AppState;
 
 pub const MAX_LIFETIME_DAYS: i64 = 366;
@@ -58,16 +58,9 @@ pub async fn create_token(
     identity.require_session()?;
     let actor = identity.actor(&request_id);
     let body = body.into_inner();
-    let name = body.name.trim().to_owned();
     let days = body.expires_in_days.unwrap_or(90);
     let mut errors = Vec::new();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError::new(
-            "name",
-            "invalid_length",
-            "name has 1 to 100 characters",
-        ));
-    }
+    let name = required_text(&body.name, "name", 100, &mut errors);
     if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
         errors.push(FieldError::new(
             "expires_in_days",

@@ -12,8 +12,8 @@ use crate::domain::email::Email;
 use crate::domain::organization::OrganizationKind;
 use crate::domain::user::Role;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::routes::check;
 use crate::routes::organizations::resolve;
+use crate::routes::{check, required_text};
 use crate::state::AppState;
 
 pub const INVITATION_TTL_DAYS: i64 = 7;
@@ -71,14 +71,7 @@ pub async fn create_user(
     let email = Email::parse(&body.email)
         .map_err(|e| errors.push(FieldError::new("email", "invalid_format", e.to_string())))
         .ok();
-    let display_name = body.display_name.trim().to_owned();
-    if display_name.is_empty() || display_name.chars().count() > 100 {
-        errors.push(FieldError::new(
-            "display_name",
-            "invalid_length",
-            "display_name has 1 to 100 characters",
-        ));
-    }
+    let display_name = required_text(&body.display_name, "display_name", 100, &mut errors);
     check(errors)?;
     let email = email.ok_or_else(ApiError::internal)?;
     if body.role == Role::Admin && !identity.is_admin() {
