@@ -87,6 +87,9 @@ pub struct Config {
     /// Seconds between the scheduler's passes over due rounds; 0 turns the scheduler off.
     #[arg(long, env = "SCHEDULER_INTERVAL_SECONDS", default_value_t = 5)]
     pub scheduler_interval_seconds: u64,
+    /// Memory for cached answers to hot reads, in MiB; 0 turns the cache off.
+    #[arg(long, env = "READ_CACHE_MIB", default_value_t = 8)]
+    pub read_cache_mib: usize,
     /// Log filter, e.g. `info` or `kyodo=debug,actix_web=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,

@@ -1,4 +1,7 @@
+use std::collections::BTreeMap;
+
 use actix_web::App;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
@@ -59,10 +62,51 @@ pub fn base() -> utoipa::openapi::OpenApi {
 
 /// The full document, as served at `/api-docs/openapi.json` and committed at `api-spec/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    App::new()
+    let mut document = App::new()
         .into_utoipa_app()
         .openapi(base())
         .configure(routes::configure)
         .split_for_parts()
-        .1
+        .1;
+    add_response_examples(&mut document);
+    document
+}
+
+/// Answers the real service gave, recorded by `api-spec/capture_examples.py`: for each operation
+/// (`"get /api/v1/me"`), status and JSON body.
+pub const RESPONSE_EXAMPLES: &str = include_str!("../api-spec/examples.json");
+
+/// Puts each recorded answer into its response as the example. (A test checks that every one
+/// finds its response and still fits its schema.)
+fn add_response_examples(document: &mut utoipa::openapi::OpenApi) {
+    type Recorded = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+    let Ok(recorded) = serde_json::from_str::<Recorded>(RESPONSE_EXAMPLES) else {
+        return;
+    };
+    for (operation, responses) in recorded {
+        let Some((method, path)) = operation.split_once(' ') else {
+            continue;
+        };
+        let Some(item) = document.paths.paths.get_mut(path) else {
+            continue;
+        };
+        let operation = match method {
+            "get" => item.get.as_mut(),
+            "put" => item.put.as_mut(),
+            "post" => item.post.as_mut(),
+            "delete" => item.delete.as_mut(),
+            "patch" => item.patch.as_mut(),
+            _ => None,
+        };
+        let Some(operation) = operation else {
+            continue;
+        };
+        for (status, example) in responses {
+            if let Some(RefOr::T(response)) = operation.responses.responses.get_mut(&status)
+                && let Some(RefOr::T(content)) = response.content.get_mut("application/json")
+            {
+                content.example = Some(example);
+            }
+        }
+    }
 }

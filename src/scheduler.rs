@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// idempotency keys are forgotten. Returns how many rounds changed.
 pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
-    state
+    let changed = state
         .db(move |conn| {
             idempotency::purge(
                 conn,
@@ -22,7 +22,11 @@ pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
             )?;
             run_due(conn, now)
         })
-        .await
+        .await?;
+    if changed > 0 {
+        state.cache.invalidate();
+    }
+    Ok(changed)
 }
 
 /// Ticks every `interval` until the server stops.

@@ -14,6 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::jwt::AccessTokens;
 use crate::auth::throttle::LoginThrottle;
 use crate::bootstrap::{self, FirstAdmin};
+use crate::cache::{self, ReadCache};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error;
@@ -49,7 +50,10 @@ impl Application {
         .await
         .context("preparing the service")??;
 
+        let cache = Arc::new(ReadCache::new(config.read_cache_mib << 20));
+        cache::watch(&cache, &url).context("starting the cache watcher")?;
         let state = web::Data::new(AppState {
+            cache,
             pool,
             access_tokens: AccessTokens::new(&secret, config.access_token_ttl_seconds),
             login_throttle: LoginThrottle::new(

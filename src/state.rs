@@ -1,9 +1,14 @@
 use std::sync::Arc;
 
+use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
 
 use crate::auth::jwt::AccessTokens;
 use crate::auth::throttle::LoginThrottle;
+use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::db::{self, DbConnection, Pool};
 use crate::error::ApiError;
@@ -19,6 +24,8 @@ pub struct AppState {
     pub database_backend: &'static str,
     /// What deadlines and the scheduler take as now.
     pub clock: Arc<dyn Clock>,
+    /// Answers to hot reads, until the database changes.
+    pub cache: Arc<ReadCache>,
 }
 
 impl AppState {
@@ -46,6 +53,32 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.db(move |conn| db::transaction(conn, f)).await
+        let outcome = self.db(move |conn| db::transaction(conn, f)).await;
+        // Before the caller answers, so that its client reads its own write.
+        self.cache.invalidate();
+        outcome
+    }
+
+    /// Serves the JSON that the read `f` renders, from the cache while the database has not
+    /// changed since it was rendered. `key` names everything the answer depends on.
+    pub async fn cached_json<T, F>(&self, key: String, f: F) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        let cache = &self.cache;
+        let body = match cache.get(&cache.responses, &key) {
+            Some(body) => body,
+            None => {
+                let generation = cache.generation();
+                let value = self.db(f).await?;
+                let body = Bytes::from(serde_json::to_vec(&value).map_err(anyhow::Error::from)?);
+                cache.put(&cache.responses, key, generation, body.clone());
+                body
+            }
+        };
+        Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body))
     }
 }

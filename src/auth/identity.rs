@@ -3,10 +3,12 @@
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
 
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
+use crate::cache::Weight;
 use crate::db;
 use crate::domain::user::{Role, TokenScope};
 use crate::error::ApiError;
@@ -55,6 +57,17 @@ impl Identity {
                 "Only council administrators may do this.",
             ))
         }
+    }
+
+    /// Names a read's answer in the cache: what the caller may see depends on its body and on
+    /// whether it is an administrator, never on the user.
+    pub fn view_key(&self, request: &HttpRequest) -> String {
+        format!(
+            "{}|{}|{}",
+            self.organization_id,
+            self.is_admin(),
+            request.uri()
+        )
     }
 
     /// The caller as the audit log records it.
@@ -136,9 +149,32 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         })
 }
 
+/// A verified API token, as the read cache keeps it (until the database next changes).
+#[derive(Clone)]
+pub struct CachedToken {
+    identity: Identity,
+    expires_at: NaiveDateTime,
+}
+
+impl Weight for CachedToken {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.identity.user_id.len()
+            + self.identity.organization_id.len()
+    }
+}
+
 async fn authenticate(state: &AppState, token: String) -> Result<Identity, ApiError> {
     if token.starts_with(API_TOKEN_PREFIX) {
         let digest = secret::digest(&token);
+        let cache = &state.cache;
+        if let Some(hit) = cache.get(&cache.tokens, &digest)
+            && hit.expires_at > crate::clock::utc_now()
+        {
+            return Ok(hit.identity);
+        }
+        let generation = cache.generation();
+        let key = digest.clone();
         let found = state
             .db(move |conn| Ok(db::tokens::find_active_api_token(conn, &digest)?))
             .await?;
@@ -148,7 +184,7 @@ async fn authenticate(state: &AppState, token: String) -> Result<Identity, ApiEr
                 "The API token is unknown, expired or revoked.",
             )
         })?;
-        return Ok(Identity {
+        let identity = Identity {
             role: user.role()?,
             user_id: user.id,
             organization_id: user.organization_id,
@@ -156,7 +192,13 @@ async fn authenticate(state: &AppState, token: String) -> Result<Identity, ApiEr
                 scope: token.scope()?,
                 id: token.id,
             },
-        });
+        };
+        let entry = CachedToken {
+            identity: identity.clone(),
+            expires_at: token.expires_at,
+        };
+        cache.put(&cache.tokens, key, generation, entry);
+        return Ok(identity);
     }
     let claims = state
         .access_tokens

@@ -106,6 +106,11 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
+/// One connection outside the pool, configured as the pool's are.
+pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
+    ConnectionManager { url: url.clone() }.connect()
+}
+
 pub fn connect_pool(url: &DatabaseUrl, size: u32) -> anyhow::Result<Pool> {
     if let DatabaseUrl::Sqlite(path) = url
         && let Some(dir) = Path::new(path).parent()

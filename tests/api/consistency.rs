@@ -7,7 +7,7 @@ use chrono::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{Response, TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, eventually, spawn_app};
 use crate::lifecycle::{procurement_body, published_procurement, round};
 
 async fn post_with_key(
@@ -254,4 +254,88 @@ async fn a_client_polling_the_feed_sees_each_of_100_concurrent_changes_exactly_o
         .map(|e| e["cursor"].as_str().unwrap())
         .collect();
     assert_eq!(cursors.iter().collect::<BTreeSet<_>>().len(), 100);
+}
+
+/// Hot reads are cached, but never past a change: the instance that wrote serves the change at
+/// once; another instance on the same database, and a change made behind the service's back,
+/// show as soon as the cache watcher sees the commit (it looks every 20 ms). API tokens are cached
+/// the same way, so a token revoked on one instance stops working on the other.
+#[actix_web::test]
+async fn cached_reads_and_tokens_follow_every_write_on_any_instance() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let admin = app.admin_token().await;
+    let nagano = app.user("coordinator", "202011").await;
+    let id = published_procurement(&app, &admin, json!({})).await;
+    let round = round(&app, &admin, &id, Duration::seconds(0), Duration::days(3)).await;
+    let round_id = round["id"].as_str().unwrap().to_owned();
+    let list = format!("/api/v1/rounds/{round_id}/participations");
+    let created = app
+        .post(
+            "/api/v1/tokens",
+            Some(&nagano.token),
+            json!({"name": "sync", "scope": "read_write"}),
+        )
+        .await;
+    let secret = created.body["token"].as_str().unwrap().to_owned();
+    let token_id = created.body["id"].as_str().unwrap().to_owned();
+    let answers = |response: Response| response.body["items"].as_array().map(Vec::len);
+    for instance in [&app, &other, &app, &other] {
+        assert_eq!(answers(instance.get(&list, &secret).await), Some(0));
+    }
+
+    let joined = app
+        .request(
+            Method::PUT,
+            &format!("{list}/202011"),
+            Some(&secret),
+            Some(json!({"status": "joined"})),
+        )
+        .await;
+    assert!(joined.status.is_success(), "{}", joined.text);
+    assert_eq!(answers(app.get(&list, &secret).await), Some(1));
+    assert!(
+        eventually(|| async { answers(other.get(&list, &secret).await) == Some(1) }).await,
+        "the other instance kept serving the answer list from before the change"
+    );
+
+    // Behind the service's back (another process on the same database).
+    {
+        use diesel::prelude::*;
+        use kyodo::db::schema::organizations;
+        let mut conn = app.pool().get().unwrap();
+        diesel::update(organizations::table.filter(organizations::lg_code.eq("202011")))
+            .set(organizations::name.eq("長野市（改称）"))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    for instance in [&app, &other] {
+        assert!(
+            eventually(|| async {
+                instance.get(&list, &secret).await.body["items"][0]["organization_name"]
+                    == "長野市（改称）"
+            })
+            .await,
+            "a change made by another process never showed"
+        );
+    }
+
+    let revoked = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{token_id}"),
+            Some(&nagano.token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    assert_eq!(
+        app.get(&list, &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        eventually(|| async { other.get(&list, &secret).await.status == StatusCode::UNAUTHORIZED })
+            .await,
+        "the other instance kept accepting a revoked token"
+    );
 }

@@ -325,3 +325,19 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Polls `check` until it holds; false when it still does not after five seconds. For what the
+/// service notices in the background (a change made behind its back), never for timing.
+pub async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return true;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}

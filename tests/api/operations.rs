@@ -66,3 +66,151 @@ async fn the_committed_openapi_document_is_current() {
     let document: serde_json::Value = serde_json::from_str(&generated).unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
 }
+
+/// Every success answer with a JSON body has an example in the document: a recorded answer of the
+/// real service (api-spec/examples.json) or one on its schema; every recorded answer found its
+/// response and still fits the schema it documents.
+#[test]
+fn every_success_response_has_an_example_that_fits_its_schema() {
+    let document = serde_json::to_value(kyodo::openapi::document()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let mut missing = Vec::new();
+    let mut unfit = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let Some(content) = response["content"].get("application/json") else {
+                    continue;
+                };
+                let name = format!("{method} {path} {status}");
+                let schema = resolve(&content["schema"], schemas);
+                match content.get("example") {
+                    Some(example) => {
+                        if let Err(why) = fits(example, &content["schema"], schemas, "$") {
+                            unfit.push(format!("{name}: {why}"));
+                        }
+                    }
+                    None if status.starts_with('2') && schema.get("example").is_none() => {
+                        missing.push(name);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "success responses without an example (run api-spec/capture_examples.py): {missing:#?}"
+    );
+    assert!(
+        unfit.is_empty(),
+        "recorded examples that no longer fit (run api-spec/capture_examples.py): {unfit:#?}"
+    );
+
+    let recorded: serde_json::Value =
+        serde_json::from_str(kyodo::openapi::RESPONSE_EXAMPLES).unwrap();
+    for (operation, responses) in recorded.as_object().unwrap() {
+        let (method, path) = operation.split_once(' ').unwrap();
+        for (status, example) in responses.as_object().unwrap() {
+            assert_eq!(
+                &document["paths"][path][method]["responses"][status]["content"]["application/json"]
+                    ["example"],
+                example,
+                "the recorded answer of {operation} {status} has no such response in the document"
+            );
+        }
+    }
+}
+
+fn resolve<'a>(
+    schema: &'a serde_json::Value,
+    schemas: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => resolve(
+            &schemas[reference.trim_start_matches("#/components/schemas/")],
+            schemas,
+        ),
+        None => schema,
+    }
+}
+
+/// Whether `value` has the shape `schema` describes: types, required and known properties, items.
+fn fits(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    schemas: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    let schema = resolve(schema, schemas);
+    if let Some(choices) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        return choices
+            .iter()
+            .any(|choice| fits(value, choice, schemas, at).is_ok())
+            .then_some(())
+            .ok_or_else(|| format!("{at}: {value} matches none of its alternatives"));
+    }
+    // Objects, possibly made of parts (`allOf`, from flattened structs, nested): gather the parts.
+    fn parts<'a>(schema: &'a Value, schemas: &'a Value, into: &mut Vec<&'a Value>) {
+        match schema["allOf"].as_array() {
+            Some(all) => all
+                .iter()
+                .for_each(|part| parts(resolve(part, schemas), schemas, into)),
+            None => into.push(schema),
+        }
+    }
+    let mut all = Vec::new();
+    parts(schema, schemas, &mut all);
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for part in &all {
+        if let Some(own) = part["properties"].as_object() {
+            properties.extend(own.clone());
+        }
+        if let Some(own) = part["required"].as_array() {
+            required.extend(own.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let typed = types.is_empty()
+        || types.contains(&kind)
+        || (kind == "integer" && types.contains(&"number"));
+    if !typed {
+        return Err(format!("{at}: {kind} where the schema says {types:?}"));
+    }
+    match value {
+        Value::Object(object) if !properties.is_empty() => {
+            for key in &required {
+                if !object.contains_key(key) {
+                    return Err(format!("{at}: lacks the required `{key}`"));
+                }
+            }
+            for (key, field) in object {
+                let Some(field_schema) = properties.get(key) else {
+                    return Err(format!("{at}: `{key}` is not in the schema"));
+                };
+                fits(field, field_schema, schemas, &format!("{at}.{key}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| fits(item, &schema["items"], schemas, &format!("{at}[{i}]"))),
+        _ => Ok(()),
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use kyodo::db::schema::api_tokens;
 
-use crate::helpers::{Response, TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, eventually, spawn_app};
 
 /// A created token: its id and its secret.
 struct ApiToken {
@@ -488,6 +488,13 @@ async fn an_expired_token_is_invalid() {
         .unwrap();
     assert_eq!(updated, 1);
 
+    // Changed behind the service's back: its cache watcher notices within milliseconds.
+    assert!(
+        eventually(|| async {
+            app.get("/api/v1/me", &token.secret).await.status == StatusCode::UNAUTHORIZED
+        })
+        .await
+    );
     assert_problem(
         &app.get("/api/v1/me", &token.secret).await,
         StatusCode::UNAUTHORIZED,

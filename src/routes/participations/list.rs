@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,9 +34,11 @@ pub async fn list_participations(
     state: web::Data<AppState>,
     identity: Identity,
     id: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state
-        .db(move |conn| {
+    let key = identity.view_key(&request);
+    state
+        .cached_json(key, move |conn| {
             let (round, procurement) = visible_round(conn, &identity, &id)?;
             let answers = participations::list_for_round(conn, &round.id)?;
             let counts = counts(conn, &procurement, &answers)?;
@@ -50,6 +52,5 @@ pub async fn list_participations(
                 items,
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+        .await
 }

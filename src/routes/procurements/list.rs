@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -64,16 +64,18 @@ pub async fn list_procurements(
     identity: Identity,
     filter: web::Query<ProcurementFilter>,
     page: web::Query<PageParams>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
     let filter = filter.into_inner();
-    let (items, total) = state
-        .db(move |conn| {
+    let key = identity.view_key(&request);
+    state
+        .cached_json(key, move |conn| {
             let statuses: Vec<&str> = match filter.status {
                 Some(ProcurementStatus::Draft) if !identity.is_admin() => {
-                    return Ok((Vec::new(), 0));
+                    return Ok(Paginated::new(Vec::new(), page, 0));
                 }
                 Some(status) => vec![status.as_str()],
                 None if identity.is_admin() => vec![],
@@ -151,8 +153,7 @@ pub async fn list_procurements(
                 .skip(page.offset() as usize)
                 .take(page.per_page as usize)
                 .collect();
-            Ok((items, total))
+            Ok(Paginated::new(items, page, total))
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(Paginated::new(items, page, total)))
+        .await
 }

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Deadline rush: 1,741 bodies register in the last seconds of a round; none lost, none doubled.
+
+Japan has 1,741 municipalities. This script adds that many bodies (each with a coordinator and a
+read-write API token) to a fresh database, opens a commitment round that closes a few seconds
+later, and has every body register at once over 64 connections, each with an `Idempotency-Key`.
+A fifth of them send their request a second time with the same key, as a client does when a
+response is lost; a further set of bodies registers only after the deadline. Then it counts, in
+the database itself:
+
+- every body whose request was acknowledged has exactly one participation, one history row, one
+  audit event and one feed entry (so no write was lost and no retry doubled one);
+- every retry got the stored answer back; every late request got 409 `round_not_open` and wrote
+  nothing.
+
+Usage: bench/rush.py [--backends sqlite,postgres] [--bodies 1741] [--connections 64]
+Needs a release build (the script runs cargo build --release) and, for PostgreSQL, a server at
+$BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import queue
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import ADMIN, BINARY, ROOT, SERVICE_PORT, call, wait_ready  # noqa: E402
+
+LATE = 50
+RETRY_EVERY = 5
+
+
+def sql(backend, url, statements):
+    """Runs statements; returns the rows of the last one."""
+    if backend == "sqlite":
+        with sqlite3.connect(url.removeprefix("sqlite://")) as db:
+            for statement in statements[:-1]:
+                db.execute(statement)
+            return db.execute(statements[-1]).fetchall()
+    script = ";\n".join(statements[:-1] + [statements[-1]]) + ";"
+    out = subprocess.run(["psql", url, "-qtA", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-1"], input=script,
+                         capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split("\t")) for line in out.splitlines() if line]
+
+
+def add_bodies(backend, url, count):
+    """`count` towns, each with a coordinator and an API token; returns (org id, token) pairs."""
+    stamp = "2026-11-01 00:00:00"
+    bodies, statements = [], []
+    for i in range(count):
+        org, user, token_id = (str(uuid.uuid4()) for _ in range(3))
+        token = f"kyd_rush{uuid.uuid4().hex}"
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        statements += [
+            "INSERT INTO organizations (id, name, romaji, kind, population, population_base_date, contacts, created_at, updated_at) "
+            f"VALUES ('{org}', 'ラッシュ町{i:04d}', 'Rush {i:04d}', 'town', {1000 + i * 37}, '2020-10-01', '[]', '{stamp}', '{stamp}')",
+            "INSERT INTO users (id, organization_id, email, display_name, role, created_at, updated_at) "
+            f"VALUES ('{user}', '{org}', 'rush{i:04d}@example.jp', 'rush {i}', 'coordinator', '{stamp}', '{stamp}')",
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, scope, expires_at, created_at) "
+            f"VALUES ('{token_id}', '{user}', 'rush', '{digest}', 'read_write', '2030-01-01 00:00:00', '{stamp}')",
+        ]
+        bodies.append((org, token))
+    sql(backend, url, statements + ["SELECT 1"])
+    return bodies
+
+
+def worker(port, jobs, results):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while True:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        name, org, token, key, path, body = job
+        for attempt in range(3):
+            try:
+                connection.request("PUT", path, body=body, headers={
+                    "authorization": f"Bearer {token}", "content-type": "application/json", "idempotency-key": key,
+                })
+                response = connection.getresponse()
+                payload = response.read()
+                results.append((name, org, response.status, payload, response.getheader("idempotent-replayed")))
+                break
+            except (http.client.HTTPException, OSError):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        else:
+            results.append((name, org, None, b"", None))
+    connection.close()
+
+
+def fire(port, jobs, connections):
+    work, results = queue.Queue(), []
+    for job in jobs:
+        work.put(job)
+    threads = [threading.Thread(target=worker, args=(port, work, results)) for _ in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.monotonic() - started
+
+
+def run_backend(backend, args):
+    workdir = Path(tempfile.mkdtemp(prefix="kyodo-rush-"))
+    database = None
+    if backend == "sqlite":
+        url = f"sqlite://{workdir}/rush.db"
+    else:
+        server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
+        database = f"kyodo_rush_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["psql", server, "-qc", f"CREATE DATABASE {database}"], check=True)
+        url = server.rsplit("/", 1)[0] + "/" + database
+    env = {
+        **os.environ, "DATABASE_URL": url, "DATA_DIR": str(workdir), "BIND_ADDRESS": f"127.0.0.1:{SERVICE_PORT}",
+        "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "JWT_SECRET": "bench-secret-bench-secret-bench-secret-0000",
+        "RUST_LOG": os.environ.get("RUST_LOG", "warn"), "SCHEDULER_INTERVAL_SECONDS": "1",
+    }
+    log = open(workdir / "service.log", "w")
+    service = subprocess.Popen([str(BINARY)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{SERVICE_PORT}"
+    try:
+        wait_ready(f"{base}/ready")
+        bodies = add_bodies(backend, url, args.bodies + LATE)
+        session = call("POST", f"{base}/api/v1/auth/login", body={"email": ADMIN[0], "password": ADMIN[1]})["access_token"]
+        procurement = call("POST", f"{base}/api/v1/procurements", session, {
+            "title": "締切集中テスト", "category": "administration", "lead_organization": "200000",
+            "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1000000}, "weights": {"equal": 10000}}]},
+            "contract_start_fiscal_year": 2027, "contract_end_fiscal_year": 2027,
+        })["id"]
+        call("POST", f"{base}/api/v1/procurements/{procurement}/publish", session, {})
+        now = time.time()
+        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+        closes = int(now) + args.window
+        round_id = call("POST", f"{base}/api/v1/procurements/{procurement}/rounds", session, {
+            "kind": "commitment", "opens_at": iso(now - 60), "closes_at": iso(closes), "population_base_date": "2020-01-01",
+        })["id"]
+
+        def job(name, org, token, n):
+            body = json.dumps({"status": "joined", "contact": {"name": f"担当{n}", "email": f"rush{n}@example.jp"}})
+            return (name, org, token, f"rush-{n}", f"/api/v1/rounds/{round_id}/participations/{org}", body)
+
+        rush = [job("first", org, token, n) for n, (org, token) in enumerate(bodies[:args.bodies])]
+        retries = [job("retry", *rush[n][1:3], n) for n in range(0, args.bodies, RETRY_EVERY)]
+        # Each retry right behind its first attempt, so that some arrive while it is in flight.
+        jobs = []
+        for n, first in enumerate(rush):
+            jobs.append(first)
+            if n % RETRY_EVERY == 0:
+                jobs.append(retries[n // RETRY_EVERY])
+        results, seconds = fire(SERVICE_PORT, jobs, args.connections)
+        left = closes - time.time()
+        time.sleep(max(0.0, left) + 1.5)
+        late = [job("late", org, token, args.bodies + n) for n, (org, token) in enumerate(bodies[args.bodies:])]
+        late_results, _ = fire(SERVICE_PORT, late, min(args.connections, LATE))
+
+        first_ok = {org for name, org, status, _, _ in results if name == "first" and status in (200, 201)}
+        retry_statuses = {}
+        for name, org, status, payload, _ in results:
+            if name == "retry":
+                retry_statuses[status] = retry_statuses.get(status, 0) + 1
+        other = [(name, status, payload[:200]) for name, _, status, payload, _ in results
+                 if name == "first" and status not in (200, 201)]
+        late_statuses = {}
+        for _, _, status, payload, _ in late_results:
+            code = json.loads(payload).get("code") if payload else None
+            late_statuses[(status, code)] = late_statuses.get((status, code), 0) + 1
+
+        def per_body(table):
+            rows = sql(backend, url, [
+                f"SELECT p.organization_id, COUNT(*) FROM {table} WHERE p.round_id = '{round_id}' GROUP BY p.organization_id"])
+            return {org: int(n) for org, n in rows}
+
+        rows = per_body("participations p")
+        history = per_body("participation_history h JOIN participations p ON p.id = h.participation_id")
+        late_orgs = {org for org, _ in bodies[args.bodies:]}
+        report = {
+            "sent": len(rush), "retries": len(retries), "seconds": seconds,
+            "acknowledged": len(first_ok), "refused": other[:5], "refused_count": len(other),
+            "retry_statuses": retry_statuses, "late_statuses": late_statuses,
+            "rows": sum(rows.values()), "bodies_with_rows": len(rows),
+            "doubled_rows": sum(1 for n in rows.values() if n != 1),
+            "history_rows": sum(history.values()), "doubled_history": sum(1 for n in history.values() if n != 1),
+            "lost": len(first_ok - set(rows)), "unacknowledged_but_written": len(set(rows) - first_ok - late_orgs),
+            "late_written": len(set(rows) & late_orgs),
+            "closes_in_after_rush": left,
+        }
+        report.update(count_events(backend, url, round_id))
+        return report
+    finally:
+        service.terminate()
+        service.wait()
+        log.close()
+        if database:
+            subprocess.run(["psql", server, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=False)
+
+
+def count_events(backend, url, round_id):
+    """Audit events and feed entries about this round's participations."""
+    [(audit,)] = sql(backend, url, [
+        "SELECT COUNT(*) FROM audit_events WHERE entity_type = 'participation' "
+        f"AND entity_id IN (SELECT id FROM participations WHERE round_id = '{round_id}')"])
+    [(feed,)] = sql(backend, url, [
+        "SELECT COUNT(*) FROM changes WHERE entity_type = 'participation' "
+        f"AND entity_id IN (SELECT id FROM participations WHERE round_id = '{round_id}')"])
+    return {"audit_events": int(audit), "feed_entries": int(feed)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--bodies", type=int, default=1741)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--window", type=int, default=8, help="seconds from the round's creation to its deadline")
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
+    for backend in args.backends.split(","):
+        r = run_backend(backend, args)
+        verdict = "PASS" if (r["lost"] == 0 and r["doubled_rows"] == 0 and r["doubled_history"] == 0
+                             and r["rows"] == r["acknowledged"] == r["history_rows"] == r["audit_events"] == r["feed_entries"]
+                             and r["late_written"] == 0 and r["unacknowledged_but_written"] == 0
+                             and r["closes_in_after_rush"] > 0) else "FAIL"
+        print(f"\n## {backend}: {verdict}")
+        print(f"{r['sent']} bodies registered in {r['seconds']:.2f} s ({r['sent'] / r['seconds']:.0f}/s) over "
+              f"{args.connections} connections, plus {r['retries']} retries with the same Idempotency-Key; "
+              f"the round closed {r['closes_in_after_rush']:.1f} s later")
+        print(f"acknowledged {r['acknowledged']}; refused {r['refused_count']} {r['refused']}")
+        print(f"retries answered: {r['retry_statuses']}")
+        print(f"participations {r['rows']} (bodies with more than one: {r['doubled_rows']}), history rows {r['history_rows']} "
+              f"(doubled: {r['doubled_history']}), audit events {r['audit_events']}, feed entries {r['feed_entries']}")
+        print(f"acknowledged but missing: {r['lost']}; written without acknowledgement: {r['unacknowledged_but_written']}")
+        print(f"{LATE} late requests answered: {r['late_statuses']}; written: {r['late_written']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
