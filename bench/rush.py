@@ -160,22 +160,31 @@ def run_backend(backend, args):
             if n % RETRY_EVERY == 0:
                 jobs.append(retries[n // RETRY_EVERY])
         results, seconds = fire(SERVICE_PORT, jobs, args.connections)
+        # A client whose duplicate met its first attempt in flight (409 idempotency_key_in_progress)
+        # asks again once that has finished, and must get the first attempt's answer back.
+        settled, _ = fire(SERVICE_PORT, retries, args.connections)
         left = closes - time.time()
         time.sleep(max(0.0, left) + 1.5)
         late = [job("late", org, token, args.bodies + n) for n, (org, token) in enumerate(bodies[args.bodies:])]
         late_results, _ = fire(SERVICE_PORT, late, min(args.connections, LATE))
 
-        first_ok = {org for name, org, status, _, _ in results if name == "first" and status in (200, 201)}
-        retry_statuses = {}
-        for name, org, status, payload, _ in results:
-            if name == "retry":
-                retry_statuses[status] = retry_statuses.get(status, 0) + 1
-        other = [(name, status, payload[:200]) for name, _, status, payload, _ in results
-                 if name == "first" and status not in (200, 201)]
-        late_statuses = {}
-        for _, _, status, payload, _ in late_results:
-            code = json.loads(payload).get("code") if payload else None
-            late_statuses[(status, code)] = late_statuses.get((status, code), 0) + 1
+        def tally(answers):
+            counts = {}
+            for _, _, status, payload, replayed in answers:
+                code = json.loads(payload).get("code") if status and status >= 400 else ("replayed" if replayed else "new")
+                counts[(status, code)] = counts.get((status, code), 0) + 1
+            return counts
+
+        first_answer = {}
+        for _, org, status, payload, replayed in results:
+            if status in (200, 201) and not replayed:
+                first_answer[org] = json.loads(payload)
+        acknowledged = set(first_answer)
+        replay_mismatches = sum(1 for _, org, status, payload, _ in settled
+                                if status not in (200, 201) or json.loads(payload) != first_answer.get(org))
+        other = [(name, status, payload[:200]) for name, org, status, payload, _ in results
+                 if status not in (200, 201) and not (payload and json.loads(payload).get("code") == "idempotency_key_in_progress")]
+        late_statuses = tally(late_results)
 
         def per_body(table):
             rows = sql(backend, url, [
@@ -187,12 +196,13 @@ def run_backend(backend, args):
         late_orgs = {org for org, _ in bodies[args.bodies:]}
         report = {
             "sent": len(rush), "retries": len(retries), "seconds": seconds,
-            "acknowledged": len(first_ok), "refused": other[:5], "refused_count": len(other),
-            "retry_statuses": retry_statuses, "late_statuses": late_statuses,
+            "acknowledged": len(acknowledged), "refused": other[:5], "refused_count": len(other),
+            "rush_answers": tally(results), "settled_answers": tally(settled), "replay_mismatches": replay_mismatches,
+            "late_statuses": late_statuses,
             "rows": sum(rows.values()), "bodies_with_rows": len(rows),
             "doubled_rows": sum(1 for n in rows.values() if n != 1),
             "history_rows": sum(history.values()), "doubled_history": sum(1 for n in history.values() if n != 1),
-            "lost": len(first_ok - set(rows)), "unacknowledged_but_written": len(set(rows) - first_ok - late_orgs),
+            "lost": len(acknowledged - set(rows)), "unacknowledged_but_written": len(set(rows) - acknowledged - late_orgs),
             "late_written": len(set(rows) & late_orgs),
             "closes_in_after_rush": left,
         }
@@ -227,16 +237,18 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
     for backend in args.backends.split(","):
         r = run_backend(backend, args)
-        verdict = "PASS" if (r["lost"] == 0 and r["doubled_rows"] == 0 and r["doubled_history"] == 0
+        verdict = "PASS" if (r["lost"] == 0 and r["refused_count"] == 0 and r["replay_mismatches"] == 0 and r["doubled_rows"] == 0 and r["doubled_history"] == 0
                              and r["rows"] == r["acknowledged"] == r["history_rows"] == r["audit_events"] == r["feed_entries"]
                              and r["late_written"] == 0 and r["unacknowledged_but_written"] == 0
                              and r["closes_in_after_rush"] > 0) else "FAIL"
         print(f"\n## {backend}: {verdict}")
         print(f"{r['sent']} bodies registered in {r['seconds']:.2f} s ({r['sent'] / r['seconds']:.0f}/s) over "
               f"{args.connections} connections, plus {r['retries']} retries with the same Idempotency-Key; "
-              f"the round closed {r['closes_in_after_rush']:.1f} s later")
+              f"the round closed {r['closes_in_after_rush']:.1f} s after the retries settled")
         print(f"acknowledged {r['acknowledged']}; refused {r['refused_count']} {r['refused']}")
-        print(f"retries answered: {r['retry_statuses']}")
+        print(f"answers during the rush (status, code or new/replayed): {r['rush_answers']}")
+        print(f"every retry asked again after the rush: {r['settled_answers']}; "
+              f"answers differing from the first attempt's: {r['replay_mismatches']}")
         print(f"participations {r['rows']} (bodies with more than one: {r['doubled_rows']}), history rows {r['history_rows']} "
               f"(doubled: {r['doubled_history']}), audit events {r['audit_events']}, feed entries {r['feed_entries']}")
         print(f"acknowledged but missing: {r['lost']}; written without acknowledgement: {r['unacknowledged_but_written']}")
