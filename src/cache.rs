@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use diesel::{QueryableByName, RunQueryDsl};
@@ -24,11 +24,17 @@ use crate::db::{self, DatabaseUrl, DbConnection};
 
 /// How often the watcher looks for changes committed elsewhere.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(20);
+/// Without an answer from the database for this long, the cache is not used.
+const MAX_SILENCE: Duration = Duration::from_secs(1);
 
 pub struct ReadCache {
     generation: AtomicU64,
     /// True while the watcher is connected and looking.
     live: AtomicBool,
+    /// When the watcher last heard from the database, in milliseconds since `started`: a watcher
+    /// stuck on a connection that neither answers nor fails must not leave old answers in use.
+    last_look: AtomicU64,
+    started: Instant,
     pub responses: Memo<Bytes>,
     pub tokens: Memo<crate::auth::identity::CachedToken>,
 }
@@ -62,6 +68,8 @@ impl ReadCache {
         Self {
             generation: AtomicU64::new(0),
             live: AtomicBool::new(false),
+            last_look: AtomicU64::new(0),
+            started: Instant::now(),
             responses: Memo::new(budget),
             tokens: Memo::new(budget / 8),
         }
@@ -78,7 +86,14 @@ impl ReadCache {
     }
 
     fn usable(&self) -> Option<u64> {
-        self.live.load(Ordering::Acquire).then(|| self.generation())
+        let heard = Duration::from_millis(self.last_look.load(Ordering::Acquire));
+        let fresh = self.started.elapsed().saturating_sub(heard) < MAX_SILENCE;
+        (fresh && self.live.load(Ordering::Acquire)).then(|| self.generation())
+    }
+
+    fn looked(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_look.store(now, Ordering::Release);
     }
 
     pub fn get<V: Clone>(&self, memo: &Memo<V>, key: &str) -> Option<V> {
@@ -180,6 +195,7 @@ fn run_watcher(cache: &Weak<ReadCache>, url: &DatabaseUrl) {
                     cache.invalidate();
                 }
                 seen = Some(version);
+                cache.looked();
                 cache.set_live(true);
             }
             Err(error) => {
@@ -222,8 +238,20 @@ mod tests {
 
     fn live(budget: usize) -> ReadCache {
         let cache = ReadCache::new(budget);
+        cache.looked();
         cache.set_live(true);
         cache
+    }
+
+    #[test]
+    fn a_silent_watcher_stops_the_cache() {
+        let mut cache = live(1024);
+        let generation = cache.generation();
+        cache.put(&cache.responses, "a".into(), generation, Bytes::from("1"));
+        assert!(cache.get(&cache.responses, "a").is_some());
+        // As if the watcher's last answer had come longer ago than allowed.
+        cache.started = cache.started.checked_sub(MAX_SILENCE * 2).unwrap();
+        assert_eq!(cache.get(&cache.responses, "a"), None);
     }
 
     #[test]
