@@ -16,6 +16,7 @@ PostgreSQL a server at $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:54
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -106,21 +107,34 @@ def wrk(url, seconds, connections, script=None, env=None):
     }
 
 
-def setup(base):
-    """A published procurement with a round open now and 60 bodies answered; an API token."""
-    session = call("POST", f"{base}/api/v1/auth/login", body={"email": ADMIN[0], "password": ADMIN[1]})["access_token"]
-    token = call("POST", f"{base}/api/v1/tokens", session, {"name": "bench", "scope": "read_write"})["token"]
+def published_procurement(base, token, title):
+    """A published procurement with one fixed-cost pool shared equally; returns its id."""
     procurement = call("POST", f"{base}/api/v1/procurements", token, {
-        "title": "ベンチマーク案件", "category": "administration", "lead_organization": "200000",
+        "title": title, "category": "administration", "lead_organization": "200000",
         "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1000000}, "weights": {"equal": 10000}}]},
         "contract_start_fiscal_year": 2027, "contract_end_fiscal_year": 2027,
     })["id"]
     call("POST", f"{base}/api/v1/procurements/{procurement}/publish", token, {})
-    now = time.time()
-    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-    round_id = call("POST", f"{base}/api/v1/procurements/{procurement}/rounds", token, {
-        "kind": "commitment", "opens_at": iso(now - 60), "closes_at": iso(now + 86400), "population_base_date": "2020-01-01",
+    return procurement
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def open_round(base, token, procurement, closes_at):
+    """A commitment round of `procurement`, open since a minute ago; returns its id."""
+    return call("POST", f"{base}/api/v1/procurements/{procurement}/rounds", token, {
+        "kind": "commitment", "opens_at": iso(time.time() - 60), "closes_at": iso(closes_at), "population_base_date": "2020-01-01",
     })["id"]
+
+
+def setup(base):
+    """A published procurement with a round open now and 60 bodies answered; an API token."""
+    session = call("POST", f"{base}/api/v1/auth/login", body={"email": ADMIN[0], "password": ADMIN[1]})["access_token"]
+    token = call("POST", f"{base}/api/v1/tokens", session, {"name": "bench", "scope": "read_write"})["token"]
+    procurement = published_procurement(base, token, "ベンチマーク案件")
+    round_id = open_round(base, token, procurement, time.time() + 86400)
     bodies = call("GET", f"{base}/api/v1/organizations?per_page=200", token)["items"]
     codes = [b["lg_code"] for b in bodies if b["lg_code"] and b["kind"] != "prefecture"][:60]
     for code in codes:
@@ -128,42 +142,66 @@ def setup(base):
     return session, token, round_id, codes
 
 
-def count_history(backend, url):
-    query = "SELECT COUNT(*) FROM participation_history"
+def sql(backend, url, statements):
+    """Runs statements in one transaction; returns the rows of the last one."""
     if backend == "sqlite":
         with sqlite3.connect(url.removeprefix("sqlite://")) as db:
-            return db.execute(query).fetchone()[0]
-    return int(subprocess.run(["psql", url, "-tAc", query], capture_output=True, text=True, check=True).stdout)
+            for statement in statements[:-1]:
+                db.execute(statement)
+            return db.execute(statements[-1]).fetchall()
+    out = subprocess.run(["psql", url, "-qtA", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-1"], input=";\n".join(statements) + ";",
+                         capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split("\t")) for line in out.splitlines() if line]
 
 
-def run_backend(backend, args, ceiling_rps):
-    workdir = Path(tempfile.mkdtemp(prefix="kyodo-bench-"))
+def count_history(backend, url):
+    [(count,)] = sql(backend, url, ["SELECT COUNT(*) FROM participation_history"])
+    return int(count)
+
+
+@contextlib.contextmanager
+def service(backend, prefix, **settings):
+    """The release binary on a fresh database (an SQLite file, or a PostgreSQL database dropped
+    afterwards), with `settings` added to its environment. Yields the process, its base URL, the
+    database URL and the seconds from start to /ready."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"kyodo-{prefix}-"))
     database = None
     if backend == "sqlite":
-        url = f"sqlite://{workdir}/bench.db"
+        url = f"sqlite://{workdir}/{prefix}.db"
     else:
         server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
-        database = f"kyodo_bench_{uuid.uuid4().hex[:8]}"
+        database = f"kyodo_{prefix}_{uuid.uuid4().hex[:8]}"
         subprocess.run(["psql", server, "-qc", f"CREATE DATABASE {database}"], check=True)
         url = server.rsplit("/", 1)[0] + "/" + database
     env = {
         **os.environ, "DATABASE_URL": url, "DATA_DIR": str(workdir), "BIND_ADDRESS": f"127.0.0.1:{SERVICE_PORT}",
         "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "JWT_SECRET": "bench-secret-bench-secret-bench-secret-0000",
-        "RUST_LOG": os.environ.get("RUST_LOG", "warn"), "LOGIN_ATTEMPTS_PER_ADDRESS": "1000",
+        "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **settings,
     }
     log = open(workdir / "service.log", "w")
     started = time.monotonic()
-    service = subprocess.Popen([str(BINARY)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([str(BINARY)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{SERVICE_PORT}"
     try:
         wait_ready(f"{base}/ready")
         ready_seconds = time.monotonic() - started
-        if service.poll() is not None:
+        if process.poll() is not None:
             raise SystemExit(f"the service exited (is port {SERVICE_PORT} taken?): see {workdir}/service.log")
+        yield process, base, url, ready_seconds
+    finally:
+        process.terminate()
+        process.wait()
+        log.close()
+        if database:
+            subprocess.run(["psql", server, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=False)
+
+
+def run_backend(backend, args, ceiling_rps):
+    with service(backend, "bench", LOGIN_ATTEMPTS_PER_ADDRESS="1000") as (process, base, url, ready_seconds):
         session, token, round_id, codes = setup(base)
         bench_env = {"BENCH_TOKEN": token, "BENCH_ROUND": round_id, "BENCH_CODES": ",".join(codes)}
         results = {}
-        sampler = RssSampler(service.pid)
+        sampler = RssSampler(process.pid)
         sampler.start()
         for name, path, script, bearer in [
             ("GET /procurements", "/api/v1/procurements", "get.lua", token),
@@ -179,14 +217,8 @@ def run_backend(backend, args, ceiling_rps):
             result["share"] = result["rps"] / ceiling_rps
             results[name] = result
         under_load = sampler.stop()
-        return {"ready_seconds": ready_seconds, "peak_rss_mib": rss_mib(service.pid), "load_rss_mib": under_load,
+        return {"ready_seconds": ready_seconds, "peak_rss_mib": rss_mib(process.pid), "load_rss_mib": under_load,
                 "results": results}
-    finally:
-        service.terminate()
-        service.wait()
-        log.close()
-        if database:
-            subprocess.run(["psql", server, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=False)
 
 
 def main():

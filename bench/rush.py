@@ -22,35 +22,19 @@ import argparse
 import hashlib
 import http.client
 import json
-import os
 import queue
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ADMIN, BINARY, ROOT, SERVICE_PORT, call, wait_ready  # noqa: E402
+from run import ADMIN, ROOT, SERVICE_PORT, call, open_round, published_procurement, service, sql  # noqa: E402
 
 LATE = 50
 RETRY_EVERY = 5
-
-
-def sql(backend, url, statements):
-    """Runs statements; returns the rows of the last one."""
-    if backend == "sqlite":
-        with sqlite3.connect(url.removeprefix("sqlite://")) as db:
-            for statement in statements[:-1]:
-                db.execute(statement)
-            return db.execute(statements[-1]).fetchall()
-    script = ";\n".join(statements[:-1] + [statements[-1]]) + ";"
-    out = subprocess.run(["psql", url, "-qtA", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-1"], input=script,
-                         capture_output=True, text=True, check=True).stdout
-    return [tuple(line.split("\t")) for line in out.splitlines() if line]
 
 
 def add_bodies(backend, url, count):
@@ -113,39 +97,12 @@ def fire(port, jobs, connections):
 
 
 def run_backend(backend, args):
-    workdir = Path(tempfile.mkdtemp(prefix="kyodo-rush-"))
-    database = None
-    if backend == "sqlite":
-        url = f"sqlite://{workdir}/rush.db"
-    else:
-        server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
-        database = f"kyodo_rush_{uuid.uuid4().hex[:8]}"
-        subprocess.run(["psql", server, "-qc", f"CREATE DATABASE {database}"], check=True)
-        url = server.rsplit("/", 1)[0] + "/" + database
-    env = {
-        **os.environ, "DATABASE_URL": url, "DATA_DIR": str(workdir), "BIND_ADDRESS": f"127.0.0.1:{SERVICE_PORT}",
-        "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "JWT_SECRET": "bench-secret-bench-secret-bench-secret-0000",
-        "RUST_LOG": os.environ.get("RUST_LOG", "warn"), "SCHEDULER_INTERVAL_SECONDS": "1",
-    }
-    log = open(workdir / "service.log", "w")
-    service = subprocess.Popen([str(BINARY)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{SERVICE_PORT}"
-    try:
-        wait_ready(f"{base}/ready")
+    with service(backend, "rush", SCHEDULER_INTERVAL_SECONDS="1") as (_, base, url, _):
         bodies = add_bodies(backend, url, args.bodies + LATE)
         session = call("POST", f"{base}/api/v1/auth/login", body={"email": ADMIN[0], "password": ADMIN[1]})["access_token"]
-        procurement = call("POST", f"{base}/api/v1/procurements", session, {
-            "title": "締切集中テスト", "category": "administration", "lead_organization": "200000",
-            "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1000000}, "weights": {"equal": 10000}}]},
-            "contract_start_fiscal_year": 2027, "contract_end_fiscal_year": 2027,
-        })["id"]
-        call("POST", f"{base}/api/v1/procurements/{procurement}/publish", session, {})
-        now = time.time()
-        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-        closes = int(now) + args.window
-        round_id = call("POST", f"{base}/api/v1/procurements/{procurement}/rounds", session, {
-            "kind": "commitment", "opens_at": iso(now - 60), "closes_at": iso(closes), "population_base_date": "2020-01-01",
-        })["id"]
+        procurement = published_procurement(base, session, "締切集中テスト")
+        closes = int(time.time()) + args.window
+        round_id = open_round(base, session, procurement, closes)
 
         def job(name, org, token, n):
             body = json.dumps({"status": "joined", "contact": {"name": f"担当{n}", "email": f"rush{n}@example.jp"}})
@@ -208,12 +165,6 @@ def run_backend(backend, args):
         }
         report.update(count_events(backend, url, round_id))
         return report
-    finally:
-        service.terminate()
-        service.wait()
-        log.close()
-        if database:
-            subprocess.run(["psql", server, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=False)
 
 
 def count_events(backend, url, round_id):

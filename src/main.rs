@@ -77,9 +77,9 @@ fn print_first_admin(admin: &FirstAdmin) {
 /// glibc gives each thread that allocates under contention an arena of its own, up to eight per
 /// core, and keeps what they once held; and after a large block (an Argon2 hash needs 19 MiB) is
 /// freed it raises its mmap threshold, so that later large blocks come from the heap and stay
-/// resident. Two arenas and a fixed threshold keep the service's memory near its working set at
-/// no measurable cost in throughput (bench/RESULTS.md). `MALLOC_ARENA_MAX` and
-/// `MALLOC_MMAP_THRESHOLD_` in the environment still win.
+/// resident. Two arenas and a fixed threshold keep the service's memory near its working set;
+/// throughput stayed within the benchmark's run-to-run noise (bench/RESULTS.md).
+/// `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` in the environment still win.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     for (variable, parameter, value) in [
