@@ -147,7 +147,8 @@ pub fn create_admin(
     password: SecretString,
 ) -> anyhow::Result<UserRow> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let password = Password::parse(password).map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
+    let password = Password::parse(password, &[email.as_str()])
+        .map_err(|e| anyhow::anyhow!("admin password: {e}"))?;
     let hash = password::hash(&password)?;
     db::transaction(conn, |conn| {
         if db::users::find_by_email(conn, email.as_str())?.is_some() {

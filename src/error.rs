@@ -126,6 +126,14 @@ impl ApiError {
         }
     }
 
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is larger than the service accepts.",
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -197,50 +205,7 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// Extractor failures (bad JSON, wrong content type, oversized body, bad query or path) as problems.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as E;
-    let api = match &err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => payload_too_large(),
-        E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "The request body must be JSON, sent with `Content-Type: application/json`.",
-        ),
-        E::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("The JSON body does not match the expected shape: {e}."),
-        ),
-        E::Deserialize(e) => ApiError::bad_request(
-            "malformed_json",
-            format!("The body is not valid JSON: {e}."),
-        ),
-        E::Payload(actix_web::error::PayloadError::Overflow) => payload_too_large(),
-        _ => ApiError::bad_request(
-            "unreadable_body",
-            format!("The request body could not be read: {err}."),
-        ),
-    };
-    api.into()
-}
-
-fn payload_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "The request body is larger than the service accepts.",
-    )
-}
-
-pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request(
-        "invalid_query",
-        format!("The query string is invalid: {err}."),
-    )
-    .into()
-}
-
+/// A path that does not fit its route (the body and query are judged by `routes::extract`).
 pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::not_found("not_found", format!("No such resource: {err}.")).into()
 }

@@ -95,13 +95,7 @@ impl Application {
                 .configure(routes::configure)
                 .split_for_parts();
             app.app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(max_body)
-                        .error_handler(error::json_error),
-                )
                 .app_data(web::PayloadConfig::default().limit(max_body))
-                .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .service(web::redirect("/docs", "/docs/"))
                 .service(

@@ -33,7 +33,7 @@ mod tests {
 
     #[test]
     fn verifies_only_the_hashed_password() {
-        let password = Password::parse("correct horse battery".into()).unwrap();
+        let password = Password::parse("correct horse battery".into(), &[]).unwrap();
         let hashed = hash(&password).unwrap();
         assert!(hashed.starts_with("$argon2id$"));
         assert!(verify("correct horse battery", Some(&hashed)));

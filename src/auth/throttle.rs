@@ -29,19 +29,27 @@ impl LoginThrottle {
 
     /// Counts one attempt; `Err` holds the seconds to wait when either quota is spent.
     pub fn check(&self, account: &str, address: IpAddr) -> Result<(), u64> {
+        self.check_address(address)?;
         if self.per_account.len() > RETAIN_ABOVE {
             self.per_account.retain_recent();
         }
+        self.per_account
+            .check_key(&account.to_owned())
+            .map_err(|not_until| self.wait(not_until))
+    }
+
+    /// Counts one attempt that names no account (an invitation token) against the address.
+    pub fn check_address(&self, address: IpAddr) -> Result<(), u64> {
         if self.per_address.len() > RETAIN_ABOVE {
             self.per_address.retain_recent();
         }
-        let now = self.clock.now();
-        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(now).as_secs() + 1;
-        self.per_address.check_key(&address).map_err(wait)?;
-        self.per_account
-            .check_key(&account.to_owned())
-            .map_err(wait)?;
-        Ok(())
+        self.per_address
+            .check_key(&address)
+            .map_err(|not_until| self.wait(not_until))
+    }
+
+    fn wait(&self, not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
+        not_until.wait_time_from(self.clock.now()).as_secs() + 1
     }
 }
 

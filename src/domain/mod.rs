@@ -3,8 +3,10 @@
 pub mod email;
 pub mod fiscal_year;
 pub mod lg_code;
+pub mod limits;
 pub mod organization;
 pub mod password;
 pub mod procurement;
 pub mod round;
+pub mod text;
 pub mod user;

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::limits::{
+    MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_OPTIONS, MAX_STEPS, check_count,
+};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::round::string_enum;
 use crate::error::FieldError;
@@ -107,6 +110,13 @@ impl Eligibility {
     }
 
     pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        check_count(self.kinds.len(), MAX_KINDS, "eligibility.kinds", errors);
+        for (list, field) in [
+            (&self.include, "eligibility.include"),
+            (&self.exclude, "eligibility.exclude"),
+        ] {
+            check_count(list.len(), MAX_LISTED_ORGANIZATIONS, field, errors);
+        }
         if let (Some(min), Some(max)) = (self.population_min, self.population_max)
             && min > max
         {
@@ -258,6 +268,12 @@ pub fn is_valid_code(code: &str) -> bool {
 impl CostModel {
     /// Every rule a cost model must meet to be saved, each failure named by its JSON path.
     pub fn validate(&self, options: &[ProcurementOption], errors: &mut Vec<FieldError>) {
+        check_count(
+            self.pools.len(),
+            MAX_OPTIONS + 1,
+            "cost_model.pools",
+            errors,
+        );
         let codes: Vec<&str> = self.pools.iter().map(|p| p.code.as_str()).collect();
         if !codes.contains(&BASE_POOL) {
             errors.push(FieldError::new(
@@ -303,13 +319,13 @@ impl CostModel {
                 ));
             }
             let w = pool.weights;
-            if w.equal + w.population + w.usage != BASIS_POINTS {
+            let sum = u64::from(w.equal) + u64::from(w.population) + u64::from(w.usage);
+            if sum != u64::from(BASIS_POINTS) {
                 errors.push(FieldError::new(
                     at("weights"),
                     "weights_sum",
                     format!(
-                        "weights are basis points summing to {BASIS_POINTS}, these sum to {}",
-                        w.equal + w.population + w.usage
+                        "weights are basis points summing to {BASIS_POINTS}, these sum to {sum}"
                     ),
                 ));
             }
@@ -338,6 +354,7 @@ impl PoolTotal {
 }
 
 fn validate_steps(steps: &[PriceStep], at: &str, errors: &mut Vec<FieldError>) {
+    check_count(steps.len(), MAX_STEPS, at, errors);
     if steps.is_empty() {
         errors.push(FieldError::new(
             at,
@@ -392,6 +409,7 @@ impl PopulationTransform {
                 }
             }
             Self::Tiered { bands } => {
+                check_count(bands.len(), MAX_STEPS, &format!("{at}.bands"), errors);
                 if bands.is_empty() {
                     errors.push(FieldError::new(
                         format!("{at}.bands"),

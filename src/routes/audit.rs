@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Identity;
 use crate::db::audit::{self, AuditFilter};
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::QueryString;
 use crate::routes::{PageParams, Paginated, check};
 use crate::state::AppState;
 
@@ -53,14 +54,16 @@ pub struct AuditEvent {
 pub async fn list_audit_events(
     state: web::Data<AppState>,
     identity: Identity,
-    params: web::Query<AuditParams>,
-    page: web::Query<PageParams>,
+    params: QueryString<AuditParams>,
+    page: QueryString<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
+    let params = params.parse()?;
+    let page = page.parse()?;
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
-    let p = params.into_inner();
+    let p = params;
     let filter = AuditFilter {
         entity_type: p.entity_type,
         entity_id: p.entity_id,

@@ -13,6 +13,7 @@ use crate::db::audit::{self, Audience, ChangeRow, Cursor};
 use crate::db::{DbConnection, organizations, procurements};
 use crate::domain::procurement::ProcurementStatus;
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::QueryString;
 use crate::service::procurements::Procurement;
 use crate::state::AppState;
 
@@ -80,8 +81,9 @@ fn decode(text: &str) -> Result<Cursor, ApiError> {
 pub async fn list_changes(
     state: web::Data<AppState>,
     identity: Identity,
-    params: web::Query<FeedParams>,
+    params: QueryString<FeedParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let params = params.parse()?;
     let cursor = params
         .since
         .as_deref()

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod etag;
+pub mod extract;
 pub mod health;
 pub mod organizations;
 pub mod participations;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::domain::{self, text::Lines};
 use crate::error::{ApiError, FieldError};
 
 /// Every documented route.
@@ -93,11 +95,12 @@ pub struct PageParams {
 pub struct Page {
     pub page: i64,
     pub per_page: i64,
+    offset: i64,
 }
 
 impl Page {
     pub fn offset(self) -> i64 {
-        (self.page - 1) * self.per_page
+        self.offset
     }
 }
 
@@ -115,9 +118,22 @@ impl PageParams {
                 format!("per_page is between 1 and {MAX_PER_PAGE}"),
             ));
         }
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let offset = (page.max(1) - 1).checked_mul(per_page).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "page",
+                "out_of_range",
+                format!(
+                    "with per_page={per_page} the last possible page is {}",
+                    i64::MAX / per_page + 1
+                ),
+            ));
+            0
+        });
         Page {
             page: page.max(1),
-            per_page: per_page.clamp(1, MAX_PER_PAGE),
+            per_page,
+            offset,
         }
     }
 }
@@ -143,44 +159,67 @@ impl<T> Paginated<T> {
     }
 }
 
-/// A JSON body that may be left out (then `T::default()`).
-pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("The JSON body does not match the expected shape: {e}."),
-            )
-        } else {
-            ApiError::bad_request(
-                "malformed_json",
-                format!("The body is not valid JSON: {e}."),
-            )
-        }
-    })
-}
-
-/// `value` trimmed, with an `invalid_length` error on `field` unless it has 1 to `max` characters.
+/// `value` cleaned (see `domain::text`), with an error on `field` unless it then has 1 to `max`
+/// characters: for names and titles (one line).
 pub fn required_text(value: &str, field: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            "invalid_length",
-            format!("{field} has 1 to {max} characters"),
-        ));
-    }
-    value.to_owned()
+    text(value, field, max, Lines::One, errors)
 }
 
-/// `required_text` for a request with that one field.
+/// `required_text` for free text (questions, answers, reasons), which may have several lines.
+pub fn required_prose(
+    value: &str,
+    field: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    text(value, field, max, Lines::Many, errors)
+}
+
+/// An optional field: `None` when left out or blank, else cleaned and at most `max` characters.
+pub fn optional_text(
+    value: Option<&str>,
+    field: &str,
+    max: usize,
+    lines: Lines,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value.filter(|v| !v.trim().is_empty())?;
+    Some(text(value, field, max, lines, errors))
+}
+
+fn text(
+    value: &str,
+    field: &str,
+    max: usize,
+    lines: Lines,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    match domain::text::clean(value, lines) {
+        Ok(value) => {
+            if value.is_empty() || value.chars().count() > max {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_length",
+                    format!("{field} has 1 to {max} characters"),
+                ));
+            }
+            value
+        }
+        Err(why) => {
+            errors.push(FieldError::new(
+                field,
+                "invalid_characters",
+                format!("{field} {why}"),
+            ));
+            String::new()
+        }
+    }
+}
+
+/// `required_prose` for a request with that one field.
 pub fn single_text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
     let mut errors = Vec::new();
-    let value = required_text(value, field, max, &mut errors);
+    let value = required_prose(value, field, max, &mut errors);
     check(errors).map(|()| value)
 }
 

@@ -54,13 +54,13 @@ pub struct Context {
 }
 
 /// Checks, in order: the round exists and is visible (404), the caller may act for the body (403),
-/// the body is eligible (403 with the reason), the round takes answers now (409).
+/// the body is eligible (403 with the reason), the round takes answers now (409). What the answer
+/// says is judged after this, and the reason an administrator gives with `require_reason`.
 pub fn authorize(
     conn: &mut DbConnection,
     identity: &Identity,
     round_id: &str,
     organization_key: &str,
-    reason: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Context, ApiError> {
     let round = rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
@@ -82,13 +82,6 @@ pub fn authorize(
         return Err(ApiError::forbidden(
             "not_your_organization",
             "Coordinators answer for their own organization only.",
-        ));
-    }
-    if identity.is_admin() && identity.organization_id != organization.id && reason.is_none() {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "required",
-            "an administrator answering for another organization gives a reason",
         ));
     }
     procurement.admits(&organization).map_err(|why| {
@@ -117,6 +110,25 @@ pub fn authorize(
         procurement,
         organization,
     })
+}
+
+/// An administrator answering for another body says why.
+pub fn require_reason(
+    identity: &Identity,
+    context: &Context,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    if identity.is_admin()
+        && identity.organization_id != context.organization.id
+        && reason.is_none()
+    {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "required",
+            "an administrator answering for another organization gives a reason",
+        ));
+    }
+    Ok(())
 }
 
 pub fn round_not_found(id: &str) -> ApiError {

@@ -7,6 +7,7 @@ mod configuration;
 mod consistency;
 mod demo;
 mod errors;
+mod hardening;
 mod helpers;
 mod lifecycle;
 mod operations;

@@ -9,6 +9,7 @@ use super::{TokenPair, issue_pair};
 use crate::auth::password;
 use crate::db::{self, new_id};
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::JsonBody;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -37,9 +38,9 @@ pub struct LoginRequest {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { email, password } = body.into_inner();
+    let LoginRequest { email, password } = body.parse()?;
     let email = email.trim().to_lowercase();
     let address = client_address(&req, state.trust_forwarded_for);
     state
@@ -74,7 +75,8 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(pair))
 }
 
-fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> IpAddr {
+/// The caller's address, as the throttle counts it.
+pub fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> IpAddr {
     let forwarded = trust_forwarded_for
         .then(|| {
             req.connection_info()

@@ -4,6 +4,7 @@ use super::refresh::RefreshRequest;
 use crate::auth::secret;
 use crate::db;
 use crate::error::ApiError;
+use crate::routes::extract::JsonBody;
 use crate::state::AppState;
 
 /// Log out: revoke the refresh token and every token of the same login.
@@ -18,9 +19,9 @@ use crate::state::AppState;
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let digest = secret::digest(body.refresh_token.trim());
+    let digest = secret::digest(body.parse()?.refresh_token.trim());
     state
         .transaction(move |conn| {
             if let Some(token) = db::tokens::find_refresh_token(conn, &digest)? {

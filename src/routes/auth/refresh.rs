@@ -6,6 +6,7 @@ use super::{TokenPair, issue_pair};
 use crate::auth::secret;
 use crate::db;
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::JsonBody;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -38,9 +39,9 @@ enum Outcome {
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let digest = secret::digest(body.refresh_token.trim());
+    let digest = secret::digest(body.parse()?.refresh_token.trim());
     let issuer = state.clone();
     // The reuse outcome commits (the family's revocation must stick), so it is an Ok here.
     let outcome = state

@@ -7,6 +7,7 @@ use crate::auth::Identity;
 use crate::db::organizations::{self, ListFilter};
 use crate::domain::organization::OrganizationKind;
 use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::extract::QueryString;
 use crate::routes::{PageParams, Paginated, check};
 use crate::state::AppState;
 
@@ -36,9 +37,11 @@ pub struct OrganizationFilter {
 pub async fn list_organizations(
     state: web::Data<AppState>,
     identity: Identity,
-    filter: web::Query<OrganizationFilter>,
-    page: web::Query<PageParams>,
+    filter: QueryString<OrganizationFilter>,
+    page: QueryString<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let filter = filter.parse()?;
+    let page = page.parse()?;
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     let name = filter

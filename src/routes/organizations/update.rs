@@ -9,11 +9,12 @@ use crate::auth::Identity;
 use crate::db::organizations::{self, PopulationFigureRow};
 use crate::db::{audit, new_id};
 use crate::domain::email::Email;
+use crate::domain::limits::{MAX_CONTACTS, check_count};
+use crate::domain::text::Lines;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::routes::{check, required_text};
+use crate::routes::extract::JsonBody;
+use crate::routes::{check, optional_text, required_text};
 use crate::state::AppState;
-
-const MAX_CONTACTS: usize = 20;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,12 +59,12 @@ pub async fn update_organization(
     identity: Identity,
     request_id: tracing_actix_web::RequestId,
     key: web::Path<String>,
-    body: web::Json<UpdateOrganizationRequest>,
+    body: JsonBody<UpdateOrganizationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let actor = identity.actor(&request_id);
-    let body = body.into_inner();
-    let contacts = validate(&body)?;
+    let mut body = body.parse()?;
+    let contacts = validate(&mut body)?;
     let updated = state
         .transaction(move |conn| {
             let row = resolve(conn, &key)?;
@@ -86,10 +87,7 @@ pub async fn update_organization(
                         organization_id: row.id.clone(),
                         population: input.value,
                         base_date: input.base_date,
-                        source: input
-                            .source
-                            .map(|s| s.trim().to_owned())
-                            .filter(|s| !s.is_empty()),
+                        source: input.source,
                         recorded_by: Some(identity.user_id.clone()),
                         recorded_at: now,
                     },
@@ -114,7 +112,7 @@ pub async fn update_organization(
 }
 
 /// Checks every field; returns the contacts as stored (JSON), if given.
-fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError> {
+fn validate(body: &mut UpdateOrganizationRequest) -> Result<Option<String>, ApiError> {
     let mut errors = Vec::new();
     if body.population.is_none() && body.contacts.is_none() {
         errors.push(FieldError::new(
@@ -123,7 +121,14 @@ fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError
             "give population, contacts or both",
         ));
     }
-    if let Some(p) = &body.population {
+    if let Some(p) = &mut body.population {
+        p.source = optional_text(
+            p.source.as_deref(),
+            "population.source",
+            200,
+            Lines::One,
+            &mut errors,
+        );
         if !(0..=100_000_000).contains(&p.value) {
             errors.push(FieldError::new(
                 "population.value",
@@ -142,24 +147,18 @@ fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError
     let Some(contacts) = &body.contacts else {
         return check(errors).map(|()| None);
     };
-    if contacts.len() > MAX_CONTACTS {
-        errors.push(FieldError::new(
-            "contacts",
-            "too_many",
-            format!("at most {MAX_CONTACTS} contacts"),
-        ));
-    }
+    check_count(contacts.len(), MAX_CONTACTS, "contacts", &mut errors);
     let mut cleaned = Vec::with_capacity(contacts.len());
     for (i, c) in contacts.iter().enumerate() {
         let field = |name: &str| format!("contacts[{i}].{name}");
-        let trimmed = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
         let name = required_text(&c.name, &field("name"), 100, &mut errors);
-        let email = match trimmed(&c.email) {
+        let email = match optional_text(
+            c.email.as_deref(),
+            &field("email"),
+            254,
+            Lines::One,
+            &mut errors,
+        ) {
             Some(e) => match Email::parse(&e) {
                 Ok(email) => Some(email.to_string()),
                 Err(err) => {
@@ -173,7 +172,13 @@ fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError
             },
             None => None,
         };
-        let phone = trimmed(&c.phone);
+        let phone = optional_text(
+            c.phone.as_deref(),
+            &field("phone"),
+            30,
+            Lines::One,
+            &mut errors,
+        );
         if phone.as_ref().is_some_and(|p| {
             p.len() > 30
                 || !p
@@ -186,14 +191,13 @@ fn validate(body: &UpdateOrganizationRequest) -> Result<Option<String>, ApiError
                 "a phone number has digits, spaces and - + ( ), at most 30",
             ));
         }
-        let department = trimmed(&c.department);
-        if department.as_ref().is_some_and(|d| d.chars().count() > 100) {
-            errors.push(FieldError::new(
-                field("department"),
-                "invalid_length",
-                "department has at most 100 characters",
-            ));
-        }
+        let department = optional_text(
+            c.department.as_deref(),
+            &field("department"),
+            100,
+            Lines::One,
+            &mut errors,
+        );
         cleaned.push(Contact {
             name,
             department,

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use actix_web::{HttpResponse, put, web};
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
@@ -6,9 +8,12 @@ use utoipa::ToSchema;
 use super::{ParticipationView, view};
 use crate::auth::Identity;
 use crate::domain::email::Email;
+use crate::domain::limits::{MAX_OPTIONS, check_count};
+use crate::domain::text::Lines;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::routes::check;
-use crate::service::participations::{Answer, Response, answer, authorize};
+use crate::routes::extract::JsonBody;
+use crate::routes::{check, optional_text};
+use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -37,8 +42,9 @@ pub struct ContactInput {
 }))]
 pub struct ParticipationInput {
     pub status: Decision,
-    /// Option codes; ignored when declining.
+    /// Option codes the procurement offers, each once; ignored when declining.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub selected_options: Vec<String>,
     /// Licences, hours, …: required to join when the cost model shares cost by usage.
     pub declared_quantity: Option<i64>,
@@ -46,23 +52,6 @@ pub struct ParticipationInput {
     pub note: Option<String>,
     /// Required when an administrator answers for another body.
     pub reason: Option<String>,
-}
-
-fn clean(
-    value: Option<String>,
-    field: &str,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-        errors.push(FieldError::new(
-            field,
-            "invalid_length",
-            format!("at most {max} characters"),
-        ));
-    }
-    value
 }
 
 /// Join or decline a round for a body, or change the answer, while the round is open.
@@ -95,68 +84,17 @@ pub async fn put_participation(
     identity: Identity,
     request_id: RequestId,
     path: web::Path<(String, String)>,
-    body: web::Json<ParticipationInput>,
+    body: JsonBody<ParticipationInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (round_id, organization) = path.into_inner();
-    let input = body.into_inner();
-    let mut errors = Vec::new();
-    if input.declared_quantity.is_some_and(|q| q < 0) {
-        errors.push(FieldError::new(
-            "declared_quantity",
-            "out_of_range",
-            "a quantity cannot be negative",
-        ));
-    }
-    let contact = input.contact.unwrap_or(ContactInput {
-        name: None,
-        email: None,
-        phone: None,
-    });
-    let contact_email = clean(contact.email, "contact.email", 254, &mut errors).and_then(|e| {
-        match Email::parse(&e) {
-            Ok(email) => Some(email.to_string()),
-            Err(err) => {
-                errors.push(FieldError::new(
-                    "contact.email",
-                    "invalid_format",
-                    err.to_string(),
-                ));
-                None
-            }
-        }
-    });
-    let answer_input = Answer {
-        selected_options: input.selected_options,
-        declared_quantity: input.declared_quantity,
-        contact_name: clean(contact.name, "contact.name", 100, &mut errors),
-        contact_email,
-        contact_phone: clean(contact.phone, "contact.phone", 30, &mut errors),
-        note: clean(input.note, "note", 2000, &mut errors),
-        reason: clean(
-            input.reason,
-            "reason",
-            crate::routes::MAX_REASON,
-            &mut errors,
-        ),
-    };
-    let response = match input.status {
-        Decision::Joined => Response::Join,
-        Decision::Declined => Response::Decline,
-    };
     let now = state.now();
     let actor = identity.actor(&request_id);
     let (participation, created) = state
         .transaction(move |conn| {
-            let context = authorize(
-                conn,
-                &identity,
-                &round_id,
-                &organization,
-                answer_input.reason.as_deref(),
-                now,
-            )?;
             // Who may answer is settled before what the answer says.
-            check(errors)?;
+            let context = authorize(conn, &identity, &round_id, &organization, now)?;
+            let (response, answer_input) = body.parse()?.checked()?;
+            require_reason(&identity, &context, answer_input.reason.as_deref())?;
             let (row, created) = answer(conn, &actor, &context, response, answer_input, now)?;
             Ok((
                 view(row, context.organization.name.clone(), &identity)?,
@@ -170,4 +108,89 @@ pub async fn put_participation(
         HttpResponse::Ok()
     }
     .json(participation))
+}
+
+impl ParticipationInput {
+    /// The answer with every field checked for shape (what the procurement offers is checked
+    /// against it later).
+    fn checked(self) -> Result<(Response, Answer), ApiError> {
+        let mut errors = Vec::new();
+        if self.declared_quantity.is_some_and(|q| q < 0) {
+            errors.push(FieldError::new(
+                "declared_quantity",
+                "out_of_range",
+                "a quantity cannot be negative",
+            ));
+        }
+        check_count(
+            self.selected_options.len(),
+            MAX_OPTIONS,
+            "selected_options",
+            &mut errors,
+        );
+        let distinct: BTreeSet<&String> = self.selected_options.iter().collect();
+        if distinct.len() != self.selected_options.len() {
+            errors.push(FieldError::new(
+                "selected_options",
+                "duplicate",
+                "each option is selected once",
+            ));
+        }
+        let contact = self.contact.unwrap_or(ContactInput {
+            name: None,
+            email: None,
+            phone: None,
+        });
+        let contact_email = optional_text(
+            contact.email.as_deref(),
+            "contact.email",
+            254,
+            Lines::One,
+            &mut errors,
+        )
+        .and_then(|e| match Email::parse(&e) {
+            Ok(email) => Some(email.to_string()),
+            Err(err) => {
+                errors.push(FieldError::new(
+                    "contact.email",
+                    "invalid_format",
+                    err.to_string(),
+                ));
+                None
+            }
+        });
+        let answer = Answer {
+            selected_options: self.selected_options,
+            declared_quantity: self.declared_quantity,
+            contact_name: optional_text(
+                contact.name.as_deref(),
+                "contact.name",
+                100,
+                Lines::One,
+                &mut errors,
+            ),
+            contact_email,
+            contact_phone: optional_text(
+                contact.phone.as_deref(),
+                "contact.phone",
+                30,
+                Lines::One,
+                &mut errors,
+            ),
+            note: optional_text(self.note.as_deref(), "note", 2000, Lines::Many, &mut errors),
+            reason: optional_text(
+                self.reason.as_deref(),
+                "reason",
+                crate::routes::MAX_REASON,
+                Lines::Many,
+                &mut errors,
+            ),
+        };
+        check(errors)?;
+        let response = match self.status {
+            Decision::Joined => Response::Join,
+            Decision::Declined => Response::Decline,
+        };
+        Ok((response, answer))
+    }
 }

@@ -5,8 +5,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ParticipationView, view};
 use crate::auth::Identity;
+use crate::domain::text::Lines;
 use crate::error::{ApiError, Problem};
-use crate::service::participations::{Answer, Response, answer, authorize};
+use crate::routes::extract::QueryString;
+use crate::routes::{MAX_REASON, check, optional_text};
+use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema, IntoParams)]
@@ -34,26 +37,24 @@ pub async fn withdraw_participation(
     identity: Identity,
     request_id: RequestId,
     path: web::Path<(String, String)>,
-    params: web::Query<WithdrawParams>,
+    params: QueryString<WithdrawParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (round_id, organization) = path.into_inner();
-    let reason = params
-        .into_inner()
-        .reason
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
     let now = state.now();
     let actor = identity.actor(&request_id);
     let participation = state
         .transaction(move |conn| {
-            let context = authorize(
-                conn,
-                &identity,
-                &round_id,
-                &organization,
-                reason.as_deref(),
-                now,
-            )?;
+            let context = authorize(conn, &identity, &round_id, &organization, now)?;
+            let mut errors = Vec::new();
+            let reason = optional_text(
+                params.parse()?.reason.as_deref(),
+                "reason",
+                MAX_REASON,
+                Lines::Many,
+                &mut errors,
+            );
+            check(errors)?;
+            require_reason(&identity, &context, reason.as_deref())?;
             let (row, _) = answer(
                 conn,
                 &actor,

@@ -10,6 +10,7 @@ use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::RoundAction;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
+use crate::routes::extract::JsonBody;
 use crate::service::procurements::{Procurement, visible};
 use crate::service::rounds::{Details, transition};
 use crate::state::AppState;
@@ -41,14 +42,11 @@ pub async fn cancel_procurement(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<CancelRequest>,
+    body: JsonBody<CancelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let reason = crate::routes::single_text(
-        &body.into_inner().reason,
-        "reason",
-        crate::routes::MAX_REASON,
-    )?;
+    let reason =
+        crate::routes::single_text(&body.parse()?.reason, "reason", crate::routes::MAX_REASON)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let procurement = state

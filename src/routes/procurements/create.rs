@@ -10,6 +10,7 @@ use crate::db::audit::Actor;
 use crate::db::procurements::{self, ProcurementRow};
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
+use crate::routes::extract::JsonBody;
 use crate::service::procurements::Procurement;
 use crate::state::AppState;
 
@@ -30,14 +31,15 @@ pub async fn create_procurement(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    body: web::Json<ProcurementInput>,
+    body: JsonBody<ProcurementInput>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
+    let input = body.parse()?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let procurement = state
         .transaction(move |conn| {
-            let row = create(conn, body.into_inner(), &actor, now)?;
+            let row = create(conn, input, &actor, now)?;
             view(conn, &Procurement::decode(row)?)
         })
         .await?;

@@ -11,6 +11,7 @@ use crate::db::{organizations, participations, procurements, rounds};
 use crate::domain::procurement::{Category, ProcurementStatus};
 use crate::domain::round::{RoundKind, RoundState};
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::QueryString;
 use crate::routes::organizations::OrganizationLink;
 use crate::routes::{PageParams, Paginated, check};
 use crate::service::procurements::Procurement;
@@ -62,14 +63,15 @@ pub struct ProcurementListItem {
 pub async fn list_procurements(
     state: web::Data<AppState>,
     identity: Identity,
-    filter: web::Query<ProcurementFilter>,
-    page: web::Query<PageParams>,
+    filter: QueryString<ProcurementFilter>,
+    page: QueryString<PageParams>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let filter = filter.parse()?;
+    let page = page.parse()?;
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
-    let filter = filter.into_inner();
     let key = identity.view_key(&request);
     state
         .cached_json(key, move |conn| {

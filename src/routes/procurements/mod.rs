@@ -14,13 +14,15 @@ use crate::db::organizations;
 use crate::db::procurements::ProcurementRow;
 use crate::db::{DbConnection, new_id};
 use crate::domain::fiscal_year;
+use crate::domain::limits::{MAX_DOCUMENTS, MAX_OPTIONS, check_count};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus, is_valid_code,
 };
+use crate::domain::text::Lines;
 use crate::error::{ApiError, FieldError};
 use crate::routes::organizations::{OrganizationLink, resolve};
-use crate::routes::{check, required_text};
+use crate::routes::{check, optional_text, required_text};
 use crate::service::procurements::Procurement;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -171,14 +173,21 @@ impl ProcurementInput {
     ) -> Result<ProcurementRow, ApiError> {
         let mut errors = Vec::new();
         self.title = required_text(&self.title, "title", 200, &mut errors);
-        self.summary = self.summary.trim().to_owned();
-        if self.summary.chars().count() > 4000 {
-            errors.push(FieldError::new(
-                "summary",
-                "invalid_length",
-                "summary has at most 4000 characters",
-            ));
-        }
+        self.summary = optional_text(
+            Some(&self.summary),
+            "summary",
+            4000,
+            Lines::Many,
+            &mut errors,
+        )
+        .unwrap_or_default();
+        check_count(self.options.len(), MAX_OPTIONS, "options", &mut errors);
+        check_count(
+            self.documents.len(),
+            MAX_DOCUMENTS,
+            "documents",
+            &mut errors,
+        );
         let lead = match resolve(conn, &self.lead_organization) {
             Ok(lead) => {
                 let kind: OrganizationKind =
@@ -230,22 +239,29 @@ impl ProcurementInput {
                     format!("two options have the code {:?}", option.code),
                 ));
             }
-            if option.name.trim().is_empty() {
-                errors.push(FieldError::new(
-                    format!("options[{i}].name"),
-                    "required",
-                    "an option has a name",
-                ));
-            }
         }
-        for (i, document) in self.documents.iter().enumerate() {
-            if document.title.trim().is_empty() {
-                errors.push(FieldError::new(
-                    format!("documents[{i}].title"),
-                    "required",
-                    "a document has a title",
-                ));
-            }
+        for (i, option) in self.options.iter_mut().enumerate() {
+            option.name = required_text(
+                &option.name,
+                &format!("options[{i}].name"),
+                100,
+                &mut errors,
+            );
+            option.description = optional_text(
+                option.description.as_deref(),
+                &format!("options[{i}].description"),
+                1000,
+                Lines::Many,
+                &mut errors,
+            );
+        }
+        for (i, document) in self.documents.iter_mut().enumerate() {
+            document.title = required_text(
+                &document.title,
+                &format!("documents[{i}].title"),
+                200,
+                &mut errors,
+            );
             let url = document.url.trim();
             if !(url.starts_with("https://") || url.starts_with("http://"))
                 || url.contains(char::is_whitespace)

@@ -11,6 +11,7 @@ use crate::domain::procurement::{
 };
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
+use crate::routes::extract::JsonBody;
 use crate::service::procurements::Procurement;
 use crate::state::AppState;
 
@@ -56,13 +57,13 @@ pub async fn update_procurement(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<ProcurementPatch>,
+    body: JsonBody<ProcurementPatch>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let expected = etag::if_match(&req)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let patch = body.into_inner();
+    let patch = body.parse()?;
     let procurement = state
         .transaction(move |conn| {
             let current = crate::service::procurements::visible(conn, &identity, &id)?;

@@ -15,6 +15,7 @@ use crate::db::questions::{self, QuestionRow};
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::user::Role;
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::JsonBody;
 use crate::routes::single_text;
 use crate::service::procurements::visible;
 use crate::state::AppState;
@@ -106,7 +107,7 @@ pub async fn ask_question(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<AskRequest>,
+    body: JsonBody<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if identity.role != Role::Coordinator {
         return Err(ApiError::forbidden(
@@ -114,7 +115,6 @@ pub async fn ask_question(
             "Coordinators ask questions for their body.",
         ));
     }
-    let question = single_text(&body.into_inner().question, "question", MAX_TEXT)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let created = state
@@ -123,6 +123,7 @@ pub async fn ask_question(
             if procurement.status != ProcurementStatus::Published {
                 return Err(ApiError::conflict("procurement_not_published", "Questions are asked while a procurement is published."));
             }
+            let question = single_text(&body.parse()?.question, "question", MAX_TEXT)?;
             let row = QuestionRow {
                 id: new_id(),
                 procurement_id: procurement.id().to_owned(),
@@ -162,10 +163,10 @@ pub async fn answer_question(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<AnswerRequest>,
+    body: JsonBody<AnswerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let answer = single_text(&body.into_inner().answer, "answer", MAX_TEXT)?;
+    let answer = single_text(&body.parse()?.answer, "answer", MAX_TEXT)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let answered = state

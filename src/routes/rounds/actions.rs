@@ -12,6 +12,7 @@ use crate::auth::Identity;
 use crate::domain::round::RoundAction;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
+use crate::routes::extract::JsonBody;
 use crate::service::rounds::{Details, transition};
 use crate::state::AppState;
 
@@ -134,9 +135,10 @@ pub async fn reopen_round(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody<ReopenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let closes_at = crate::routes::optional_json::<ReopenRequest>(&body)?.closes_at;
+    identity.require_admin()?;
+    let closes_at = body.parse_or_default()?.closes_at;
     act(
         state,
         identity,
@@ -158,14 +160,11 @@ pub async fn cancel_round(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<CancelRoundRequest>,
+    body: JsonBody<CancelRoundRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let reason = crate::routes::single_text(
-        &body.into_inner().reason,
-        "reason",
-        crate::routes::MAX_REASON,
-    )?;
+    let reason =
+        crate::routes::single_text(&body.parse()?.reason, "reason", crate::routes::MAX_REASON)?;
     act(
         state,
         identity,

@@ -15,6 +15,7 @@ use crate::domain::fiscal_year;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundKind, RoundState};
 use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::extract::JsonBody;
 use crate::routes::{check, etag};
 use crate::service::procurements::{Procurement, visible};
 use crate::service::rounds::{Details, snapshot, transition};
@@ -60,10 +61,10 @@ pub async fn create_round(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<RoundInput>,
+    body: JsonBody<RoundInput>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let input = body.into_inner();
+    let input = body.parse()?;
     let mut errors = Vec::new();
     if input.closes_at <= input.opens_at {
         errors.push(FieldError::new(

@@ -12,6 +12,7 @@ use crate::db::audit::{self, Audience, Change, Event};
 use crate::db::rounds;
 use crate::domain::round::{RoundAction, RoundState};
 use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::extract::JsonBody;
 use crate::routes::{check, etag};
 use crate::service::rounds::{Details, decode, snapshot, transition};
 use crate::state::AppState;
@@ -50,11 +51,11 @@ pub async fn update_round(
     identity: Identity,
     request_id: RequestId,
     id: web::Path<String>,
-    body: web::Json<RoundPatch>,
+    body: JsonBody<RoundPatch>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let expected = etag::if_match(&req)?;
-    let patch = body.into_inner();
+    let patch = body.parse()?;
     let mut errors = Vec::new();
     let reminders = patch
         .reminder_days

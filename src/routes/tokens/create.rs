@@ -10,6 +10,7 @@ use crate::db::tokens::ApiTokenRow;
 use crate::db::{self, new_id};
 use crate::domain::user::TokenScope;
 use crate::error::{ApiError, FieldError, Problem};
+use crate::routes::extract::JsonBody;
 use crate::routes::{check, required_text};
 use crate::state::AppState;
 
@@ -53,11 +54,11 @@ pub async fn create_token(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: tracing_actix_web::RequestId,
-    body: web::Json<CreateTokenRequest>,
+    body: JsonBody<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_session()?;
     let actor = identity.actor(&request_id);
-    let body = body.into_inner();
+    let body = body.parse()?;
     let days = body.expires_in_days.unwrap_or(90);
     let mut errors = Vec::new();
     let name = required_text(&body.name, "name", 100, &mut errors);

@@ -1,4 +1,5 @@
-use actix_web::{HttpResponse, post, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -8,18 +9,23 @@ use crate::auth::{password, secret};
 use crate::db;
 use crate::domain::password::Password;
 use crate::error::{ApiError, Problem};
+use crate::routes::auth::login::client_address;
+use crate::routes::extract::JsonBody;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"password": "a long passphrase of my own"}))]
 pub struct AcceptInvitationRequest {
-    /// At least 12 characters.
+    /// 12 to 256 characters, and hard to guess: common passwords, repeats, sequences, keyboard
+    /// patterns and the account's own e-mail address or name are refused, with the reason.
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
 }
 
 /// Accept an invitation by choosing a password; then log in with it.
+///
+/// Attempts count against the client address's login quota (429 with `Retry-After`).
 #[utoipa::path(
     tag = "users",
     params(("token" = String, Path, description = "The invitation token")),
@@ -28,58 +34,73 @@ pub struct AcceptInvitationRequest {
         (status = 200, body = UserView),
         (status = 404, description = "Unknown or already used invitation", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Expired invitation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Password too short or too long", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Password too short, too long or too easy to guess (the detail says why)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/invitations/{token}/accept")]
 pub async fn accept_invitation(
+    req: HttpRequest,
     state: web::Data<AppState>,
     request_id: tracing_actix_web::RequestId,
     token: web::Path<String>,
-    body: web::Json<AcceptInvitationRequest>,
+    body: JsonBody<AcceptInvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = Password::parse(body.into_inner().password)
-        .map_err(|e| ApiError::invalid_field("password", "weak_password", e.to_string()))?;
-    let hash = web::block(move || password::hash(&password)).await??;
+    // Guessing invitation tokens costs the same quota as guessing passwords.
+    state
+        .login_throttle
+        .check_address(client_address(&req, state.trust_forwarded_for))
+        .map_err(ApiError::too_many_requests)?;
     let digest = secret::digest(&token.into_inner());
+    let now = state.now();
+    let lookup = digest.clone();
+    let invited = state
+        .db(move |conn| Ok(db::users::find_by_invitation(conn, &lookup)?))
+        .await?
+        .ok_or_else(invitation_not_found)?;
+    if invited.invitation_expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "invitation_expired",
+            "The invitation has expired; ask for a new one.",
+        ));
+    }
+    // Only a real invitation is worth the slow hash; the account's own details must not be the
+    // password.
+    let password = Password::parse(
+        body.parse()?.password,
+        &[&invited.email, &invited.display_name],
+    )
+    .map_err(|e| ApiError::invalid_field("password", "weak_password", e.to_string()))?;
+    let hash = web::block(move || password::hash(&password)).await??;
     let user = state
         .transaction(move |conn| {
-            let now = crate::clock::utc_now();
-            let user = db::users::find_by_invitation(conn, &digest)?.ok_or_else(|| {
-                ApiError::not_found(
-                    "invitation_not_found",
-                    "The invitation is unknown or has already been used.",
-                )
-            })?;
-            if user.invitation_expires_at.is_some_and(|t| t <= now) {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::GONE,
-                    "invitation_expired",
-                    "The invitation has expired; ask for a new one.",
-                ));
-            }
-            if !db::users::accept_invitation(conn, &user.id, &digest, &hash, now)? {
-                return Err(ApiError::not_found(
-                    "invitation_not_found",
-                    "The invitation has already been used.",
-                ));
+            if !db::users::accept_invitation(conn, &invited.id, &digest, &hash, now)? {
+                return Err(invitation_not_found());
             }
             let actor = db::audit::Actor {
-                user_id: Some(user.id.clone()),
-                organization_id: Some(user.organization_id.clone()),
+                user_id: Some(invited.id.clone()),
+                organization_id: Some(invited.organization_id.clone()),
                 request_id: Some(request_id.to_string()),
             };
             db::audit::record_simple(
                 conn,
                 &actor,
                 "user.activated",
-                ("user", &user.id),
+                ("user", &invited.id),
                 None,
-                Some(serde_json::json!({"id": user.id, "email": user.email})),
+                Some(serde_json::json!({"id": invited.id, "email": invited.email})),
                 now,
             )?;
-            db::users::find(conn, &user.id)?.ok_or_else(ApiError::internal)
+            db::users::find(conn, &invited.id)?.ok_or_else(ApiError::internal)
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserView::try_from(user)?))
+}
+
+fn invitation_not_found() -> ApiError {
+    ApiError::not_found(
+        "invitation_not_found",
+        "The invitation is unknown or has already been used.",
+    )
 }

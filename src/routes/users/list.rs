@@ -6,6 +6,7 @@ use super::UserView;
 use crate::auth::Identity;
 use crate::db;
 use crate::error::{ApiError, Problem};
+use crate::routes::extract::QueryString;
 use crate::routes::organizations::resolve;
 use crate::routes::{PageParams, Paginated, check};
 use crate::state::AppState;
@@ -32,13 +33,15 @@ pub struct UserFilter {
 pub async fn list_users(
     state: web::Data<AppState>,
     identity: Identity,
-    filter: web::Query<UserFilter>,
-    page: web::Query<PageParams>,
+    filter: QueryString<UserFilter>,
+    page: QueryString<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let filter = filter.parse()?;
+    let page = page.parse()?;
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
-    let organization = filter.into_inner().organization;
+    let organization = filter.organization;
     let (rows, total) = state
         .db(move |conn| {
             let organization_id = match organization {

@@ -1,0 +1,26 @@
+//! How many items each list in a request may hold: room for all 89 council bodies and for any real
+//! cost model, but no way for one request to make the service store and serve megabytes.
+
+use crate::error::FieldError;
+
+/// Options of a procurement, and options a body selects.
+pub const MAX_OPTIONS: usize = 20;
+pub const MAX_DOCUMENTS: usize = 50;
+/// Bodies named in an eligibility list.
+pub const MAX_LISTED_ORGANIZATIONS: usize = 200;
+/// Organization kinds in an eligibility rule (there are six).
+pub const MAX_KINDS: usize = 6;
+/// Steps of a price schedule, bands of a tiered population transform.
+pub const MAX_STEPS: usize = 50;
+pub const MAX_CONTACTS: usize = 20;
+
+/// A `too_many` error on `field` when `count` exceeds `max`.
+pub fn check_count(count: usize, max: usize, field: &str, errors: &mut Vec<FieldError>) {
+    if count > max {
+        errors.push(FieldError::new(
+            field,
+            "too_many",
+            format!("{field} has at most {max} items"),
+        ));
+    }
+}

@@ -1,0 +1,80 @@
+//! Text as people type it, made safe to store and show: Unicode NFC (so that the same name typed
+//! on two systems is the same string), trimmed, and free of control characters (NUL cannot even
+//! be stored in PostgreSQL) and of the invisible characters that reorder text (`U+202E` makes
+//! `evil` display as `live`), which have no place in names and are a known spoofing trick.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Whether a field is one line (a name, a title) or free text (a note, a question).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    One,
+    Many,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("contains the control character U+{0:04X}")]
+    Control(u32),
+    #[error("contains U+{0:04X}, which changes the direction of the text around it")]
+    Bidi(u32),
+}
+
+/// Explicit embeddings, overrides and isolates, and the invisible direction marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// `value` in NFC and trimmed, or why it cannot be taken. Free text keeps line breaks (as `\n`)
+/// and tabs.
+pub fn clean(value: &str, lines: Lines) -> Result<String, TextError> {
+    let normalized: String = value.replace("\r\n", "\n").nfc().collect();
+    for c in normalized.chars() {
+        let allowed_space = lines == Lines::Many && (c == '\n' || c == '\t');
+        if c.is_control() && !allowed_space {
+            return Err(TextError::Control(u32::from(c)));
+        }
+        if is_bidi_control(c) {
+            return Err(TextError::Bidi(u32::from(c)));
+        }
+    }
+    Ok(normalized.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_composed_and_trimmed() {
+        // が as か + combining voiced mark, as some input methods and macOS file names send it.
+        assert_eq!(clean(" \u{304B}\u{3099}く ", Lines::One), Ok("がく".into()));
+        assert_eq!(clean("長野市", Lines::One), Ok("長野市".into()));
+    }
+
+    #[test]
+    fn control_and_direction_characters_are_refused() {
+        assert_eq!(
+            clean("\u{202E}evil\u{0000}name", Lines::One),
+            Err(TextError::Bidi(0x202E))
+        );
+        assert_eq!(clean("a\u{0000}b", Lines::Many), Err(TextError::Control(0)));
+        assert_eq!(clean("a\nb", Lines::One), Err(TextError::Control(0x0A)));
+        assert_eq!(
+            clean("a\u{2067}b", Lines::Many),
+            Err(TextError::Bidi(0x2067))
+        );
+        assert_eq!(
+            clean("a\u{200F}b", Lines::One),
+            Err(TextError::Bidi(0x200F))
+        );
+    }
+
+    #[test]
+    fn free_text_keeps_its_lines() {
+        assert_eq!(
+            clean("一行目\r\n二行目\t", Lines::Many),
+            Ok("一行目\n二行目".into())
+        );
+    }
+}
