@@ -7,16 +7,12 @@ use serde::Deserialize;
 
 use crate::db::audit::Actor;
 use crate::db::{DbConnection, organizations, procurements};
-use crate::domain::round::{RoundAction, RoundKind};
+use crate::domain::procurement::ProcurementInput;
+use crate::domain::round::{DEFAULT_REMINDER_DAYS, RoundAction, RoundKind, Schedule};
 use crate::error::ApiError;
-use crate::routes::procurements::ProcurementInput;
-use crate::routes::procurements::create::create as create_procurement;
-use crate::routes::procurements::publish::publish;
-use crate::routes::rounds::DEFAULT_REMINDER_DAYS;
-use crate::routes::rounds::create::{Schedule, create as create_round};
 use crate::service::participations::{Answer, Context, Response, answer};
-use crate::service::procurements::{Procurement, eligible_bodies};
-use crate::service::rounds::{Details, transition};
+use crate::service::procurements::{self as procurement_service, Procurement, eligible_bodies};
+use crate::service::rounds::{self as round_service, Details, transition};
 
 const DEMO: &str = include_str!("../seeds/demo.json");
 const REASON: &str = "デモデータ";
@@ -67,8 +63,8 @@ pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiErr
         if let Some(lead) = organizations::find_by_name(conn, &input.lead_organization)? {
             input.lead_organization = lead.id;
         }
-        let draft = Procurement::decode(create_procurement(conn, input, &actor, now)?)?;
-        let procurement = Procurement::decode(publish(conn, &draft, &actor, now)?)?;
+        let draft = procurement_service::create(conn, input, &actor, now)?;
+        let procurement = procurement_service::publish(conn, &draft, &actor, now)?;
         for round in item.rounds {
             load_round(conn, &procurement, round, &actor, now)?;
         }
@@ -95,7 +91,7 @@ fn load_round(
         reminder_days: DEFAULT_REMINDER_DAYS.to_vec(),
     };
     // Rounds in the past are created open, answered, then closed, as they would have been.
-    let round = create_round(conn, procurement, schedule, actor, opens_at.min(now))?;
+    let round = round_service::create(conn, procurement, schedule, actor, opens_at.min(now))?;
     let bodies = eligible_bodies(conn, procurement)?;
     let responses = std::iter::repeat_n(Response::Join, demo.joined)
         .chain(std::iter::repeat_n(Response::Decline, demo.declined));

@@ -126,6 +126,15 @@ impl ApiError {
         }
     }
 
+    /// 412: the resource changed under the request.
+    pub fn stale(how: &str) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            format!("The resource changed ({how}). Fetch it again and reapply your change."),
+        )
+    }
+
     pub fn payload_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -140,6 +149,11 @@ impl ApiError {
             "internal_error",
             "The service failed to handle the request; it has been logged.",
         )
+    }
+
+    /// Whether this is a 404: a lookup may turn another resource's "not found" into its own.
+    pub fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
     }
 
     fn problem(&self) -> Problem {
@@ -216,4 +230,13 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
         format!("There is no {} {}.", req.method(), req.path()),
     )
     .error_response()
+}
+
+/// `Ok(())` when no field failed, else a 422 listing them all.
+pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::fiscal_year;
 use crate::domain::limits::{
-    MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_OPTIONS, MAX_STEPS, check_count,
+    MAX_DOCUMENTS, MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_OPTIONS, MAX_STEPS, check_count,
 };
 use crate::domain::organization::OrganizationKind;
 use crate::domain::round::string_enum;
+use crate::domain::text::{Lines, optional_text, required_text};
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -40,6 +42,16 @@ pub enum ProcurementStatus {
     Contracted,
     Closed,
     Cancelled,
+}
+
+impl ProcurementStatus {
+    /// Every status but draft: what bodies other than the secretariat may see.
+    pub const PUBLIC: [Self; 4] = [
+        Self::Published,
+        Self::Contracted,
+        Self::Closed,
+        Self::Cancelled,
+    ];
 }
 
 string_enum!(ProcurementStatus {
@@ -255,6 +267,173 @@ pub enum RemainderRule {
     LargestRemainder,
     /// All leftover yen to the lead organization.
     LeadOrg,
+}
+
+/// A procurement as written by an administrator, whole (create) or merged from a patch (update).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "AI音声文字起こしツール",
+    "summary": "会議録作成を支援する音声文字起こしサービスの共同利用",
+    "category": "administration",
+    "lead_organization": "200000",
+    "mandatory": false,
+    "small_body_friendly": true,
+    "eligibility": {"kinds": ["city", "town", "village", "wide_area_union"]},
+    "options": [{"code": "lgwan", "name": "LGWAN接続"}],
+    "documents": [{"title": "仕様書", "url": "https://www.pref.nagano.lg.jp/dx/spec.pdf"}],
+    "cost_model": {"pools": [
+        {"code": "base", "total": {"kind": "schedule", "steps": [{"up_to": 10, "amount": 10000000}, {"up_to": 30, "amount": 14000000}, {"up_to": null, "amount": 20000000}]},
+         "weights": {"equal": 1000, "population": 9000}},
+        {"code": "lgwan", "total": {"kind": "fixed", "amount": 1200000}, "weights": {"equal": 10000}}
+    ]},
+    "contract_start_fiscal_year": 2027,
+    "contract_end_fiscal_year": 2029
+}))]
+pub struct ProcurementInput {
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+    pub category: Category,
+    /// The signing body (id or code): 長野県 or 長野県市町村自治振興組合.
+    pub lead_organization: String,
+    #[serde(default)]
+    pub mandatory: bool,
+    #[serde(default)]
+    pub small_body_friendly: bool,
+    #[serde(default)]
+    pub eligibility: Eligibility,
+    #[serde(default)]
+    pub options: Vec<ProcurementOption>,
+    #[serde(default)]
+    pub documents: Vec<Document>,
+    pub cost_model: CostModel,
+    pub contract_start_fiscal_year: i32,
+    pub contract_end_fiscal_year: i32,
+}
+
+/// Fields to change; the others keep their values. The result is checked as a whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"summary": "仕様書を更新しました", "small_body_friendly": true}))]
+pub struct ProcurementPatch {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub category: Option<Category>,
+    pub lead_organization: Option<String>,
+    pub mandatory: Option<bool>,
+    pub small_body_friendly: Option<bool>,
+    pub eligibility: Option<Eligibility>,
+    pub options: Option<Vec<ProcurementOption>>,
+    pub documents: Option<Vec<Document>>,
+    pub cost_model: Option<CostModel>,
+    pub contract_start_fiscal_year: Option<i32>,
+    pub contract_end_fiscal_year: Option<i32>,
+}
+
+impl ProcurementPatch {
+    /// `input` with the fields this patch names replaced.
+    pub fn apply_to(self, input: &mut ProcurementInput) {
+        macro_rules! merge {
+            ($($field:ident),+) => { $(if let Some(value) = self.$field { input.$field = value; })+ };
+        }
+        merge!(
+            title,
+            summary,
+            category,
+            lead_organization,
+            mandatory,
+            small_body_friendly,
+            eligibility,
+            options,
+            documents,
+            cost_model,
+            contract_start_fiscal_year,
+            contract_end_fiscal_year
+        );
+    }
+}
+
+impl ProcurementInput {
+    /// Every rule that needs nothing but the input itself, each failure named by its JSON path;
+    /// text is cleaned in place. (Whether the organizations it names exist is for the caller.)
+    pub fn validate(&mut self, errors: &mut Vec<FieldError>) {
+        self.title = required_text(&self.title, "title", 200, errors);
+        self.summary = optional_text(Some(&self.summary), "summary", 4000, Lines::Many, errors)
+            .unwrap_or_default();
+        check_count(self.options.len(), MAX_OPTIONS, "options", errors);
+        check_count(self.documents.len(), MAX_DOCUMENTS, "documents", errors);
+        self.eligibility.validate(errors);
+        let mut codes = BTreeSet::new();
+        for (i, option) in self.options.iter().enumerate() {
+            if !is_valid_code(&option.code) || option.code == BASE_POOL {
+                errors.push(FieldError::new(
+                    format!("options[{i}].code"),
+                    "invalid_format",
+                    "a code has 1 to 32 of a-z, 0-9, - and _, and is not \"base\"",
+                ));
+            }
+            if !codes.insert(option.code.clone()) {
+                errors.push(FieldError::new(
+                    format!("options[{i}].code"),
+                    "duplicate",
+                    format!("two options have the code {:?}", option.code),
+                ));
+            }
+        }
+        for (i, option) in self.options.iter_mut().enumerate() {
+            option.name = required_text(&option.name, &format!("options[{i}].name"), 100, errors);
+            option.description = optional_text(
+                option.description.as_deref(),
+                &format!("options[{i}].description"),
+                1000,
+                Lines::Many,
+                errors,
+            );
+        }
+        for (i, document) in self.documents.iter_mut().enumerate() {
+            document.title = required_text(
+                &document.title,
+                &format!("documents[{i}].title"),
+                200,
+                errors,
+            );
+            let url = document.url.trim();
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.contains(char::is_whitespace)
+                || url.len() > 2000
+            {
+                errors.push(FieldError::new(
+                    format!("documents[{i}].url"),
+                    "invalid_format",
+                    "a document's url is an http(s) address",
+                ));
+            }
+        }
+        self.cost_model.validate(&self.options, errors);
+        let (start, end) = (
+            self.contract_start_fiscal_year,
+            self.contract_end_fiscal_year,
+        );
+        if !fiscal_year::is_valid(start) {
+            errors.push(FieldError::new(
+                "contract_start_fiscal_year",
+                "out_of_range",
+                format!(
+                    "a fiscal year between {} and {}",
+                    fiscal_year::FIRST,
+                    fiscal_year::LAST
+                ),
+            ));
+        }
+        if !fiscal_year::is_valid(end) || end < start {
+            errors.push(FieldError::new(
+                "contract_end_fiscal_year",
+                "out_of_range",
+                "the contract ends in or after its first fiscal year",
+            ));
+        }
+    }
 }
 
 /// `^[a-z0-9_-]{1,32}$`

@@ -1,8 +1,13 @@
 //! A participation round's life: scheduled → open → closed → finalized, or cancelled before that.
 
-use chrono::NaiveDateTime;
+use std::collections::BTreeSet;
+
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::domain::fiscal_year;
+use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +115,83 @@ impl RoundState {
 /// Whether a round takes responses at `now`: open, and strictly before its deadline.
 pub fn accepts_responses(state: RoundState, closes_at: NaiveDateTime, now: NaiveDateTime) -> bool {
     state == RoundState::Open && now < closes_at
+}
+
+pub const DEFAULT_REMINDER_DAYS: [u32; 2] = [7, 1];
+
+/// Reminder offsets: 1 to 60 days, at most 5, distinct; returned largest first.
+pub fn reminder_days(days: Vec<u32>, errors: &mut Vec<FieldError>) -> Vec<u32> {
+    let distinct: BTreeSet<u32> = days.iter().copied().collect();
+    if days.len() > 5 || distinct.len() != days.len() || days.iter().any(|d| !(1..=60).contains(d))
+    {
+        errors.push(FieldError::new(
+            "reminder_days",
+            "out_of_range",
+            "up to 5 distinct offsets of 1 to 60 days",
+        ));
+    }
+    distinct.into_iter().rev().collect()
+}
+
+/// A round's times and settings, checked.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub kind: RoundKind,
+    pub fiscal_year: Option<i32>,
+    pub opens_at: NaiveDateTime,
+    pub closes_at: NaiveDateTime,
+    pub population_base_date: NaiveDate,
+    pub reminder_days: Vec<u32>,
+}
+
+impl Schedule {
+    /// Checks every field at once: closing after opening, a fiscal year for a renewal (and a
+    /// plausible one for any round), the reminder offsets.
+    pub fn parse(
+        kind: RoundKind,
+        fiscal_year: Option<i32>,
+        opens_at: NaiveDateTime,
+        closes_at: NaiveDateTime,
+        population_base_date: NaiveDate,
+        reminder_days: Option<Vec<u32>>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if closes_at <= opens_at {
+            errors.push(FieldError::new(
+                "closes_at",
+                "out_of_range",
+                "a round closes after it opens",
+            ));
+        }
+        match (kind, fiscal_year) {
+            (RoundKind::Renewal, None) => errors.push(FieldError::new(
+                "fiscal_year",
+                "required",
+                "a renewal round names the fiscal year it renews",
+            )),
+            (_, Some(year)) if !fiscal_year::is_valid(year) => errors.push(FieldError::new(
+                "fiscal_year",
+                "out_of_range",
+                "not a plausible fiscal year",
+            )),
+            _ => {}
+        }
+        let reminder_days = self::reminder_days(
+            reminder_days.unwrap_or(DEFAULT_REMINDER_DAYS.to_vec()),
+            &mut errors,
+        );
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            kind,
+            fiscal_year,
+            opens_at,
+            closes_at,
+            population_base_date,
+            reminder_days,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::error::FieldError;
+
 /// Whether a field is one line (a name, a title) or free text (a note, a question).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lines {
@@ -39,6 +41,63 @@ pub fn clean(value: &str, lines: Lines) -> Result<String, TextError> {
         }
     }
     Ok(normalized.trim().to_owned())
+}
+
+/// `value` cleaned (see `clean`), with an error on `field` unless it then has 1 to `max`
+/// characters: for names and titles (one line).
+pub fn required_text(value: &str, field: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    text(value, field, max, Lines::One, errors)
+}
+
+/// `required_text` for free text (questions, answers, reasons), which may have several lines.
+pub fn required_prose(
+    value: &str,
+    field: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    text(value, field, max, Lines::Many, errors)
+}
+
+/// An optional field: `None` when left out or blank, else cleaned and at most `max` characters.
+pub fn optional_text(
+    value: Option<&str>,
+    field: &str,
+    max: usize,
+    lines: Lines,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value.filter(|v| !v.trim().is_empty())?;
+    Some(text(value, field, max, lines, errors))
+}
+
+fn text(
+    value: &str,
+    field: &str,
+    max: usize,
+    lines: Lines,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    match clean(value, lines) {
+        Ok(value) => {
+            if value.is_empty() || value.chars().count() > max {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_length",
+                    format!("{field} has 1 to {max} characters"),
+                ));
+            }
+            value
+        }
+        Err(why) => {
+            errors.push(FieldError::new(
+                field,
+                "invalid_characters",
+                format!("{field} {why}"),
+            ));
+            String::new()
+        }
+    }
 }
 
 #[cfg(test)]

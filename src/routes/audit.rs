@@ -5,9 +5,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Identity;
 use crate::db::audit::{self, AuditFilter};
+use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
-use crate::routes::{PageParams, Paginated, check};
+use crate::routes::{PageParams, Paginated};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,20 +1,16 @@
-//! Optimistic concurrency: a resource's `version` is its ETag, and a PATCH carrying `If-Match`
-//! with an older one is refused with 412.
+//! Optimistic concurrency at the edge: a resource's version travels as its `ETag`, and comes back
+//! in `If-Match` (checked by `service::check_version`).
 
 use actix_web::HttpRequest;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 
 use crate::error::ApiError;
-
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
+use crate::service::version_tag;
 
 pub fn header(version: i64) -> (header::HeaderName, HeaderValue) {
     (
         header::ETAG,
-        HeaderValue::from_str(&etag(version)).unwrap_or(HeaderValue::from_static("\"0\"")),
+        HeaderValue::from_str(&version_tag(version)).unwrap_or(HeaderValue::from_static("\"0\"")),
     )
 }
 
@@ -32,25 +28,4 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<String>, ApiError> {
                 )
             }),
     }
-}
-
-/// 412 unless `expected` (from `If-Match`) is absent, `*`, or the current version.
-pub fn check(expected: Option<&str>, current_version: i64) -> Result<(), ApiError> {
-    match expected {
-        None | Some("*") => Ok(()),
-        Some(tag) if tag == etag(current_version) => Ok(()),
-        Some(tag) => Err(stale(&format!(
-            "you sent If-Match {tag}, it is now {}",
-            etag(current_version)
-        ))),
-    }
-}
-
-/// 412: the resource changed under the request.
-pub fn stale(how: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        format!("The resource changed ({how}). Fetch it again and reapply your change."),
-    )
 }

@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::domain::{self, text::Lines};
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
 
 /// Every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -156,78 +155,5 @@ impl<T> Paginated<T> {
             per_page: page.per_page,
             total,
         }
-    }
-}
-
-/// `value` cleaned (see `domain::text`), with an error on `field` unless it then has 1 to `max`
-/// characters: for names and titles (one line).
-pub fn required_text(value: &str, field: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    text(value, field, max, Lines::One, errors)
-}
-
-/// `required_text` for free text (questions, answers, reasons), which may have several lines.
-pub fn required_prose(
-    value: &str,
-    field: &str,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    text(value, field, max, Lines::Many, errors)
-}
-
-/// An optional field: `None` when left out or blank, else cleaned and at most `max` characters.
-pub fn optional_text(
-    value: Option<&str>,
-    field: &str,
-    max: usize,
-    lines: Lines,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let value = value.filter(|v| !v.trim().is_empty())?;
-    Some(text(value, field, max, lines, errors))
-}
-
-fn text(
-    value: &str,
-    field: &str,
-    max: usize,
-    lines: Lines,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    match domain::text::clean(value, lines) {
-        Ok(value) => {
-            if value.is_empty() || value.chars().count() > max {
-                errors.push(FieldError::new(
-                    field,
-                    "invalid_length",
-                    format!("{field} has 1 to {max} characters"),
-                ));
-            }
-            value
-        }
-        Err(why) => {
-            errors.push(FieldError::new(
-                field,
-                "invalid_characters",
-                format!("{field} {why}"),
-            ));
-            String::new()
-        }
-    }
-}
-
-/// `required_prose` for a request with that one field.
-pub fn single_text(value: &str, field: &str, max: usize) -> Result<String, ApiError> {
-    let mut errors = Vec::new();
-    let value = required_prose(value, field, max, &mut errors);
-    check(errors).map(|()| value)
-}
-
-/// `Ok(())` when no field failed, else a 422 listing them all.
-pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
     }
 }

@@ -71,7 +71,7 @@ pub fn authorize(
     if procurement.status == ProcurementStatus::Draft && !identity.is_admin() {
         return Err(round_not_found(round_id));
     }
-    let organization = crate::routes::organizations::resolve(conn, organization_key)?;
+    let organization = crate::service::organizations::resolve(conn, organization_key)?;
     if identity.role == Role::Viewer {
         return Err(ApiError::forbidden(
             "role_forbidden",

@@ -1,12 +1,26 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use serde_json::json;
+
 use crate::auth::Identity;
 use crate::db::DbConnection;
+use crate::db::audit::Actor;
 use crate::db::organizations::{self, Member};
 use crate::db::procurements::{self, ProcurementRow};
+use crate::db::rounds::{self, RoundRow};
+use crate::db::{new_id, participations};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::procurement::{
     Candidate, Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
-use crate::error::ApiError;
+use crate::domain::procurement::{ProcurementInput, ProcurementPatch};
+use crate::domain::round::{RoundAction, RoundState};
+use crate::error::{ApiError, FieldError, check};
+use crate::service::check_version;
+use crate::service::organizations as organization_service;
+use crate::service::rounds::{Details, decode, transition};
 
 /// A procurement with its JSON columns decoded.
 #[derive(Debug, Clone)]
@@ -101,4 +115,409 @@ pub fn eligible_bodies(
         .into_iter()
         .filter(|o| procurement.admits(o).is_ok())
         .collect())
+}
+
+/// The procurement as its administrator would write it, to merge a patch into.
+pub fn input_of(p: &Procurement) -> ProcurementInput {
+    ProcurementInput {
+        title: p.row.title.clone(),
+        summary: p.row.summary.clone(),
+        category: p.category,
+        lead_organization: p.row.lead_organization_id.clone(),
+        mandatory: p.row.mandatory,
+        small_body_friendly: p.row.small_body_friendly,
+        eligibility: p.eligibility.clone(),
+        options: p.options.clone(),
+        documents: p.documents.clone(),
+        cost_model: p.cost_model.clone(),
+        contract_start_fiscal_year: p.row.contract_start_fy,
+        contract_end_fiscal_year: p.row.contract_end_fy,
+    }
+}
+
+/// Checks every rule of `input` and writes the result over `row` (a new draft when `row` is
+/// None). Errors of the input itself and of the organizations it names come in one answer.
+fn write(
+    conn: &mut DbConnection,
+    mut input: ProcurementInput,
+    row: Option<ProcurementRow>,
+    now: NaiveDateTime,
+) -> Result<ProcurementRow, ApiError> {
+    let mut errors = Vec::new();
+    input.validate(&mut errors);
+    let lead = match organization_service::find(conn, &input.lead_organization)? {
+        Some(lead) => {
+            let kind: OrganizationKind = lead.kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !kind.runs_the_council() {
+                errors.push(FieldError::new("lead_organization", "not_a_lead", format!("{} cannot sign for the council: the lead is 長野県 or 長野県市町村自治振興組合", lead.name)));
+            }
+            Some(lead.id)
+        }
+        None => {
+            errors.push(FieldError::new(
+                "lead_organization",
+                "unknown_organization",
+                format!("no organization {:?}", input.lead_organization),
+            ));
+            None
+        }
+    };
+    for (list, field) in [
+        (&mut input.eligibility.include, "eligibility.include"),
+        (&mut input.eligibility.exclude, "eligibility.exclude"),
+    ] {
+        for (i, key) in list.iter_mut().enumerate() {
+            match organization_service::find(conn, key)? {
+                Some(org) => *key = org.id,
+                None => errors.push(FieldError::new(
+                    format!("{field}[{i}]"),
+                    "unknown_organization",
+                    format!("no organization {key:?}"),
+                )),
+            }
+        }
+    }
+    check(errors)?;
+    let mut row = row.unwrap_or_else(|| ProcurementRow {
+        id: new_id(),
+        title: String::new(),
+        summary: String::new(),
+        category: String::new(),
+        lead_organization_id: String::new(),
+        mandatory: false,
+        small_body_friendly: false,
+        eligibility: String::new(),
+        options: String::new(),
+        documents: String::new(),
+        cost_model: String::new(),
+        contract_start_fy: 0,
+        contract_end_fy: 0,
+        status: ProcurementStatus::Draft.as_str().to_owned(),
+        cancel_reason: None,
+        version: 0,
+        created_by: None,
+        created_at: now,
+        updated_at: now,
+        published_at: None,
+    });
+    row.title = input.title;
+    row.summary = input.summary;
+    row.category = input.category.as_str().to_owned();
+    row.lead_organization_id = lead.ok_or_else(ApiError::internal)?;
+    row.mandatory = input.mandatory;
+    row.small_body_friendly = input.small_body_friendly;
+    row.eligibility = to_json(&input.eligibility)?;
+    row.options = to_json(&input.options)?;
+    row.documents = to_json(&input.documents)?;
+    row.cost_model = to_json(&input.cost_model)?;
+    row.contract_start_fy = input.contract_start_fiscal_year;
+    row.contract_end_fy = input.contract_end_fiscal_year;
+    row.version += 1;
+    row.updated_at = now;
+    Ok(row)
+}
+
+/// Saves a new draft, recorded as created by `actor`.
+pub fn create(
+    conn: &mut DbConnection,
+    input: ProcurementInput,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Procurement, ApiError> {
+    let mut row = write(conn, input, None, now)?;
+    row.created_by = actor.user_id.clone();
+    procurements::insert(conn, &row)?;
+    record(conn, actor, "created", None, &row, None, now)?;
+    Procurement::decode(row)
+}
+
+/// Changes a draft or published procurement, if it is still at the version the caller read.
+pub fn update(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    id: &str,
+    expected_version: Option<&str>,
+    patch: ProcurementPatch,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Procurement, ApiError> {
+    let current = visible(conn, identity, id)?;
+    check_version(expected_version, current.row.version)?;
+    if !matches!(
+        current.status,
+        ProcurementStatus::Draft | ProcurementStatus::Published
+    ) {
+        return Err(ApiError::conflict(
+            "procurement_not_editable",
+            format!(
+                "A {} procurement cannot be changed.",
+                current.status.as_str()
+            ),
+        ));
+    }
+    let mut input = input_of(&current);
+    patch.apply_to(&mut input);
+    let row = write(conn, input, Some(current.row.clone()), now)?;
+    if !procurements::update(conn, &row, current.row.version)? {
+        return Err(ApiError::stale(
+            "another request changed it at the same time",
+        ));
+    }
+    record(conn, actor, "updated", Some(&current.row), &row, None, now)?;
+    Procurement::decode(row)
+}
+
+/// Publishes a draft, recorded as done by `actor`.
+pub fn publish(
+    conn: &mut DbConnection,
+    current: &Procurement,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Procurement, ApiError> {
+    if current.status != ProcurementStatus::Draft {
+        return Err(ApiError::conflict(
+            "procurement_not_draft",
+            format!(
+                "Only drafts are published; this one is {}.",
+                current.status.as_str()
+            ),
+        ));
+    }
+    let mut row = current.row.clone();
+    row.status = ProcurementStatus::Published.as_str().to_owned();
+    row.published_at = Some(now);
+    row.version += 1;
+    row.updated_at = now;
+    if !procurements::update(conn, &row, current.row.version)? {
+        return Err(ApiError::stale(
+            "another request changed it at the same time",
+        ));
+    }
+    record(
+        conn,
+        actor,
+        "published",
+        Some(&current.row),
+        &row,
+        None,
+        now,
+    )?;
+    Procurement::decode(row)
+}
+
+/// Cancels a draft or published procurement, and with it every round not yet finalized.
+pub fn cancel(
+    conn: &mut DbConnection,
+    current: &Procurement,
+    reason: &str,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Procurement, ApiError> {
+    if !matches!(
+        current.status,
+        ProcurementStatus::Draft | ProcurementStatus::Published
+    ) {
+        return Err(ApiError::conflict(
+            "procurement_not_cancellable",
+            format!(
+                "A {} procurement cannot be cancelled.",
+                current.status.as_str()
+            ),
+        ));
+    }
+    for round in rounds::list_for_procurement(conn, current.id())? {
+        let (kind, state) = decode(&round)?;
+        if state.after(RoundAction::Cancel, kind).is_ok() {
+            transition(
+                conn,
+                &round,
+                RoundAction::Cancel,
+                Details {
+                    reason: Some(reason),
+                    ..Details::default()
+                },
+                actor,
+                now,
+            )?
+            .ok_or_else(|| ApiError::stale("a round changed at the same time"))?;
+        }
+    }
+    let mut row = current.row.clone();
+    row.status = ProcurementStatus::Cancelled.as_str().to_owned();
+    row.cancel_reason = Some(reason.to_owned());
+    row.version += 1;
+    row.updated_at = now;
+    if !procurements::update(conn, &row, current.row.version)? {
+        return Err(ApiError::stale(
+            "another request changed it at the same time",
+        ));
+    }
+    record(
+        conn,
+        actor,
+        "cancelled",
+        Some(&current.row),
+        &row,
+        Some(reason),
+        now,
+    )?;
+    Procurement::decode(row)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| anyhow::Error::from(e).into())
+}
+
+/// The procurement as the audit log records it.
+pub fn snapshot(row: &ProcurementRow) -> serde_json::Value {
+    json!({
+        "id": row.id, "title": row.title, "status": row.status, "category": row.category,
+        "mandatory": row.mandatory, "small_body_friendly": row.small_body_friendly,
+        "eligibility": serde_json::from_str::<serde_json::Value>(&row.eligibility).unwrap_or_default(),
+        "options": serde_json::from_str::<serde_json::Value>(&row.options).unwrap_or_default(),
+        "cost_model": serde_json::from_str::<serde_json::Value>(&row.cost_model).unwrap_or_default(),
+        "contract_start_fy": row.contract_start_fy, "contract_end_fy": row.contract_end_fy,
+        "version": row.version,
+    })
+}
+
+/// Records a procurement change in the audit log and the feed (drafts: administrators only).
+pub fn record(
+    conn: &mut DbConnection,
+    actor: &crate::db::audit::Actor,
+    action: &str,
+    before: Option<&ProcurementRow>,
+    after: &ProcurementRow,
+    reason: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> Result<(), ApiError> {
+    use crate::db::audit::{self, Audience, Change, Event};
+    let snapshot_after = snapshot(after);
+    audit::record(
+        conn,
+        actor,
+        Event {
+            action: &format!("procurement.{action}"),
+            entity_type: "procurement",
+            entity_id: &after.id,
+            before: before.map(snapshot),
+            after: Some(snapshot_after.clone()),
+            reason,
+        },
+        now,
+    )?;
+    let audience = if after.status == ProcurementStatus::Draft.as_str() {
+        Audience::Admins
+    } else {
+        Audience::Council
+    };
+    audit::publish_change(
+        conn,
+        Change {
+            entity_type: "procurement",
+            entity_id: &after.id,
+            action,
+            procurement_id: Some(&after.id),
+            audience,
+            payload: snapshot_after,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// What a list of procurements is narrowed to.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<ProcurementStatus>,
+    pub category: Option<Category>,
+    pub small_body_friendly: Option<bool>,
+    /// Only procurements with a round open now (or only those without, when false).
+    pub open_round: Option<bool>,
+    /// Only procurements with an open round that the caller's body has not answered.
+    pub awaiting_my_response: Option<bool>,
+}
+
+/// A procurement in a list, with what a body deciding what to do next wants to know.
+pub struct Listed {
+    pub procurement: Procurement,
+    pub lead: Member,
+    /// Its open rounds, each with whether the caller's body has answered it.
+    pub open_rounds: Vec<(RoundRow, bool)>,
+    pub awaiting_my_response: bool,
+}
+
+/// Procurements the caller may see, newest first: administrators all; other users the published
+/// (and later) ones their body is eligible for.
+pub fn list(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    filter: &ListFilter,
+) -> Result<Vec<Listed>, ApiError> {
+    let statuses: Vec<&str> = match filter.status {
+        Some(ProcurementStatus::Draft) if !identity.is_admin() => return Ok(Vec::new()),
+        Some(status) => vec![status.as_str()],
+        None if identity.is_admin() => vec![],
+        None => ProcurementStatus::PUBLIC
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    };
+    let rows = procurements::list(
+        conn,
+        &statuses,
+        filter.category.map(Category::as_str),
+        filter.small_body_friendly,
+    )?;
+    let bodies: BTreeMap<String, _> = organizations::members(conn)?
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+    let own = bodies
+        .get(&identity.organization_id)
+        .ok_or_else(ApiError::internal)?;
+    let mut visible = Vec::new();
+    for row in rows {
+        let procurement = Procurement::decode(row)?;
+        if identity.is_admin() || procurement.admits(own).is_ok() {
+            visible.push(procurement);
+        }
+    }
+    let ids: Vec<String> = visible.iter().map(|p| p.id().to_owned()).collect();
+    let open = rounds::in_state_for(conn, &ids, RoundState::Open.as_str())?;
+    let open_ids: Vec<String> = open.iter().map(|r| r.id.clone()).collect();
+    let answered: BTreeSet<String> = participations::responded(conn, &open_ids)?
+        .into_iter()
+        .filter(|(_, org)| org == &identity.organization_id)
+        .map(|(round, _)| round)
+        .collect();
+    let mut listed = Vec::new();
+    for procurement in visible {
+        let open_rounds: Vec<(RoundRow, bool)> = open
+            .iter()
+            .filter(|r| r.procurement_id == procurement.id())
+            .map(|r| (r.clone(), answered.contains(&r.id)))
+            .collect();
+        let awaiting =
+            open_rounds.iter().any(|(_, answered)| !answered) && procurement.admits(own).is_ok();
+        if filter
+            .open_round
+            .is_some_and(|wanted| wanted == open_rounds.is_empty())
+            || filter
+                .awaiting_my_response
+                .is_some_and(|wanted| wanted != awaiting)
+        {
+            continue;
+        }
+        let lead = bodies
+            .get(&procurement.row.lead_organization_id)
+            .ok_or_else(ApiError::internal)?;
+        listed.push(Listed {
+            lead: lead.clone(),
+            procurement,
+            open_rounds,
+            awaiting_my_response: awaiting,
+        });
+    }
+    Ok(listed)
 }

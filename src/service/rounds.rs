@@ -1,14 +1,17 @@
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
 
+use crate::auth::Identity;
 use crate::db::DbConnection;
 use crate::db::audit::{self, Actor, Audience, Change, Event};
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
-use crate::domain::round::{RoundAction, RoundKind, RoundState};
-use crate::error::ApiError;
-use crate::service::procurements::{Procurement, eligible_bodies};
+use crate::domain::procurement::ProcurementStatus;
+use crate::domain::round::{RoundAction, RoundKind, RoundState, Schedule};
+use crate::error::{ApiError, FieldError, check};
+use crate::service::participations::round_not_found;
+use crate::service::procurements::{Procurement, eligible_bodies, visible};
 
 /// A round with its kind and state decoded.
 pub fn decode(row: &RoundRow) -> Result<(RoundKind, RoundState), ApiError> {
@@ -220,4 +223,264 @@ pub fn run_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, Api
         }
     }
     Ok(changed)
+}
+
+/// Saves a round of `procurement`; one whose opening time has come opens at once.
+pub fn create(
+    conn: &mut DbConnection,
+    procurement: &Procurement,
+    schedule: Schedule,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<RoundRow, ApiError> {
+    if !matches!(
+        procurement.status,
+        ProcurementStatus::Published | ProcurementStatus::Contracted
+    ) {
+        return Err(ApiError::conflict(
+            "procurement_not_published",
+            format!(
+                "Rounds belong to published procurements; this one is {}.",
+                procurement.status.as_str()
+            ),
+        ));
+    }
+    let row = RoundRow {
+        id: new_id(),
+        procurement_id: procurement.id().to_owned(),
+        kind: schedule.kind.as_str().to_owned(),
+        fiscal_year: schedule.fiscal_year,
+        opens_at: schedule.opens_at,
+        closes_at: schedule.closes_at,
+        population_base_date: schedule.population_base_date,
+        reminder_days: json!(schedule.reminder_days).to_string(),
+        state: RoundState::Scheduled.as_str().to_owned(),
+        cancel_reason: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    rounds::insert(conn, &row)?;
+    let created = snapshot(&row);
+    audit::record(
+        conn,
+        actor,
+        Event {
+            action: "round.created",
+            entity_type: "round",
+            entity_id: &row.id,
+            before: None,
+            after: Some(created.clone()),
+            reason: None,
+        },
+        now,
+    )?;
+    audit::publish_change(
+        conn,
+        Change {
+            entity_type: "round",
+            entity_id: &row.id,
+            action: "created",
+            procurement_id: Some(&row.procurement_id),
+            audience: Audience::Council,
+            payload: created,
+        },
+        now,
+    )?;
+    if row.opens_at > now {
+        return Ok(row);
+    }
+    transition(
+        conn,
+        &row,
+        RoundAction::Open,
+        Details::default(),
+        actor,
+        now,
+    )?
+    .ok_or_else(ApiError::internal)
+}
+
+/// A round the caller may see, with its procurement; 404 otherwise.
+pub fn visible_round(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    id: &str,
+) -> Result<(RoundRow, Procurement), ApiError> {
+    let round = rounds::find(conn, id)?.ok_or_else(|| round_not_found(id))?;
+    let procurement = visible(conn, identity, &round.procurement_id).map_err(|e| {
+        if e.is_not_found() {
+            round_not_found(id)
+        } else {
+            e
+        }
+    })?;
+    Ok((round, procurement))
+}
+
+/// What an administrator asks to change in a round, each field checked for shape.
+#[derive(Debug, Default)]
+pub struct Reschedule {
+    pub opens_at: Option<NaiveDateTime>,
+    pub closes_at: Option<NaiveDateTime>,
+    pub population_base_date: Option<NaiveDate>,
+    pub reminder_days: Option<Vec<u32>>,
+}
+
+/// Reschedules a scheduled round, or extends an open round's deadline (an extension, which
+/// participants are told of). Returns the round as it is afterwards.
+pub fn reschedule(
+    conn: &mut DbConnection,
+    current: &RoundRow,
+    patch: Reschedule,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<RoundRow, ApiError> {
+    let (_, round_state) = decode(&current)?;
+    let mut errors = Vec::new();
+    let mut updated = current.clone();
+    let mut extension = None;
+    match round_state {
+        RoundState::Scheduled => {
+            updated.opens_at = patch.opens_at.unwrap_or(updated.opens_at);
+            updated.closes_at = patch.closes_at.unwrap_or(updated.closes_at);
+            if updated.closes_at <= updated.opens_at {
+                errors.push(FieldError::new(
+                    "closes_at",
+                    "out_of_range",
+                    "a round closes after it opens",
+                ));
+            }
+        }
+        RoundState::Open => {
+            if patch.opens_at.is_some() {
+                return Err(ApiError::conflict(
+                    "round_already_open",
+                    "An open round's opening time cannot change.",
+                ));
+            }
+            if let Some(closes_at) = patch.closes_at {
+                if closes_at <= current.closes_at || closes_at <= now {
+                    errors.push(FieldError::new(
+                        "closes_at",
+                        "not_an_extension",
+                        "an open round's deadline only moves later, and into the future",
+                    ));
+                }
+                extension = Some(closes_at);
+            }
+        }
+        other => {
+            return Err(ApiError::conflict(
+                "round_not_editable",
+                format!(
+                    "A {} round cannot change; reopen a closed round instead.",
+                    other.as_str()
+                ),
+            ));
+        }
+    }
+    check(errors)?;
+    if let Some(date) = patch.population_base_date {
+        updated.population_base_date = date;
+    }
+    if let Some(days) = &patch.reminder_days {
+        updated.reminder_days = json!(days).to_string();
+    }
+    let mut result = current.clone();
+    if (
+        updated.opens_at,
+        updated.closes_at,
+        updated.population_base_date,
+        &updated.reminder_days,
+    ) != (
+        current.opens_at,
+        current.closes_at,
+        current.population_base_date,
+        &current.reminder_days,
+    ) {
+        updated.version += 1;
+        updated.updated_at = now;
+        if !rounds::update(conn, &updated, current.version, &current.state)? {
+            return Err(ApiError::stale(
+                "another request changed it at the same time",
+            ));
+        }
+        let after = snapshot(&updated);
+        audit::record(
+            conn,
+            actor,
+            Event {
+                action: "round.updated",
+                entity_type: "round",
+                entity_id: &current.id,
+                before: Some(snapshot(&current)),
+                after: Some(after.clone()),
+                reason: None,
+            },
+            now,
+        )?;
+        audit::publish_change(
+            conn,
+            Change {
+                entity_type: "round",
+                entity_id: &current.id,
+                action: "updated",
+                procurement_id: Some(&current.procurement_id),
+                audience: Audience::Council,
+                payload: after,
+            },
+            now,
+        )?;
+        result = updated;
+    }
+    if let Some(closes_at) = extension {
+        result = transition(
+            conn,
+            &result,
+            RoundAction::ExtendDeadline,
+            Details {
+                closes_at: Some(closes_at),
+                reason: None,
+            },
+            actor,
+            now,
+        )?
+        .ok_or_else(|| ApiError::stale("another request changed it at the same time"))?;
+    }
+    Ok(result)
+}
+
+/// An administrator's action on a round, now: open, close, reopen (with a new deadline when the
+/// old one has passed) or cancel.
+pub fn act(
+    conn: &mut DbConnection,
+    round: &RoundRow,
+    action: RoundAction,
+    details: Details,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<RoundRow, ApiError> {
+    if action == RoundAction::Reopen {
+        match details.closes_at {
+            Some(t) if t <= now => {
+                return Err(ApiError::invalid_field(
+                    "closes_at",
+                    "in_past",
+                    "the new deadline is in the future",
+                ));
+            }
+            None if round.closes_at <= now => {
+                return Err(ApiError::invalid_field(
+                    "closes_at",
+                    "required",
+                    "the deadline has passed: give a new one to reopen",
+                ));
+            }
+            _ => {}
+        }
+    }
+    transition(conn, round, action, details, actor, now)?.ok_or_else(|| {
+        ApiError::stale("another request or the scheduler changed it at the same time")
+    })
 }

@@ -3,10 +3,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{OrganizationView, resolve, views};
+use super::{OrganizationView, views};
 use crate::auth::Identity;
 use crate::db::organizations;
 use crate::error::{ApiError, Problem};
+use crate::service::organizations::resolve;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,9 +6,10 @@ use super::{OrganizationView, views};
 use crate::auth::Identity;
 use crate::db::organizations::{self, ListFilter};
 use crate::domain::organization::OrganizationKind;
+use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::extract::QueryString;
-use crate::routes::{PageParams, Paginated, check};
+use crate::routes::{PageParams, Paginated};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 
 use crate::db::DbConnection;
 use crate::db::organizations::{self, Member, OrganizationRef, OrganizationRow};
-use crate::domain::lg_code::LgCode;
 use crate::domain::organization::OrganizationKind;
 use crate::error::ApiError;
 
@@ -140,21 +139,4 @@ pub fn views(
             })
         })
         .collect()
-}
-
-/// Finds an organization by id or by 6-digit local government code.
-pub fn resolve(conn: &mut DbConnection, key: &str) -> Result<OrganizationRow, ApiError> {
-    let found = if LgCode::is_code_shaped(key) {
-        let code = LgCode::parse(key)
-            .map_err(|e| ApiError::invalid_field("lg_code", "invalid_lg_code", e.to_string()))?;
-        organizations::find_by_lg_code(conn, code.as_str())?
-    } else {
-        organizations::find(conn, key)?
-    };
-    found.ok_or_else(|| {
-        ApiError::not_found(
-            "organization_not_found",
-            format!("No organization has the id or code {key:?}."),
-        )
-    })
 }

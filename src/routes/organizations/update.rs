@@ -3,17 +3,19 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::Contact;
 use super::get::{OrganizationDetail, detail};
-use super::{Contact, resolve};
 use crate::auth::Identity;
 use crate::db::organizations::{self, PopulationFigureRow};
 use crate::db::{audit, new_id};
 use crate::domain::email::Email;
 use crate::domain::limits::{MAX_CONTACTS, check_count};
 use crate::domain::text::Lines;
+use crate::domain::text::{optional_text, required_text};
+use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::extract::JsonBody;
-use crate::routes::{check, optional_text, required_text};
+use crate::service::organizations::resolve;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 use crate::auth::Identity;
 use crate::db::participations;
 use crate::error::{ApiError, Problem};
-use crate::routes::organizations::resolve;
-use crate::routes::rounds::get::visible_round;
+use crate::service::organizations::resolve;
+use crate::service::rounds::visible_round;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

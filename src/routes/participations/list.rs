@@ -6,8 +6,8 @@ use super::{ParticipationView, view};
 use crate::auth::Identity;
 use crate::db::participations;
 use crate::error::{ApiError, Problem};
-use crate::routes::rounds::get::visible_round;
 use crate::routes::rounds::{ResponseCounts, counts};
+use crate::service::rounds::visible_round;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,8 +6,8 @@ use crate::auth::Identity;
 use crate::db::participations;
 use crate::error::{ApiError, Problem};
 use crate::routes::organizations::OrganizationSummary;
-use crate::routes::rounds::get::visible_round;
 use crate::service::procurements::eligible_bodies;
+use crate::service::rounds::visible_round;
 use crate::state::AppState;
 
 /// Eligible bodies that have not answered yet, in code order (administrators).

@@ -10,9 +10,10 @@ use crate::auth::Identity;
 use crate::domain::email::Email;
 use crate::domain::limits::{MAX_OPTIONS, check_count};
 use crate::domain::text::Lines;
+use crate::domain::text::optional_text;
+use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::extract::JsonBody;
-use crate::routes::{check, optional_text};
 use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
 use crate::state::AppState;
 

@@ -6,9 +6,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ParticipationView, view};
 use crate::auth::Identity;
 use crate::domain::text::Lines;
+use crate::domain::text::optional_text;
+use crate::error::check;
 use crate::error::{ApiError, Problem};
+use crate::routes::MAX_REASON;
 use crate::routes::extract::QueryString;
-use crate::routes::{MAX_REASON, check, optional_text};
 use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
 use crate::state::AppState;
 

@@ -1,17 +1,13 @@
 use actix_web::{HttpResponse, post, web};
 use tracing_actix_web::RequestId;
 
-use super::{ProcurementInput, ProcurementView, record, view};
+use super::{ProcurementView, view};
 use crate::auth::Identity;
-use chrono::NaiveDateTime;
-
-use crate::db::DbConnection;
-use crate::db::audit::Actor;
-use crate::db::procurements::{self, ProcurementRow};
+use crate::domain::procurement::ProcurementInput;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
 use crate::routes::extract::JsonBody;
-use crate::service::procurements::Procurement;
+use crate::service::procurements;
 use crate::state::AppState;
 
 /// Create a procurement as a draft (administrators). Drafts are visible to administrators only.
@@ -39,25 +35,11 @@ pub async fn create_procurement(
     let actor = identity.actor(&request_id);
     let procurement = state
         .transaction(move |conn| {
-            let row = create(conn, input, &actor, now)?;
-            view(conn, &Procurement::decode(row)?)
+            let created = procurements::create(conn, input, &actor, now)?;
+            view(conn, &created)
         })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(etag::header(procurement.version))
         .json(procurement))
-}
-
-/// Saves a new draft, recorded as created by `actor`.
-pub fn create(
-    conn: &mut DbConnection,
-    input: ProcurementInput,
-    actor: &Actor,
-    now: NaiveDateTime,
-) -> Result<ProcurementRow, ApiError> {
-    let mut row = input.apply(conn, None, now)?;
-    row.created_by = actor.user_id.clone();
-    procurements::insert(conn, &row)?;
-    record(conn, actor, "created", None, &row, None, now)?;
-    Ok(row)
 }

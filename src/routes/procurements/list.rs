@@ -1,5 +1,3 @@
-use std::collections::{BTreeMap, BTreeSet};
-
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,14 +5,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ProcurementView, view_with_lead};
 use crate::auth::Identity;
-use crate::db::{organizations, participations, procurements, rounds};
 use crate::domain::procurement::{Category, ProcurementStatus};
-use crate::domain::round::{RoundKind, RoundState};
-use crate::error::{ApiError, Problem};
+use crate::domain::round::RoundKind;
+use crate::error::{ApiError, Problem, check};
 use crate::routes::extract::QueryString;
 use crate::routes::organizations::OrganizationLink;
-use crate::routes::{PageParams, Paginated, check};
-use crate::service::procurements::Procurement;
+use crate::routes::{PageParams, Paginated};
+use crate::service::procurements::{self, ListFilter, Listed};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -75,87 +72,53 @@ pub async fn list_procurements(
     let key = identity.view_key(&request);
     state
         .cached_json(key, move |conn| {
-            let statuses: Vec<&str> = match filter.status {
-                Some(ProcurementStatus::Draft) if !identity.is_admin() => {
-                    return Ok(Paginated::new(Vec::new(), page, 0));
-                }
-                Some(status) => vec![status.as_str()],
-                None if identity.is_admin() => vec![],
-                None => vec!["published", "contracted", "closed", "cancelled"],
-            };
-            let rows = procurements::list(
-                conn,
-                &statuses,
-                filter.category.map(Category::as_str),
-                filter.small_body_friendly,
-            )?;
-            let bodies: BTreeMap<String, _> = organizations::members(conn)?
-                .into_iter()
-                .map(|o| (o.id.clone(), o))
-                .collect();
-            let own = bodies
-                .get(&identity.organization_id)
-                .ok_or_else(ApiError::internal)?;
-            let mut visible = Vec::new();
-            for row in rows {
-                let procurement = Procurement::decode(row)?;
-                if identity.is_admin() || procurement.admits(own).is_ok() {
-                    visible.push(procurement);
-                }
-            }
-            let ids: Vec<String> = visible.iter().map(|p| p.id().to_owned()).collect();
-            let open = rounds::in_state_for(conn, &ids, RoundState::Open.as_str())?;
-            let open_ids: Vec<String> = open.iter().map(|r| r.id.clone()).collect();
-            let answered: BTreeSet<String> = participations::responded(conn, &open_ids)?
-                .into_iter()
-                .filter(|(_, org)| org == &identity.organization_id)
-                .map(|(round, _)| round)
-                .collect();
-            let mut items = Vec::new();
-            for procurement in visible {
-                let open_rounds: Vec<OpenRound> = open
-                    .iter()
-                    .filter(|r| r.procurement_id == procurement.id())
-                    .map(|r| {
-                        Ok(OpenRound {
-                            id: r.id.clone(),
-                            kind: r.kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-                            closes_at: r.closes_at.and_utc(),
-                            answered: answered.contains(&r.id),
-                        })
-                    })
-                    .collect::<Result<_, ApiError>>()?;
-                let awaiting =
-                    open_rounds.iter().any(|r| !r.answered) && procurement.admits(own).is_ok();
-                if filter
-                    .open_round
-                    .is_some_and(|wanted| wanted == open_rounds.is_empty())
-                    || filter
-                        .awaiting_my_response
-                        .is_some_and(|wanted| wanted != awaiting)
-                {
-                    continue;
-                }
-                let lead = bodies
-                    .get(&procurement.row.lead_organization_id)
-                    .ok_or_else(ApiError::internal)?;
-                let lead = OrganizationLink {
-                    id: lead.id.clone(),
-                    name: lead.name.clone(),
-                };
-                items.push(ProcurementListItem {
-                    procurement: view_with_lead(&procurement, lead),
-                    open_rounds,
-                    awaiting_my_response: awaiting,
-                });
-            }
-            let total = items.len() as i64;
-            let items = items
+            let listed = procurements::list(conn, &identity, &filter.into())?;
+            let total = listed.len() as i64;
+            let items = listed
                 .into_iter()
                 .skip(page.offset() as usize)
                 .take(page.per_page as usize)
-                .collect();
+                .map(item)
+                .collect::<Result<_, ApiError>>()?;
             Ok(Paginated::new(items, page, total))
         })
         .await
+}
+
+impl From<ProcurementFilter> for ListFilter {
+    fn from(f: ProcurementFilter) -> Self {
+        Self {
+            status: f.status,
+            category: f.category,
+            small_body_friendly: f.small_body_friendly,
+            open_round: f.open_round,
+            awaiting_my_response: f.awaiting_my_response,
+        }
+    }
+}
+
+fn item(listed: Listed) -> Result<ProcurementListItem, ApiError> {
+    let open_rounds = listed
+        .open_rounds
+        .into_iter()
+        .map(|(round, answered)| {
+            Ok(OpenRound {
+                kind: round.kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                closes_at: round.closes_at.and_utc(),
+                id: round.id,
+                answered,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(ProcurementListItem {
+        procurement: view_with_lead(
+            &listed.procurement,
+            OrganizationLink {
+                id: listed.lead.id,
+                name: listed.lead.name,
+            },
+        ),
+        open_rounds,
+        awaiting_my_response: listed.awaiting_my_response,
+    })
 }

@@ -4,20 +4,17 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
 use crate::auth::Identity;
-use crate::db::audit::{self, Audience, Change, Event};
-use crate::db::new_id;
-use crate::db::questions::{self, QuestionRow};
-use crate::domain::procurement::ProcurementStatus;
+use crate::db::questions::{self as question_rows, QuestionRow};
 use crate::domain::user::Role;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::JsonBody;
-use crate::routes::single_text;
 use crate::service::procurements::visible;
+use crate::service::questions::{self, MAX_TEXT};
+use crate::service::single_text;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,8 +56,6 @@ pub struct AnswerRequest {
     pub answer: String,
 }
 
-const MAX_TEXT: usize = 4000;
-
 /// Questions on a procurement: answered ones for every eligible body; unanswered ones only for
 /// the asking body and administrators.
 #[utoipa::path(
@@ -78,7 +73,7 @@ pub async fn list_questions(
     let items = state
         .db(move |conn| {
             let procurement = visible(conn, &identity, &id)?;
-            Ok(questions::list_for_procurement(conn, procurement.id())?
+            Ok(question_rows::list_for_procurement(conn, procurement.id())?
                 .into_iter()
                 .filter(|q| q.answer.is_some() || identity.may_read_private(&q.organization_id))
                 .map(|q| view(q, &identity))
@@ -120,25 +115,8 @@ pub async fn ask_question(
     let created = state
         .transaction(move |conn| {
             let procurement = visible(conn, &identity, &id)?;
-            if procurement.status != ProcurementStatus::Published {
-                return Err(ApiError::conflict("procurement_not_published", "Questions are asked while a procurement is published."));
-            }
-            let question = single_text(&body.parse()?.question, "question", MAX_TEXT)?;
-            let row = QuestionRow {
-                id: new_id(),
-                procurement_id: procurement.id().to_owned(),
-                organization_id: identity.organization_id.clone(),
-                asked_by: identity.user_id.clone(),
-                question,
-                answer: None,
-                answered_by: None,
-                answered_at: None,
-                created_at: now,
-            };
-            questions::insert(conn, &row)?;
-            let payload = json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question});
-            audit::record(conn, &actor, Event { action: "question.asked", entity_type: "question", entity_id: &row.id, before: None, after: Some(payload.clone()), reason: None }, now)?;
-            audit::publish_change(conn, Change { entity_type: "question", entity_id: &row.id, action: "asked", procurement_id: Some(&row.procurement_id), audience: Audience::Organization(row.organization_id.clone()), payload }, now)?;
+            let text = body.parse()?.question;
+            let row = questions::ask(conn, &identity, &procurement, &text, &actor, now)?;
             Ok(view(row, &identity))
         })
         .await?;
@@ -171,16 +149,7 @@ pub async fn answer_question(
     let actor = identity.actor(&request_id);
     let answered = state
         .transaction(move |conn| {
-            let current = questions::find(conn, &id)?.ok_or_else(|| ApiError::not_found("question_not_found", format!("No question has the id {id:?}.")))?;
-            let mut row = current.clone();
-            row.answer = Some(answer);
-            row.answered_by = Some(identity.user_id.clone());
-            row.answered_at = Some(now);
-            questions::update(conn, &row)?;
-            let before = json!({"answer": current.answer});
-            let public = json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question, "answer": row.answer});
-            audit::record(conn, &actor, Event { action: "question.answered", entity_type: "question", entity_id: &row.id, before: Some(before), after: Some(public.clone()), reason: None }, now)?;
-            audit::publish_change(conn, Change { entity_type: "question", entity_id: &row.id, action: "answered", procurement_id: Some(&row.procurement_id), audience: Audience::Council, payload: public }, now)?;
+            let row = questions::answer(conn, &identity, &id, answer, &actor, now)?;
             Ok(view(row, &identity))
         })
         .await?;

@@ -6,14 +6,14 @@ use serde::Deserialize;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
-use super::get::visible_round;
 use super::{RoundView, view};
 use crate::auth::Identity;
 use crate::domain::round::RoundAction;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
 use crate::routes::extract::JsonBody;
-use crate::service::rounds::{Details, transition};
+use crate::service::rounds::visible_round;
+use crate::service::rounds::{self, Details};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -46,34 +46,11 @@ async fn act(
     let round = state
         .transaction(move |conn| {
             let (round, procurement) = visible_round(conn, &identity, &id)?;
-            let closes_at = closes_at.map(|t| t.naive_utc());
-            if action == RoundAction::Reopen {
-                match closes_at {
-                    Some(t) if t <= now => {
-                        return Err(ApiError::invalid_field(
-                            "closes_at",
-                            "in_past",
-                            "the new deadline is in the future",
-                        ));
-                    }
-                    None if round.closes_at <= now => {
-                        return Err(ApiError::invalid_field(
-                            "closes_at",
-                            "required",
-                            "the deadline has passed: give a new one to reopen",
-                        ));
-                    }
-                    _ => {}
-                }
-            }
             let details = Details {
-                closes_at,
+                closes_at: closes_at.map(|t| t.naive_utc()),
                 reason: reason.as_deref(),
             };
-            let updated =
-                transition(conn, &round, action, details, &actor, now)?.ok_or_else(|| {
-                    etag::stale("another request or the scheduler changed it at the same time")
-                })?;
+            let updated = rounds::act(conn, &round, action, details, &actor, now)?;
             view(conn, &updated, &procurement)
         })
         .await?;
@@ -164,7 +141,7 @@ pub async fn cancel_round(
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let reason =
-        crate::routes::single_text(&body.parse()?.reason, "reason", crate::routes::MAX_REASON)?;
+        crate::service::single_text(&body.parse()?.reason, "reason", crate::routes::MAX_REASON)?;
     act(
         state,
         identity,

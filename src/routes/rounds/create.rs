@@ -1,24 +1,17 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
-use serde_json::json;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
-use super::{DEFAULT_REMINDER_DAYS, RoundView, reminder_days, view};
+use super::{RoundView, view};
 use crate::auth::Identity;
-use crate::db::audit::Actor;
-use crate::db::audit::{self, Audience, Change, Event};
-use crate::db::rounds::{self, RoundRow};
-use crate::db::{DbConnection, new_id};
-use crate::domain::fiscal_year;
-use crate::domain::procurement::ProcurementStatus;
-use crate::domain::round::{RoundAction, RoundKind, RoundState};
-use crate::error::{ApiError, FieldError, Problem};
+use crate::domain::round::{RoundKind, Schedule};
+use crate::error::{ApiError, Problem};
+use crate::routes::etag;
 use crate::routes::extract::JsonBody;
-use crate::routes::{check, etag};
-use crate::service::procurements::{Procurement, visible};
-use crate::service::rounds::{Details, snapshot, transition};
+use crate::service::procurements::visible;
+use crate::service::rounds;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -65,138 +58,25 @@ pub async fn create_round(
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let input = body.parse()?;
-    let mut errors = Vec::new();
-    if input.closes_at <= input.opens_at {
-        errors.push(FieldError::new(
-            "closes_at",
-            "out_of_range",
-            "a round closes after it opens",
-        ));
-    }
-    match (input.kind, input.fiscal_year) {
-        (RoundKind::Renewal, None) => errors.push(FieldError::new(
-            "fiscal_year",
-            "required",
-            "a renewal round names the fiscal year it renews",
-        )),
-        (_, Some(year)) if !fiscal_year::is_valid(year) => errors.push(FieldError::new(
-            "fiscal_year",
-            "out_of_range",
-            "not a plausible fiscal year",
-        )),
-        _ => {}
-    }
-    let reminders = reminder_days(
-        input
-            .reminder_days
-            .unwrap_or(DEFAULT_REMINDER_DAYS.to_vec()),
-        &mut errors,
-    );
-    check(errors)?;
+    let schedule = Schedule::parse(
+        input.kind,
+        input.fiscal_year,
+        input.opens_at.naive_utc(),
+        input.closes_at.naive_utc(),
+        input.population_base_date,
+        input.reminder_days,
+    )
+    .map_err(ApiError::validation)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     let round = state
         .transaction(move |conn| {
             let procurement = visible(conn, &identity, &id)?;
-            let schedule = Schedule {
-                kind: input.kind,
-                fiscal_year: input.fiscal_year,
-                opens_at: input.opens_at.naive_utc(),
-                closes_at: input.closes_at.naive_utc(),
-                population_base_date: input.population_base_date,
-                reminder_days: reminders,
-            };
-            let row = create(conn, &procurement, schedule, &actor, now)?;
+            let row = rounds::create(conn, &procurement, schedule, &actor, now)?;
             view(conn, &row, &procurement)
         })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(etag::header(round.version))
         .json(round))
-}
-
-/// A round's times and settings, checked.
-pub struct Schedule {
-    pub kind: RoundKind,
-    pub fiscal_year: Option<i32>,
-    pub opens_at: NaiveDateTime,
-    pub closes_at: NaiveDateTime,
-    pub population_base_date: NaiveDate,
-    pub reminder_days: Vec<u32>,
-}
-
-/// Saves a round of `procurement`; one whose opening time has come opens at once.
-pub fn create(
-    conn: &mut DbConnection,
-    procurement: &Procurement,
-    schedule: Schedule,
-    actor: &Actor,
-    now: NaiveDateTime,
-) -> Result<RoundRow, ApiError> {
-    if !matches!(
-        procurement.status,
-        ProcurementStatus::Published | ProcurementStatus::Contracted
-    ) {
-        return Err(ApiError::conflict(
-            "procurement_not_published",
-            format!(
-                "Rounds belong to published procurements; this one is {}.",
-                procurement.status.as_str()
-            ),
-        ));
-    }
-    let row = RoundRow {
-        id: new_id(),
-        procurement_id: procurement.id().to_owned(),
-        kind: schedule.kind.as_str().to_owned(),
-        fiscal_year: schedule.fiscal_year,
-        opens_at: schedule.opens_at,
-        closes_at: schedule.closes_at,
-        population_base_date: schedule.population_base_date,
-        reminder_days: json!(schedule.reminder_days).to_string(),
-        state: RoundState::Scheduled.as_str().to_owned(),
-        cancel_reason: None,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    rounds::insert(conn, &row)?;
-    let created = snapshot(&row);
-    audit::record(
-        conn,
-        actor,
-        Event {
-            action: "round.created",
-            entity_type: "round",
-            entity_id: &row.id,
-            before: None,
-            after: Some(created.clone()),
-            reason: None,
-        },
-        now,
-    )?;
-    audit::publish_change(
-        conn,
-        Change {
-            entity_type: "round",
-            entity_id: &row.id,
-            action: "created",
-            procurement_id: Some(&row.procurement_id),
-            audience: Audience::Council,
-            payload: created,
-        },
-        now,
-    )?;
-    if row.opens_at > now {
-        return Ok(row);
-    }
-    transition(
-        conn,
-        &row,
-        RoundAction::Open,
-        Details::default(),
-        actor,
-        now,
-    )?
-    .ok_or_else(ApiError::internal)
 }

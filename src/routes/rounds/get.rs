@@ -2,26 +2,10 @@ use actix_web::{HttpResponse, get, web};
 
 use super::{RoundView, view};
 use crate::auth::Identity;
-
-use crate::db::DbConnection;
-use crate::db::rounds::{self, RoundRow};
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
-use crate::service::participations::round_not_found;
-use crate::service::procurements::{Procurement, visible};
+use crate::service::rounds::visible_round;
 use crate::state::AppState;
-
-/// A round the caller may see, with its procurement; 404 otherwise.
-pub fn visible_round(
-    conn: &mut DbConnection,
-    identity: &Identity,
-    id: &str,
-) -> Result<(RoundRow, Procurement), ApiError> {
-    let round = rounds::find(conn, id)?.ok_or_else(|| round_not_found(id))?;
-    let procurement =
-        visible(conn, identity, &round.procurement_id).map_err(|_| round_not_found(id))?;
-    Ok((round, procurement))
-}
 
 /// One round with its response counts.
 #[utoipa::path(

@@ -14,7 +14,7 @@ use crate::db::DbConnection;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::RoundRow;
 use crate::domain::round::{RoundKind, RoundState};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::service::procurements::{Procurement, eligible_bodies};
 use crate::service::rounds::decode;
 
@@ -102,20 +102,4 @@ pub fn view_with_counts(row: &RoundRow, counts: ResponseCounts) -> Result<RoundV
         version: row.version,
         counts,
     })
-}
-
-pub const DEFAULT_REMINDER_DAYS: [u32; 2] = [7, 1];
-
-/// Reminder offsets: 1 to 60 days, at most 5, distinct; returned largest first.
-pub fn reminder_days(days: Vec<u32>, errors: &mut Vec<FieldError>) -> Vec<u32> {
-    let distinct: BTreeSet<u32> = days.iter().copied().collect();
-    if days.len() > 5 || distinct.len() != days.len() || days.iter().any(|d| !(1..=60).contains(d))
-    {
-        errors.push(FieldError::new(
-            "reminder_days",
-            "out_of_range",
-            "up to 5 distinct offsets of 1 to 60 days",
-        ));
-    }
-    distinct.into_iter().rev().collect()
 }

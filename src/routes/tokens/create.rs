@@ -8,10 +8,11 @@ use crate::auth::Identity;
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
 use crate::db::tokens::ApiTokenRow;
 use crate::db::{self, new_id};
+use crate::domain::text::required_text;
 use crate::domain::user::TokenScope;
+use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::extract::JsonBody;
-use crate::routes::{check, required_text};
 use crate::state::AppState;
 
 pub const MAX_LIFETIME_DAYS: i64 = 366;

@@ -10,11 +10,12 @@ use crate::db::users::UserRow;
 use crate::db::{self, new_id};
 use crate::domain::email::Email;
 use crate::domain::organization::OrganizationKind;
+use crate::domain::text::required_text;
 use crate::domain::user::Role;
+use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::extract::JsonBody;
-use crate::routes::organizations::resolve;
-use crate::routes::{check, required_text};
+use crate::service::organizations::resolve;
 use crate::state::AppState;
 
 pub const INVITATION_TTL_DAYS: i64 = 7;

@@ -5,10 +5,11 @@ use utoipa::IntoParams;
 use super::UserView;
 use crate::auth::Identity;
 use crate::db;
+use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
-use crate::routes::organizations::resolve;
-use crate::routes::{PageParams, Paginated, check};
+use crate::routes::{PageParams, Paginated};
+use crate::service::organizations::resolve;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,0 +1,124 @@
+//! 質疑応答: a coordinator asks about a procurement; an administrator answers, and the answer is
+//! published to every eligible body without saying which body asked.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::auth::Identity;
+use crate::db::audit::{self, Actor, Audience, Change, Event};
+use crate::db::questions::{self, QuestionRow};
+use crate::db::{DbConnection, new_id};
+use crate::domain::procurement::ProcurementStatus;
+use crate::error::ApiError;
+use crate::service::procurements::Procurement;
+use crate::service::single_text;
+
+pub const MAX_TEXT: usize = 4000;
+
+/// Records a question of the caller's body about a published procurement.
+pub fn ask(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    procurement: &Procurement,
+    text: &str,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<QuestionRow, ApiError> {
+    if procurement.status != ProcurementStatus::Published {
+        return Err(ApiError::conflict(
+            "procurement_not_published",
+            "Questions are asked while a procurement is published.",
+        ));
+    }
+    let question = single_text(text, "question", MAX_TEXT)?;
+    let row = QuestionRow {
+        id: new_id(),
+        procurement_id: procurement.id().to_owned(),
+        organization_id: identity.organization_id.clone(),
+        asked_by: identity.user_id.clone(),
+        question,
+        answer: None,
+        answered_by: None,
+        answered_at: None,
+        created_at: now,
+    };
+    questions::insert(conn, &row)?;
+    let payload =
+        json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question});
+    audit::record(
+        conn,
+        actor,
+        Event {
+            action: "question.asked",
+            entity_type: "question",
+            entity_id: &row.id,
+            before: None,
+            after: Some(payload.clone()),
+            reason: None,
+        },
+        now,
+    )?;
+    audit::publish_change(
+        conn,
+        Change {
+            entity_type: "question",
+            entity_id: &row.id,
+            action: "asked",
+            procurement_id: Some(&row.procurement_id),
+            audience: Audience::Organization(row.organization_id.clone()),
+            payload,
+        },
+        now,
+    )?;
+    Ok(row)
+}
+
+/// Answers a question, or corrects an answer; the answer goes to every eligible body.
+pub fn answer(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    id: &str,
+    answer: String,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<QuestionRow, ApiError> {
+    let current = questions::find(conn, &id)?.ok_or_else(|| {
+        ApiError::not_found(
+            "question_not_found",
+            format!("No question has the id {id:?}."),
+        )
+    })?;
+    let mut row = current.clone();
+    row.answer = Some(answer);
+    row.answered_by = Some(identity.user_id.clone());
+    row.answered_at = Some(now);
+    questions::update(conn, &row)?;
+    let before = json!({"answer": current.answer});
+    let public = json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question, "answer": row.answer});
+    audit::record(
+        conn,
+        actor,
+        Event {
+            action: "question.answered",
+            entity_type: "question",
+            entity_id: &row.id,
+            before: Some(before),
+            after: Some(public.clone()),
+            reason: None,
+        },
+        now,
+    )?;
+    audit::publish_change(
+        conn,
+        Change {
+            entity_type: "question",
+            entity_id: &row.id,
+            action: "answered",
+            procurement_id: Some(&row.procurement_id),
+            audience: Audience::Council,
+            payload: public,
+        },
+        now,
+    )?;
+    Ok(row)
+}
