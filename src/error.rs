@@ -92,6 +92,10 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, detail)
     }
 
+    pub fn gone(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, code, detail)
+    }
+
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, detail)
     }

@@ -65,3 +65,16 @@ impl FromStr for TokenScope {
         }
     }
 }
+
+/// Whom an invitation is for, as the inviting user writes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "dx@city.nagano.lg.jp", "display_name": "信州 太郎", "role": "coordinator", "organization": "202011"}))]
+#[schema(as = CreateUserRequest)]
+pub struct Invitation {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Organization id or 全国地方公共団体コード; defaults to the caller's organization.
+    pub organization: Option<String>,
+}

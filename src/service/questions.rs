@@ -82,7 +82,7 @@ pub fn answer(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<QuestionRow, ApiError> {
-    let current = questions::find(conn, &id)?.ok_or_else(|| {
+    let current = questions::find(conn, id)?.ok_or_else(|| {
         ApiError::not_found(
             "question_not_found",
             format!("No question has the id {id:?}."),

@@ -336,7 +336,7 @@ pub fn reschedule(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<RoundRow, ApiError> {
-    let (_, round_state) = decode(&current)?;
+    let (_, round_state) = decode(current)?;
     let mut errors = Vec::new();
     let mut updated = current.clone();
     let mut extension = None;
@@ -414,7 +414,7 @@ pub fn reschedule(
                 action: "round.updated",
                 entity_type: "round",
                 entity_id: &current.id,
-                before: Some(snapshot(&current)),
+                before: Some(snapshot(current)),
                 after: Some(after.clone()),
                 reason: None,
             },

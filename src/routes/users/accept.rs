@@ -1,4 +1,3 @@
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -6,11 +5,11 @@ use utoipa::ToSchema;
 
 use super::UserView;
 use crate::auth::{password, secret};
-use crate::db;
 use crate::domain::password::Password;
 use crate::error::{ApiError, Problem};
 use crate::routes::auth::login::client_address;
 use crate::routes::extract::JsonBody;
+use crate::service::users;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -55,16 +54,8 @@ pub async fn accept_invitation(
     let now = state.now();
     let lookup = digest.clone();
     let invited = state
-        .db(move |conn| Ok(db::users::find_by_invitation(conn, &lookup)?))
-        .await?
-        .ok_or_else(invitation_not_found)?;
-    if invited.invitation_expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "invitation_expired",
-            "The invitation has expired; ask for a new one.",
-        ));
-    }
+        .db(move |conn| users::pending_invitation(conn, &lookup, now))
+        .await?;
     // Only a real invitation is worth the slow hash; the account's own details must not be the
     // password.
     let password = Password::parse(
@@ -75,32 +66,8 @@ pub async fn accept_invitation(
     let hash = web::block(move || password::hash(&password)).await??;
     let user = state
         .transaction(move |conn| {
-            if !db::users::accept_invitation(conn, &invited.id, &digest, &hash, now)? {
-                return Err(invitation_not_found());
-            }
-            let actor = db::audit::Actor {
-                user_id: Some(invited.id.clone()),
-                organization_id: Some(invited.organization_id.clone()),
-                request_id: Some(request_id.to_string()),
-            };
-            db::audit::record_simple(
-                conn,
-                &actor,
-                "user.activated",
-                ("user", &invited.id),
-                None,
-                Some(serde_json::json!({"id": invited.id, "email": invited.email})),
-                now,
-            )?;
-            db::users::find(conn, &invited.id)?.ok_or_else(ApiError::internal)
+            users::activate(conn, &invited, &digest, &hash, &request_id.to_string(), now)
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserView::try_from(user)?))
-}
-
-fn invitation_not_found() -> ApiError {
-    ApiError::not_found(
-        "invitation_not_found",
-        "The invitation is unknown or has already been used.",
-    )
 }

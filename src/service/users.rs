@@ -1,0 +1,152 @@
+//! Accounts: invitations and their acceptance.
+
+use chrono::NaiveDateTime;
+
+use crate::auth::Identity;
+use crate::db::audit::Actor;
+use crate::db::users::UserRow;
+use crate::db::{self, DbConnection, new_id};
+use crate::domain::email::Email;
+use crate::domain::organization::OrganizationKind;
+use crate::domain::text::required_text;
+use crate::domain::user::{Invitation, Role};
+use crate::error::{ApiError, FieldError, check};
+use crate::service::organizations::resolve;
+
+/// Invites a user of the organization the invitation names (or the caller's), once the caller
+/// may act for it. An address that already has an account the caller cannot see is answered
+/// as any other, with a row that is never stored (its owner is not invited twice).
+pub fn invite(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    body: Invitation,
+    invitation_digest: String,
+    expires_at: NaiveDateTime,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<UserRow, ApiError> {
+    let organization = match &body.organization {
+        Some(key) => resolve(conn, key)?,
+        None => db::organizations::find(conn, &identity.organization_id)?
+            .ok_or_else(ApiError::internal)?,
+    };
+    if !identity.may_act_for(&organization.id) {
+        return Err(ApiError::forbidden(
+            "not_your_organization",
+            "Coordinators invite users of their own organization only.",
+        ));
+    }
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|e| errors.push(FieldError::new("email", "invalid_format", e.to_string())))
+        .ok();
+    let display_name = required_text(&body.display_name, "display_name", 100, &mut errors);
+    let kind: OrganizationKind = organization
+        .kind
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if body.role == Role::Admin && !kind.runs_the_council() {
+        errors.push(FieldError::new("role", "admin_outside_secretariat", format!("{} is not part of the council's secretariat; its users can be coordinators or viewers.", organization.name)));
+    }
+    check(errors)?;
+    let email = email.ok_or_else(ApiError::internal)?;
+    let row = UserRow {
+        id: new_id(),
+        organization_id: organization.id,
+        email: email.to_string(),
+        display_name,
+        role: body.role.as_str().to_owned(),
+        password_hash: None,
+        invitation_token_hash: Some(invitation_digest),
+        invitation_expires_at: Some(expires_at),
+        created_by: Some(identity.user_id.clone()),
+        created_at: now,
+        updated_at: now,
+    };
+    let invited = serde_json::json!({"id": row.id, "email": row.email, "role": row.role, "organization_id": row.organization_id});
+    if let Some(existing) = db::users::find_by_email(conn, email.as_str())? {
+        if identity.may_read_private(&existing.organization_id) {
+            return Err(ApiError::conflict(
+                "email_taken",
+                format!("{email} already has an account."),
+            ));
+        }
+        // The same answer as for a new address, with an invitation that was never stored.
+        let attempt = serde_json::json!({"email": row.email, "role": row.role, "organization_id": row.organization_id});
+        db::audit::record_simple(
+            conn,
+            actor,
+            "user.invitation_not_sent",
+            ("user", &existing.id),
+            None,
+            Some(attempt),
+            now,
+        )?;
+        return Ok(row);
+    }
+    db::users::insert(conn, &row)?;
+    db::audit::record_simple(
+        conn,
+        actor,
+        "user.invited",
+        ("user", &row.id),
+        None,
+        Some(invited),
+        now,
+    )?;
+    Ok(row)
+}
+
+/// The account an unspent invitation token belongs to: 404 when unknown or spent, 410 when
+/// expired.
+pub fn pending_invitation(
+    conn: &mut DbConnection,
+    digest: &str,
+    now: NaiveDateTime,
+) -> Result<UserRow, ApiError> {
+    let invited = db::users::find_by_invitation(conn, digest)?.ok_or_else(invitation_not_found)?;
+    if invited.invitation_expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::gone(
+            "invitation_expired",
+            "The invitation has expired; ask for a new one.",
+        ));
+    }
+    Ok(invited)
+}
+
+/// Sets the invited account's password and spends the invitation, unless another request spent
+/// it first.
+pub fn activate(
+    conn: &mut DbConnection,
+    invited: &UserRow,
+    digest: &str,
+    password_hash: &str,
+    request_id: &str,
+    now: NaiveDateTime,
+) -> Result<UserRow, ApiError> {
+    if !db::users::accept_invitation(conn, &invited.id, digest, password_hash, now)? {
+        return Err(invitation_not_found());
+    }
+    let actor = Actor {
+        user_id: Some(invited.id.clone()),
+        organization_id: Some(invited.organization_id.clone()),
+        request_id: Some(request_id.to_owned()),
+    };
+    db::audit::record_simple(
+        conn,
+        &actor,
+        "user.activated",
+        ("user", &invited.id),
+        None,
+        Some(serde_json::json!({"id": invited.id, "email": invited.email})),
+        now,
+    )?;
+    db::users::find(conn, &invited.id)?.ok_or_else(ApiError::internal)
+}
+
+fn invitation_not_found() -> ApiError {
+    ApiError::not_found(
+        "invitation_not_found",
+        "The invitation is unknown or has already been used.",
+    )
+}
