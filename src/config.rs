@@ -84,6 +84,9 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+    /// Bearer secret that `/metrics` asks for; without it `/metrics` is off.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
     /// Seconds between the scheduler's passes over due rounds; 0 turns the scheduler off.
     #[arg(long, env = "SCHEDULER_INTERVAL_SECONDS", default_value_t = 5)]
     pub scheduler_interval_seconds: u64,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpMessage, HttpServer, web};
-use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context;
 use chrono::Duration;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -19,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error;
 use crate::idempotency;
+use crate::metrics::{self, HttpMetrics, MetricsToken};
 use crate::openapi;
 use crate::routes;
 use crate::scheduler;
@@ -75,10 +75,14 @@ impl Application {
                 std::time::Duration::from_secs(config.scheduler_interval_seconds),
             ));
         }
-        let metrics = PrometheusMetricsBuilder::new("kyodo")
-            .endpoint("/metrics")
-            .build()
-            .map_err(|e| anyhow::anyhow!("setting up metrics: {e}"))?;
+        let http_metrics = web::Data::new(HttpMetrics::new().context("setting up metrics")?);
+        let metrics_token = match config.metrics_token {
+            Some(token) => Some(web::Data::new(MetricsToken::new(token)?)),
+            None => {
+                tracing::info!("METRICS_TOKEN is unset: /metrics is off");
+                None
+            }
+        };
         let openapi = Arc::new(openapi::document());
 
         let listener = TcpListener::bind(config.bind_address)
@@ -94,7 +98,12 @@ impl Application {
                 .openapi(openapi::base())
                 .configure(routes::configure)
                 .split_for_parts();
+            let app = match &metrics_token {
+                Some(token) => app.service(metrics::endpoint(token.clone())),
+                None => app,
+            };
             app.app_data(state.clone())
+                .app_data(http_metrics.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .service(web::redirect("/docs", "/docs/"))
@@ -119,7 +128,7 @@ impl Application {
                 })
                 .wrap(actix_web::middleware::from_fn(idempotency::middleware))
                 .wrap(TracingLogger::<RequestSpan>::new())
-                .wrap(metrics.clone())
+                .wrap(actix_web::middleware::from_fn(metrics::record))
         })
         .workers(workers)
         // More threads than pooled connections would only wait for a connection, each with its

@@ -1,6 +1,6 @@
 use actix_web::http::{Method, StatusCode};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn health_and_readiness() {
@@ -19,17 +19,126 @@ async fn health_and_readiness() {
     assert_eq!(ready.body["database"], expected);
 }
 
+const METRICS_TOKEN: &str = "metrics-token-metrics-token-0123456789";
+
+async fn spawn_app_with_metrics() -> TestApp {
+    spawn_app_with(|config| config.metrics_token = Some(METRICS_TOKEN.into())).await
+}
+
+/// The request counters of `/metrics`, one line per label set.
+fn request_counters(metrics: &str) -> Vec<&str> {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("kyodo_http_requests_total{"))
+        .collect()
+}
+
 #[actix_web::test]
-async fn metrics_are_exposed_for_prometheus() {
-    let app = spawn_app().await;
+async fn metrics_are_exposed_for_prometheus_under_route_patterns() {
+    let app = spawn_app_with_metrics().await;
     app.request(Method::GET, "/health", None, None).await;
-    let metrics = app.request(Method::GET, "/metrics", None, None).await;
-    assert_eq!(metrics.status, StatusCode::OK);
+    let missing_round = format!("/api/v1/rounds/{}", uuid::Uuid::new_v4());
+    app.request(Method::GET, &missing_round, None, None).await;
+    let metrics = app.get("/metrics", METRICS_TOKEN).await;
+    assert_eq!(metrics.status, StatusCode::OK, "{}", metrics.text);
     assert!(
-        metrics.text.contains("kyodo_http_requests_total"),
+        metrics.content_type().starts_with("text/plain"),
         "{}",
-        metrics.text
+        metrics.content_type()
     );
+    let counters = request_counters(&metrics.text);
+    assert!(
+        counters.contains(
+            &r#"kyodo_http_requests_total{endpoint="/health",method="GET",status="200"} 1"#
+        ),
+        "{counters:#?}"
+    );
+    assert!(
+        counters.iter().any(|line| line.starts_with(
+            r#"kyodo_http_requests_total{endpoint="/api/v1/rounds/{id}",method="GET""#
+        )),
+        "{counters:#?}"
+    );
+    assert!(!metrics.text.contains(&missing_round), "{}", metrics.text);
+}
+
+#[actix_web::test]
+async fn requests_that_match_no_route_share_one_label_set() {
+    let app = spawn_app_with_metrics().await;
+    let paths: Vec<String> = (0..40)
+        .map(|_| format!("/{}", uuid::Uuid::new_v4().simple()))
+        .collect();
+    for path in &paths {
+        let response = app.request(Method::GET, path, None, None).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND);
+    }
+    for method in ["BREW", "PROPFIND", &"Q".repeat(2000)] {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        app.request(method, "/api/v1/procurements", None, None)
+            .await;
+    }
+    let long_path = format!("/{}", "x".repeat(50_000));
+    let long = app.request(Method::GET, &long_path, None, None).await;
+    assert_eq!(long.status, StatusCode::NOT_FOUND);
+
+    let metrics = app.get("/metrics", METRICS_TOKEN).await;
+    assert_eq!(metrics.status, StatusCode::OK, "{}", metrics.text);
+    let counters = request_counters(&metrics.text);
+    let unmatched: Vec<_> = counters
+        .iter()
+        .filter(|line| line.contains(r#"endpoint="unmatched""#))
+        .collect();
+    assert_eq!(
+        unmatched,
+        [&r#"kyodo_http_requests_total{endpoint="unmatched",method="GET",status="404"} 41"#],
+        "{counters:#?}"
+    );
+    assert!(
+        counters
+            .iter()
+            .any(|line| line.contains(r#"method="OTHER""#)),
+        "{counters:#?}"
+    );
+    assert!(counters.len() < 10, "{counters:#?}");
+    assert!(
+        !metrics.text.contains("xxxxxxxx"),
+        "the long path is a label"
+    );
+    assert!(!metrics.text.contains("PROPFIND"), "a method is a label");
+    assert!(
+        paths
+            .iter()
+            .all(|path| !metrics.text.contains(path.as_str())),
+        "unknown paths are labels"
+    );
+}
+
+#[actix_web::test]
+async fn metrics_are_only_for_the_holder_of_the_token() {
+    let app = spawn_app_with_metrics().await;
+    let anonymous = app.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.text
+    );
+    assert_eq!(anonymous.problem_code(), "invalid_credentials");
+    assert!(!anonymous.text.contains("kyodo_http"), "{}", anonymous.text);
+    let guessed = app
+        .get("/metrics", "metrics-token-metrics-token-012345678")
+        .await;
+    assert_eq!(guessed.status, StatusCode::UNAUTHORIZED, "{}", guessed.text);
+    let admin = app.admin_token().await;
+    let user = app.get("/metrics", &admin).await;
+    assert_eq!(user.status, StatusCode::UNAUTHORIZED, "{}", user.text);
+
+    let without_token = spawn_app().await;
+    let off = without_token
+        .request(Method::GET, "/metrics", None, None)
+        .await;
+    assert_eq!(off.status, StatusCode::NOT_FOUND, "{}", off.text);
+    assert_eq!(off.problem_code(), "route_not_found");
 }
 
 #[actix_web::test]
