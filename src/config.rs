@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use actix_web::http::Uri;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
@@ -51,6 +52,10 @@ pub struct Config {
     /// Directory for the SQLite database and the generated signing secret.
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// The address clients reach the service at, e.g. `https://kyodo.example.lg.jp`; when it is
+    /// https, answers tell browsers to use nothing else.
+    #[arg(long, env = "PUBLIC_BASE_URL", value_parser = parse_public_base_url)]
+    pub public_base_url: Option<Uri>,
     /// Address and port the HTTP server listens on.
     #[arg(long, env = "BIND_ADDRESS", default_value = "127.0.0.1:8080")]
     pub bind_address: SocketAddr,
@@ -130,5 +135,13 @@ impl Config {
         names.sort();
         names.dedup();
         names
+    }
+}
+
+fn parse_public_base_url(value: &str) -> Result<Uri, String> {
+    let uri: Uri = value.parse().map_err(|e| format!("{e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(uri),
+        _ => Err("expected an absolute http:// or https:// address".to_owned()),
     }
 }

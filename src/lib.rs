@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod scheduler;
+pub mod security_headers;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -22,6 +22,7 @@ use crate::metrics::{self, HttpMetrics, MetricsToken};
 use crate::openapi;
 use crate::routes;
 use crate::scheduler;
+use crate::security_headers::{self, SecurityHeaders};
 use crate::state::AppState;
 use crate::telemetry::RequestSpan;
 
@@ -83,6 +84,12 @@ impl Application {
                 None
             }
         };
+        let security_headers = web::Data::new(SecurityHeaders {
+            strict_transport_security: config
+                .public_base_url
+                .as_ref()
+                .is_some_and(|url| url.scheme_str() == Some("https")),
+        });
         let openapi = Arc::new(openapi::document());
 
         let listener = TcpListener::bind(config.bind_address)
@@ -104,6 +111,7 @@ impl Application {
             };
             app.app_data(state.clone())
                 .app_data(http_metrics.clone())
+                .app_data(security_headers.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .service(web::redirect("/docs", "/docs/"))
@@ -127,6 +135,7 @@ impl Application {
                     }
                 })
                 .wrap(actix_web::middleware::from_fn(idempotency::middleware))
+                .wrap(actix_web::middleware::from_fn(security_headers::middleware))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(actix_web::middleware::from_fn(metrics::record))
         })

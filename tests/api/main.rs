@@ -8,6 +8,7 @@ mod consistency;
 mod demo;
 mod errors;
 mod hardening;
+mod headers;
 mod helpers;
 mod lifecycle;
 mod operations;
