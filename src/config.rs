@@ -89,6 +89,10 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+    /// How many proxies in front of the service append to `X-Forwarded-For`: the client address
+    /// is that many entries from the right.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub trusted_proxy_hops: u8,
     /// Bearer secret that `/metrics` asks for; without it `/metrics` is off.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<SecretString>,

@@ -62,7 +62,9 @@ impl Application {
                 config.login_attempts_per_address,
             ),
             refresh_token_ttl: Duration::days(config.refresh_token_ttl_days),
-            trust_forwarded_for: config.trust_forwarded_for,
+            forwarded_for_hops: config
+                .trust_forwarded_for
+                .then_some(usize::from(config.trusted_proxy_hops)),
             database_backend: url.backend(),
             clock,
         });

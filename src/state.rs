@@ -19,7 +19,9 @@ pub struct AppState {
     pub access_tokens: AccessTokens,
     pub login_throttle: LoginThrottle,
     pub refresh_token_ttl: Duration,
-    pub trust_forwarded_for: bool,
+    /// How many `X-Forwarded-For` entries, from the right, trusted proxies appended; `None` when
+    /// the connecting peer is the client.
+    pub forwarded_for_hops: Option<usize>,
     /// `sqlite` or `postgres`.
     pub database_backend: &'static str,
     /// What deadlines and the scheduler take as now.

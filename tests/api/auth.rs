@@ -331,3 +331,64 @@ async fn login_attempts_are_throttled_per_address() {
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(throttled.headers.contains_key("retry-after"));
 }
+
+async fn login_forwarded_for(app: &TestApp, email: &str, forwarded_for: &str) -> StatusCode {
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .insert_header(("x-forwarded-for", forwarded_for))
+        .send_json(&json!({"email": email, "password": "a password of some length"}))
+        .await
+        .expect("the request reaches the service");
+    response.status()
+}
+
+#[actix_web::test]
+async fn the_address_throttled_is_the_one_the_trusted_proxy_appended() {
+    let app = spawn_app_with(|c| {
+        c.trust_forwarded_for = true;
+        c.login_attempts_per_address = 30;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..45 {
+        let email = format!("user{i}@example.lg.jp");
+        let chain = format!("198.51.100.{i}, 203.0.113.7");
+        statuses.push(login_forwarded_for(&app, &email, &chain).await);
+    }
+    assert_eq!(statuses[..30], [StatusCode::UNAUTHORIZED; 30]);
+    // The quota refills by one every two seconds, so a slow run lets a few more through.
+    let throttled = statuses[30..]
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(throttled >= 10, "{statuses:?}");
+    // Another client behind the same proxy is not affected.
+    assert_eq!(
+        login_forwarded_for(&app, "other@example.lg.jp", "198.51.100.1, 203.0.113.8").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let two_proxies = spawn_app_with(|c| {
+        c.trust_forwarded_for = true;
+        c.trusted_proxy_hops = 2;
+        c.login_attempts_per_address = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let email = format!("user{i}@example.lg.jp");
+        let chain = format!("198.51.100.{i}, 203.0.113.7, 192.0.2.{i}");
+        statuses.push(login_forwarded_for(&two_proxies, &email, &chain).await);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}

@@ -1,5 +1,6 @@
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -42,7 +43,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.parse()?;
     let email = email.trim().to_lowercase();
-    let address = client_address(&req, state.trust_forwarded_for);
+    let address = client_address(&req, state.forwarded_for_hops);
     state
         .login_throttle
         .check(&email, address)
@@ -76,15 +77,28 @@ pub async fn login(
 }
 
 /// The caller's address, as the throttle counts it.
-pub fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> IpAddr {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.connection_info()
-                .realip_remote_addr()
-                .and_then(|a| a.parse().ok())
-        })
-        .flatten();
-    forwarded
+pub fn client_address(req: &HttpRequest, forwarded_for_hops: Option<usize>) -> IpAddr {
+    forwarded_for_hops
+        .and_then(|hops| forwarded_for(req, hops))
         .or_else(|| req.peer_addr().map(|a| a.ip()))
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The `hops`-th `X-Forwarded-For` entry from the right. Each trusted proxy appends the address
+/// it was connected from, so the outermost one's entry is the client's and everything to its left
+/// is whatever the client sent.
+fn forwarded_for(req: &HttpRequest, hops: usize) -> Option<IpAddr> {
+    let entries: Vec<&[u8]> = req
+        .headers()
+        .get_all(header::X_FORWARDED_FOR)
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+        .collect();
+    // With fewer entries, the request skipped the outer proxies; the first entry was still
+    // appended by a trusted one.
+    let entry = entries.get(entries.len().saturating_sub(hops))?;
+    let entry = std::str::from_utf8(entry).ok()?.trim();
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }

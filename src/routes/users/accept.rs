@@ -48,7 +48,7 @@ pub async fn accept_invitation(
     // Guessing invitation tokens costs the same quota as guessing passwords.
     state
         .login_throttle
-        .check_address(client_address(&req, state.trust_forwarded_for))
+        .check_address(client_address(&req, state.forwarded_for_hops))
         .map_err(ApiError::too_many_requests)?;
     let digest = secret::digest(&token.into_inner());
     let now = state.now();
