@@ -6,7 +6,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY seeds ./seeds
 RUN cargo build --release --locked \
-    && mkdir -p /data
+    && mkdir -p -m 700 /data
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/kyodo /usr/local/bin/kyodo

@@ -82,7 +82,7 @@ pub fn jwt_secret(config: &Config, url: &DatabaseUrl) -> anyhow::Result<SecretSt
 
 fn write_new_secret(path: &Path) -> anyhow::Result<SecretString> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        db::create_data_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

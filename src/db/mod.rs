@@ -112,12 +112,8 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConnection, r2d2::Error> {
 }
 
 pub fn connect_pool(url: &DatabaseUrl, size: u32) -> anyhow::Result<Pool> {
-    if let DatabaseUrl::Sqlite(path) = url
-        && let Some(dir) = Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the database directory {}", dir.display()))?;
+    if let DatabaseUrl::Sqlite(path) = url {
+        create_sqlite_file(Path::new(path))?;
     }
     r2d2::Pool::builder()
         .max_size(size)
@@ -127,6 +123,50 @@ pub fn connect_pool(url: &DatabaseUrl, size: u32) -> anyhow::Result<Pool> {
         .connection_timeout(Duration::from_secs(10))
         .build(ConnectionManager { url: url.clone() })
         .with_context(|| format!("connecting to the {} database", url.backend()))
+}
+
+/// SQLite would create the database readable by everyone (0644), and its `-wal` and `-shm`
+/// files with the database's mode: created here first, all three are the owner's alone.
+fn create_sqlite_file(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        create_data_dir(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating the database {}", path.display())),
+    }
+}
+
+/// Creates `dir`, and any missing parent, for the service's user alone (0700). An existing
+/// directory keeps its mode: its owner may share it on purpose (a backup group, a mounted
+/// volume), and the service may not own it. A warning says when others may enter it.
+pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        if let Ok(metadata) = std::fs::metadata(dir)
+            && metadata.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                directory = %dir.display(),
+                mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+                "other users may enter the data directory; `chmod 700` it unless that is intended"
+            );
+        }
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating the directory {}", dir.display()))
 }
 
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod auth;
 mod authorization;
 mod configuration;
 mod consistency;
+mod data_dir;
 mod demo;
 mod errors;
 mod hardening;
