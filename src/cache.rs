@@ -1,5 +1,6 @@
-//! Answers to the hottest reads (rendered responses, verified API tokens), kept until the database
-//! changes.
+//! Answers to the hottest reads, kept until the database changes. The cache stores rendered
+//! responses itself and offers [`Memo`] to callers that keep values of their own (auth keeps its
+//! verified API tokens in one): it knows the database's generation, not what it holds.
 //!
 //! Every entry carries the *generation* it was computed in; any change to the database starts a
 //! new generation, and entries of an older one are never served. Changes are noticed two ways:
@@ -36,7 +37,6 @@ pub struct ReadCache {
     last_look: AtomicU64,
     started: Instant,
     pub responses: Memo<Bytes>,
-    pub tokens: Memo<crate::auth::identity::CachedToken>,
 }
 
 /// One kind of cached value, bounded by the bytes it holds; full means cleared.
@@ -71,7 +71,6 @@ impl ReadCache {
             last_look: AtomicU64::new(0),
             started: Instant::now(),
             responses: Memo::new(budget),
-            tokens: Memo::new(budget / 8),
         }
     }
 
@@ -118,7 +117,9 @@ impl ReadCache {
 }
 
 impl<V> Memo<V> {
-    fn new(budget: usize) -> Self {
+    /// Holds at most `budget` bytes. Read and fill it through [`ReadCache::get`] and
+    /// [`ReadCache::put`]: only they know whether an entry is still current.
+    pub fn new(budget: usize) -> Self {
         Self {
             entries: Mutex::new(Entries {
                 generation: 0,

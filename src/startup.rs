@@ -10,6 +10,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::identity::VerifiedTokens;
 use crate::auth::jwt::AccessTokens;
 use crate::auth::throttle::LoginThrottle;
 use crate::bootstrap::{self, FirstAdmin};
@@ -51,8 +52,11 @@ impl Application {
         .await
         .context("preparing the service")??;
 
-        let cache = Arc::new(ReadCache::new(config.read_cache_mib << 20));
+        let budget = config.read_cache_mib << 20;
+        let cache = Arc::new(ReadCache::new(budget));
         cache::watch(&cache, &url).context("starting the cache watcher")?;
+        // A token takes a few hundred bytes: an eighth of the budget holds thousands.
+        let verified_tokens = web::Data::new(VerifiedTokens::new(budget / 8));
         let state = web::Data::new(AppState {
             cache,
             pool,
@@ -114,6 +118,7 @@ impl Application {
             app.app_data(state.clone())
                 .app_data(http_metrics.clone())
                 .app_data(security_headers.clone())
+                .app_data(verified_tokens.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .service(web::redirect("/docs", "/docs/"))

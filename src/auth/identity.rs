@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
 
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
-use crate::cache::Weight;
+use crate::cache::{Memo, Weight};
 use crate::db;
 use crate::domain::user::{Role, TokenScope};
 use crate::error::ApiError;
@@ -101,11 +101,13 @@ impl FromRequest for Identity {
             return Box::pin(async move { Ok(identity) });
         }
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let verified = req.app_data::<web::Data<VerifiedTokens>>().cloned();
         let bearer = bearer_token(req);
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
-            let identity = authenticate(&state, bearer?).await?;
+            let verified = verified.ok_or_else(ApiError::internal)?;
+            let identity = authenticate(&state, &verified, bearer?).await?;
             if writes
                 && matches!(
                     identity.credential,
@@ -149,14 +151,24 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         })
 }
 
-/// A verified API token, as the read cache keeps it (until the database next changes).
+/// API tokens verified against the database, kept in a [`Memo`] of the read cache so that a
+/// script's every request does not cost a query; the cache drops them when the database changes,
+/// so a revocation takes effect at once.
+pub struct VerifiedTokens(Memo<VerifiedToken>);
+
+impl VerifiedTokens {
+    pub fn new(budget: usize) -> Self {
+        Self(Memo::new(budget))
+    }
+}
+
 #[derive(Clone)]
-pub struct CachedToken {
+struct VerifiedToken {
     identity: Identity,
     expires_at: NaiveDateTime,
 }
 
-impl Weight for CachedToken {
+impl Weight for VerifiedToken {
     fn weight(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.identity.user_id.len()
@@ -164,11 +176,15 @@ impl Weight for CachedToken {
     }
 }
 
-async fn authenticate(state: &AppState, token: String) -> Result<Identity, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    verified: &VerifiedTokens,
+    token: String,
+) -> Result<Identity, ApiError> {
     if token.starts_with(API_TOKEN_PREFIX) {
         let digest = secret::digest(&token);
         let cache = &state.cache;
-        if let Some(hit) = cache.get(&cache.tokens, &digest)
+        if let Some(hit) = cache.get(&verified.0, &digest)
             && hit.expires_at > crate::clock::utc_now()
         {
             return Ok(hit.identity);
@@ -193,11 +209,11 @@ async fn authenticate(state: &AppState, token: String) -> Result<Identity, ApiEr
                 id: token.id,
             },
         };
-        let entry = CachedToken {
+        let entry = VerifiedToken {
             identity: identity.clone(),
             expires_at: token.expires_at,
         };
-        cache.put(&cache.tokens, key, generation, entry);
+        cache.put(&verified.0, key, generation, entry);
         return Ok(identity);
     }
     let claims = state
