@@ -43,6 +43,8 @@ pub fn prepare_database(config: &Config) -> anyhow::Result<(Pool, DatabaseUrl)> 
             "loaded the council's member bodies"
         );
         // The embedded default shows what the service does; a production database starts empty.
+        // Dated by the system's time, as the seed is: this runs before the service (and its
+        // clock) exists, and for the `seed` command, which has none.
         if config.database_url.is_none() {
             let created = db::transaction(&mut conn, |conn| demo::load(conn, clock::utc_now()))
                 .map_err(|e| anyhow::anyhow!("loading the demonstration procurements: {e}"))?;
@@ -156,6 +158,7 @@ pub fn create_admin(
         }
         let prefecture = db::organizations::find_by_lg_code(conn, PREFECTURE_LG_CODE)?
             .context("長野県 is missing: run the `seed` command first")?;
+        // Also run from the command line, where there is no service and so no injected clock.
         let now = crate::clock::utc_now();
         let user = UserRow {
             id: new_id(),

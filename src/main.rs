@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
                 report.population_figures_created
             );
             if demo {
+                // A command, not the service: there is no injected clock to ask.
                 let created = db::transaction(&mut *pool.get()?, |conn| {
                     kyodo::demo::load(conn, kyodo::clock::utc_now())
                 })

@@ -182,17 +182,18 @@ async fn authenticate(
     token: String,
 ) -> Result<Identity, ApiError> {
     if token.starts_with(API_TOKEN_PREFIX) {
+        let now = state.now();
         let digest = secret::digest(&token);
         let cache = &state.cache;
         if let Some(hit) = cache.get(&verified.0, &digest)
-            && hit.expires_at > crate::clock::utc_now()
+            && hit.expires_at > now
         {
             return Ok(hit.identity);
         }
         let generation = cache.generation();
         let key = digest.clone();
         let found = state
-            .db(move |conn| Ok(db::tokens::find_active_api_token(conn, &digest)?))
+            .db(move |conn| Ok(db::tokens::find_active_api_token(conn, &digest, now)?))
             .await?;
         let (token, user) = found.ok_or_else(|| {
             ApiError::unauthorized(

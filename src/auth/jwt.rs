@@ -1,6 +1,13 @@
 //! Short-lived access tokens: HS256 JWTs with issuer, audience, expiry and not-before checked.
+//!
+//! The times in a token come from the service's clock (`AppState::now`), as every time it writes
+//! does; `jsonwebtoken` checks them against the system's time, as it takes no clock. Outside tests
+//! the two are one. A test that moves the service's clock keeps working with the tokens it got
+//! before (the system's time has hardly moved), but a token issued after moving it more than
+//! [`LEEWAY_SECONDS`] ahead is not valid yet.
 
-use chrono::Utc;
+use anyhow::Context;
+use chrono::NaiveDateTime;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -58,8 +65,9 @@ impl AccessTokens {
         user_id: &str,
         organization_id: &str,
         role: Role,
+        now: NaiveDateTime,
     ) -> anyhow::Result<IssuedToken> {
-        let now = Utc::now().timestamp();
+        let now = now.and_utc().timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
             org: organization_id.to_owned(),
@@ -70,7 +78,8 @@ impl AccessTokens {
             nbf: now,
             exp: now + self.ttl_seconds,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .context("signing an access token")?;
         Ok(IssuedToken {
             token,
             expires_in: self.ttl_seconds,

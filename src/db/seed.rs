@@ -174,6 +174,8 @@ pub fn seed_council(conn: &mut DbConnection) -> anyhow::Result<SeedReport> {
         // Instances starting together on one database seed one after the other.
         diesel::sql_query("SELECT pg_advisory_xact_lock(2020001)").execute(pg)?;
     }
+    // Seeding is start-up work (or the `seed` command), done before any request: the system's
+    // time dates it.
     let now = crate::clock::utc_now();
     let mut report = SeedReport::default();
     let mut ids = BTreeMap::new();

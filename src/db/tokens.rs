@@ -97,16 +97,17 @@ pub fn insert_api_token(conn: &mut DbConnection, row: &ApiTokenRow) -> QueryResu
         .map(drop)
 }
 
-/// The token with this digest and its owner, if it is neither expired nor revoked.
+/// The token with this digest and its owner, if it is neither expired at `now` nor revoked.
 pub fn find_active_api_token(
     conn: &mut DbConnection,
     digest: &str,
+    now: NaiveDateTime,
 ) -> QueryResult<Option<(ApiTokenRow, UserRow)>> {
     api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(digest))
         .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.gt(crate::clock::utc_now()))
+        .filter(api_tokens::expires_at.gt(now))
         .select((ApiTokenRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()

@@ -68,10 +68,9 @@ pub async fn login(
     };
 
     let issuer = state.clone();
+    let now = state.now();
     let pair = state
-        .transaction(move |conn| {
-            issue_pair(&issuer, conn, &user, new_id(), crate::clock::utc_now())
-        })
+        .transaction(move |conn| issue_pair(&issuer, conn, &user, new_id(), now))
         .await?;
     Ok(HttpResponse::Ok().json(pair))
 }

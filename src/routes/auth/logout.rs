@@ -22,10 +22,11 @@ pub async fn logout(
     body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let digest = secret::digest(body.parse()?.refresh_token.trim());
+    let now = state.now();
     state
         .transaction(move |conn| {
             if let Some(token) = db::tokens::find_refresh_token(conn, &digest)? {
-                db::tokens::revoke_refresh_family(conn, &token.family_id, crate::clock::utc_now())?;
+                db::tokens::revoke_refresh_family(conn, &token.family_id, now)?;
             }
             Ok(())
         })

@@ -44,9 +44,9 @@ pub async fn refresh(
     let digest = secret::digest(body.parse()?.refresh_token.trim());
     let issuer = state.clone();
     // The reuse outcome commits (the family's revocation must stick), so it is an Ok here.
+    let now = state.now();
     let outcome = state
         .transaction(move |conn| {
-            let now = crate::clock::utc_now();
             let Some(token) = db::tokens::find_refresh_token(conn, &digest)? else {
                 return Ok(Outcome::Unknown);
             };

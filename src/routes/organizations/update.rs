@@ -1,5 +1,5 @@
 use actix_web::{HttpResponse, patch, web};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -66,11 +66,11 @@ pub async fn update_organization(
     identity.require_admin()?;
     let actor = identity.actor(&request_id);
     let mut body = body.parse()?;
-    let contacts = validate(&mut body)?;
+    let now = state.now();
+    let contacts = validate(&mut body, now.date())?;
     let updated = state
         .transaction(move |conn| {
             let row = resolve(conn, &key)?;
-            let now = crate::clock::utc_now();
             if let Some(input) = body.population {
                 if organizations::find_population_figure(conn, &row.id, input.base_date)?.is_some()
                 {
@@ -114,7 +114,10 @@ pub async fn update_organization(
 }
 
 /// Checks every field; returns the contacts as stored (JSON), if given.
-fn validate(body: &mut UpdateOrganizationRequest) -> Result<Option<String>, ApiError> {
+fn validate(
+    body: &mut UpdateOrganizationRequest,
+    today: NaiveDate,
+) -> Result<Option<String>, ApiError> {
     let mut errors = Vec::new();
     if body.population.is_none() && body.contacts.is_none() {
         errors.push(FieldError::new(
@@ -138,7 +141,7 @@ fn validate(body: &mut UpdateOrganizationRequest) -> Result<Option<String>, ApiE
                 "population is between 0 and 100,000,000",
             ));
         }
-        if p.base_date > Utc::now().date_naive() {
+        if p.base_date > today {
             errors.push(FieldError::new(
                 "population.base_date",
                 "in_future",

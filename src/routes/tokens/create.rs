@@ -73,7 +73,7 @@ pub async fn create_token(
     check(errors)?;
 
     let secret = secret::generate(API_TOKEN_PREFIX);
-    let now = crate::clock::utc_now();
+    let now = state.now();
     let row = ApiTokenRow {
         id: new_id(),
         user_id: identity.user_id,

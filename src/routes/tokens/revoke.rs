@@ -26,10 +26,10 @@ pub async fn revoke_token(
     identity.require_session()?;
     let actor = identity.actor(&request_id);
     let id = id.into_inner();
+    let now = state.now();
     state
         .transaction(move |conn| match db::tokens::find_api_token(conn, &id)? {
             Some(token) if token.user_id == identity.user_id || identity.is_admin() => {
-                let now = crate::clock::utc_now();
                 if db::tokens::revoke_api_token(conn, &id, now)? == 1 {
                     let revoked = serde_json::json!({"id": token.id, "name": token.name, "user_id": token.user_id});
                     db::audit::record_simple(conn, &actor, "api_token.revoked", ("api_token", &id), None, Some(revoked), now)?;
