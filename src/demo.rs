@@ -2,6 +2,7 @@
 //! on the first start of the embedded default and by `seed --demo`, through the same code paths
 //! as the API. Loading twice changes nothing.
 
+use anyhow::Context as _;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
@@ -87,7 +88,8 @@ fn load_round(
         fiscal_year: None,
         opens_at,
         closes_at,
-        population_base_date: NaiveDate::from_ymd_opt(2020, 1, 1).ok_or_else(ApiError::internal)?,
+        population_base_date: NaiveDate::from_ymd_opt(2020, 1, 1)
+            .context("2020-01-01 is not a date")?,
         reminder_days: DEFAULT_REMINDER_DAYS.to_vec(),
     };
     // Rounds in the past are created open, answered, then closed, as they would have been.
@@ -96,7 +98,8 @@ fn load_round(
     let responses = std::iter::repeat_n(Response::Join, demo.joined)
         .chain(std::iter::repeat_n(Response::Decline, demo.declined));
     for (member, response) in bodies.into_iter().zip(responses) {
-        let organization = organizations::find(conn, &member.id)?.ok_or_else(ApiError::internal)?;
+        let organization =
+            organizations::find(conn, &member.id)?.context("an eligible body is missing")?;
         let context = Context {
             round: round.clone(),
             procurement: procurement.clone(),
@@ -119,7 +122,7 @@ fn load_round(
             actor,
             closes_at,
         )?
-        .ok_or_else(ApiError::internal)?;
+        .context("a demonstration round that is due cannot close")?;
     }
     Ok(())
 }

@@ -1,9 +1,19 @@
-//! Error policy.
+//! Error policy: which error lives in which layer, and where a failure is logged.
 //!
-//! - Domain newtypes return their own small error enums (`LgCodeError`, …); they know nothing of HTTP.
-//! - The HTTP edge turns every failure into an [`ApiError`], rendered as `application/problem+json`
+//! - `domain/` returns its own small error enums (`LgCodeError`, …); they know nothing of HTTP.
+//! - `db/` returns diesel's errors, and "not found" as `None`, never as an error: a caller can then
+//!   tell a client's mistake (an unknown id, a 404 or a field error) from a failure of the service.
+//!   A database failure is never reported as the client's mistake.
+//! - The HTTP edge and `service/` return [`ApiError`], rendered as `application/problem+json`
 //!   (RFC 9457) with a stable machine-readable `code`. Clients branch on `code`, never on `detail`.
-//! - Anything unexpected (database, pool, I/O) becomes a 500 whose cause is logged, never shown.
+//! - Anything unexpected (database, pool, I/O, a broken invariant) becomes a 500 `internal_error`
+//!   that keeps its cause, with `anyhow::Context` saying what was being done; the client never sees
+//!   it. `?` on a diesel, pool or `anyhow` error does this (the `From` impls below).
+//! - Nothing is logged where an error is made or converted: that may be a blocking thread outside the
+//!   request's span. The request's root span logs each failed request (5xx) once, as its response
+//!   is built, with its `request_id` and the whole cause chain (`telemetry::RequestSpan`). A client's
+//!   mistake (4xx) is an answer, not an incident: its status is on the request's completion line.
+//!   Work outside a request (start-up, the scheduler, the cache watcher) logs its own failures.
 //! - Handlers run their writes in one transaction and return `Err` before committing, so a failed
 //!   request changes nothing.
 
@@ -63,6 +73,8 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldError>,
     retry_after_seconds: Option<u64>,
+    /// Why the service failed: logged with the request, never sent.
+    cause: Option<anyhow::Error>,
 }
 
 impl ApiError {
@@ -73,6 +85,35 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_seconds: None,
+            cause: None,
+        }
+    }
+
+    /// A failure the client can do nothing about; `cause` says what failed, for the log.
+    pub fn unexpected(cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "The service failed to handle the request; it has been logged.",
+            )
+        }
+    }
+
+    /// Keeps what made the service answer this way (e.g. why it is not ready), for the log.
+    pub fn caused_by(self, cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..self
+        }
+    }
+
+    /// For the log: what made the service answer this way, cause after cause (`a: b: c`).
+    pub fn cause_chain(&self) -> String {
+        match &self.cause {
+            Some(cause) => format!("{cause:#}"),
+            None => self.to_string(),
         }
     }
 
@@ -147,14 +188,6 @@ impl ApiError {
         )
     }
 
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "The service failed to handle the request; it has been logged.",
-        )
-    }
-
     /// Whether this is a 404: a lookup may turn another resource's "not found" into its own.
     pub fn is_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
@@ -193,33 +226,27 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Logs the cause of an unexpected failure and hides it from the client.
-fn unexpected(cause: &dyn fmt::Display) -> ApiError {
-    tracing::error!(error = %cause, "unexpected failure");
-    ApiError::internal()
-}
-
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        unexpected(&format!("{e:#}"))
+        Self::unexpected(e)
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
-        unexpected(&e)
+        Self::unexpected(e)
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        unexpected(&e)
+        Self::unexpected(e)
     }
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
-        unexpected(&e)
+        Self::unexpected(e)
     }
 }
 

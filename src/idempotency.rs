@@ -95,9 +95,10 @@ pub async fn middleware(
     }
     let (request, response) = response.into_parts();
     let (head, body) = response.into_parts();
-    let bytes = body::to_bytes(body)
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let bytes = body::to_bytes(body).await.map_err(|e| {
+        let e: Box<dyn std::error::Error> = e.into();
+        ApiError::unexpected(anyhow::anyhow!("reading the response to store it: {e}"))
+    })?;
     let stored = String::from_utf8_lossy(&bytes).into_owned();
     if let Err(error) = state
         .db(move |conn| {
@@ -111,7 +112,9 @@ pub async fn middleware(
         })
         .await
     {
-        tracing::error!(%error, "storing an idempotent response");
+        // The client has its answer, so the request did not fail; but a retry with this key will be
+        // told that the first request is still in progress.
+        tracing::error!(error = %error.cause_chain(), "storing an idempotent response failed");
     }
     Ok(ServiceResponse::new(
         request,

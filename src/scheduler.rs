@@ -37,7 +37,7 @@ pub async fn run(state: web::Data<AppState>, interval: Duration) {
         match tick(&state).await {
             Ok(0) => {}
             Ok(changed) => tracing::info!(changed, "scheduler changed rounds"),
-            Err(error) => tracing::error!(%error, "scheduler pass failed"),
+            Err(error) => tracing::error!(error = %error.cause_chain(), "scheduler pass failed"),
         }
     }
 }

@@ -74,7 +74,7 @@ impl Application {
         });
         // Catch up on rounds whose time came while the service was down, before serving.
         if let Err(error) = scheduler::tick(&state).await {
-            tracing::error!(%error, "catching up on due rounds failed");
+            tracing::error!(error = %error.cause_chain(), "catching up on due rounds failed");
         }
         if config.scheduler_interval_seconds > 0 {
             actix_web::rt::spawn(scheduler::run(

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use actix_web::HttpResponse;
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
+use anyhow::Context;
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
@@ -42,11 +43,15 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let span = tracing::Span::current();
         actix_web::web::block(move || {
-            let mut conn = pool.get()?;
+            // What the database work logs belongs to the request that asked for it.
+            let _in_request = span.enter();
+            let mut conn = pool.get().context("getting a database connection")?;
             f(&mut conn)
         })
-        .await?
+        .await
+        .context("running a database task")?
     }
 
     /// Runs `f` in one transaction: either all of its writes land or none do.
@@ -74,7 +79,7 @@ impl AppState {
             None => {
                 let generation = cache.generation();
                 let value = self.db(f).await?;
-                let body = Bytes::from(serde_json::to_vec(&value).map_err(anyhow::Error::from)?);
+                let body = Bytes::from(serde_json::to_vec(&value).context("rendering a response")?);
                 cache.put(&cache.responses, key, generation, body.clone());
                 body
             }

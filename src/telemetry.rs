@@ -1,6 +1,7 @@
 //! Structured logs: one JSON object per line, each carrying the request id of the request it
-//! belongs to. Secrets never reach a log line: tokens in paths are redacted here, and secret
-//! settings are `SecretString`s that print as `[REDACTED]`.
+//! belongs to; a failed request is logged once, with its cause (the error policy is in `error.rs`).
+//! Secrets never reach a log line: tokens in paths are redacted here, and secret settings are
+//! `SecretString`s that print as `[REDACTED]`.
 
 use actix_web::Error;
 use actix_web::HttpMessage;
@@ -11,6 +12,7 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+use crate::error::ApiError;
 
 /// Installs the global subscriber; later calls (tests starting many apps) do nothing.
 pub fn init(filter: &str, format: LogFormat) {
@@ -47,14 +49,29 @@ impl RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// The one place a request's failure is logged: here the response and the error it was built
+    /// from are known, and the line is inside the request's span.
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let status = match outcome {
-            Ok(response) => response.response().status().as_u16(),
-            Err(error) => error.as_response_error().status_code().as_u16(),
+        let (status, error) = match outcome {
+            Ok(response) => (response.status(), response.response().error()),
+            Err(error) => (error.as_response_error().status_code(), Some(error)),
         };
+        let status = status.as_u16();
         span.record("status", status);
-        span.in_scope(|| tracing::info!(status, "request completed"));
+        let _in_request = span.enter();
+        match error.filter(|_| status >= 500) {
+            Some(error) => {
+                tracing::error!(status, error = %cause_chain(error), "request failed");
+            }
+            None => tracing::info!(status, "request completed"),
+        }
     }
+}
+
+fn cause_chain(error: &Error) -> String {
+    error
+        .as_error::<ApiError>()
+        .map_or_else(|| error.to_string(), ApiError::cause_chain)
 }
 
 /// Hides the token in `/invitations/{token}/…`, the one secret that travels in a path.

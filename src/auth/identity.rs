@@ -3,6 +3,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use anyhow::Context;
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
@@ -105,8 +106,8 @@ impl FromRequest for Identity {
         let bearer = bearer_token(req);
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let verified = verified.ok_or_else(ApiError::internal)?;
+            let state = state.context("the application state is not registered")?;
+            let verified = verified.context("the verified-token memo is not registered")?;
             let identity = authenticate(&state, &verified, bearer?).await?;
             if writes
                 && matches!(
@@ -193,7 +194,10 @@ async fn authenticate(
         let generation = cache.generation();
         let key = digest.clone();
         let found = state
-            .db(move |conn| Ok(db::tokens::find_active_api_token(conn, &digest, now)?))
+            .db(move |conn| {
+                Ok(db::tokens::find_active_api_token(conn, &digest, now)
+                    .context("looking up an API token")?)
+            })
             .await?;
         let (token, user) = found.ok_or_else(|| {
             ApiError::unauthorized(

@@ -51,9 +51,6 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             database: Some(state.database_backend),
         })),
         Ok(false) => Err(not_ready("Database migrations are pending.")),
-        Err(e) => {
-            tracing::warn!(error = %format!("{e:#}"), "readiness check failed");
-            Err(not_ready("The database does not answer."))
-        }
+        Err(e) => Err(not_ready("The database does not answer.").caused_by(e)),
     }
 }

@@ -1,5 +1,7 @@
 //! Finding council members by what callers know them by.
 
+use anyhow::Context as _;
+
 use crate::db::DbConnection;
 use crate::db::organizations::{self, OrganizationRow};
 use crate::domain::lg_code::LgCode;
@@ -24,7 +26,8 @@ pub fn resolve(conn: &mut DbConnection, key: &str) -> Result<OrganizationRow, Ap
         LgCode::parse(key)
             .map_err(|e| ApiError::invalid_field("lg_code", "invalid_lg_code", e.to_string()))?;
     }
-    find(conn, key)?.ok_or_else(|| {
+    let found = find(conn, key).context("finding an organization")?;
+    found.ok_or_else(|| {
         ApiError::not_found(
             "organization_not_found",
             format!("No organization has the id or code {key:?}."),

@@ -1,3 +1,4 @@
+use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use serde_json::json;
 
@@ -65,8 +66,8 @@ pub fn authorize(
 ) -> Result<Context, ApiError> {
     let round = rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
     // Drafts stay hidden; an ineligible body learns why it cannot answer (below) rather than 404.
-    let stored =
-        procurement_rows::find(conn, &round.procurement_id)?.ok_or_else(ApiError::internal)?;
+    let stored = procurement_rows::find(conn, &round.procurement_id)?
+        .context("the round's procurement is missing")?;
     let procurement = Procurement::decode(stored)?;
     if procurement.status == ProcurementStatus::Draft && !identity.is_admin() {
         return Err(round_not_found(round_id));

@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
+use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::json;
@@ -98,8 +99,8 @@ pub fn visible(
     if identity.is_admin() {
         return Ok(procurement);
     }
-    let own =
-        organizations::find(conn, &identity.organization_id)?.ok_or_else(ApiError::internal)?;
+    let own = organizations::find(conn, &identity.organization_id)?
+        .context("the caller's organization is missing")?;
     if procurement.status == ProcurementStatus::Draft || procurement.admits(&own).is_err() {
         return Err(not_found());
     }
@@ -145,7 +146,10 @@ fn write(
 ) -> Result<ProcurementRow, ApiError> {
     let mut errors = Vec::new();
     input.validate(&mut errors);
-    let lead = match organization_service::find(conn, &input.lead_organization)? {
+    // An unknown organization is the request's mistake; a failed lookup is not.
+    let lead = match organization_service::find(conn, &input.lead_organization)
+        .context("finding the lead organization")?
+    {
         Some(lead) => {
             let kind: OrganizationKind = lead.kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             if !kind.runs_the_council() {
@@ -167,7 +171,7 @@ fn write(
         (&mut input.eligibility.exclude, "eligibility.exclude"),
     ] {
         for (i, key) in list.iter_mut().enumerate() {
-            match organization_service::find(conn, key)? {
+            match organization_service::find(conn, key).context("finding an eligible body")? {
                 Some(org) => *key = org.id,
                 None => errors.push(FieldError::new(
                     format!("{field}[{i}]"),
@@ -203,7 +207,7 @@ fn write(
     row.title = input.title;
     row.summary = input.summary;
     row.category = input.category.as_str().to_owned();
-    row.lead_organization_id = lead.ok_or_else(ApiError::internal)?;
+    row.lead_organization_id = lead.context("a checked lead organization is missing")?;
     row.mandatory = input.mandatory;
     row.small_body_friendly = input.small_body_friendly;
     row.eligibility = to_json(&input.eligibility)?;
@@ -475,7 +479,7 @@ pub fn list(
         .collect();
     let own = bodies
         .get(&identity.organization_id)
-        .ok_or_else(ApiError::internal)?;
+        .context("the caller's organization is missing")?;
     let mut visible = Vec::new();
     for row in rows {
         let procurement = Procurement::decode(row)?;
@@ -511,7 +515,7 @@ pub fn list(
         }
         let lead = bodies
             .get(&procurement.row.lead_organization_id)
-            .ok_or_else(ApiError::internal)?;
+            .context("a procurement's lead organization is missing")?;
         listed.push(Listed {
             lead: lead.clone(),
             procurement,

@@ -1,3 +1,4 @@
+use anyhow::Context as _;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
 
@@ -105,7 +106,8 @@ pub fn transition(
     )?;
     if matches!(action, RoundAction::Open | RoundAction::Reopen) {
         let procurement = Procurement::decode(
-            procurements::find(conn, &round.procurement_id)?.ok_or_else(ApiError::internal)?,
+            procurements::find(conn, &round.procurement_id)?
+                .context("the round's procurement is missing")?,
         )?;
         if procurement.row.mandatory {
             enroll_mandatory(conn, &procurement, &updated, now)?;
@@ -290,7 +292,7 @@ pub fn create(
     if row.opens_at > now {
         return Ok(row);
     }
-    transition(
+    Ok(transition(
         conn,
         &row,
         RoundAction::Open,
@@ -298,7 +300,7 @@ pub fn create(
         actor,
         now,
     )?
-    .ok_or_else(ApiError::internal)
+    .context("a round that is due cannot open")?)
 }
 
 /// A round the caller may see, with its procurement; 404 otherwise.

@@ -1,5 +1,6 @@
 //! Accounts: invitations and their acceptance.
 
+use anyhow::Context as _;
 use chrono::NaiveDateTime;
 
 use crate::auth::Identity;
@@ -28,7 +29,7 @@ pub fn invite(
     let organization = match &body.organization {
         Some(key) => resolve(conn, key)?,
         None => db::organizations::find(conn, &identity.organization_id)?
-            .ok_or_else(ApiError::internal)?,
+            .context("the caller's organization is missing")?,
     };
     if !identity.may_act_for(&organization.id) {
         return Err(ApiError::forbidden(
@@ -49,7 +50,7 @@ pub fn invite(
         errors.push(FieldError::new("role", "admin_outside_secretariat", format!("{} is not part of the council's secretariat; its users can be coordinators or viewers.", organization.name)));
     }
     check(errors)?;
-    let email = email.ok_or_else(ApiError::internal)?;
+    let email = email.context("a checked e-mail address is missing")?;
     let row = UserRow {
         id: new_id(),
         organization_id: organization.id,
@@ -141,7 +142,7 @@ pub fn activate(
         Some(serde_json::json!({"id": invited.id, "email": invited.email})),
         now,
     )?;
-    db::users::find(conn, &invited.id)?.ok_or_else(ApiError::internal)
+    Ok(db::users::find(conn, &invited.id)?.context("the user who accepted is missing")?)
 }
 
 fn invitation_not_found() -> ApiError {

@@ -4,6 +4,7 @@ use actix_web::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{spawn_app, spawn_app_with};
+use crate::lifecycle::procurement_body;
 
 #[actix_web::test]
 async fn malformed_json_is_400() {
@@ -130,4 +131,31 @@ async fn every_response_carries_a_request_id() {
             .unwrap();
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     }
+}
+
+#[actix_web::test]
+async fn a_failing_database_is_a_500_never_the_clients_mistake() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.break_table("organizations");
+    // Looking up the lead organization fails; it is not an unknown organization.
+    let response = app
+        .post(
+            "/api/v1/procurements",
+            Some(&admin),
+            procurement_body(json!({})),
+        )
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.problem_code(), "internal_error");
+    assert!(
+        !response.text.contains("organizations"),
+        "the cause stays in the log: {}",
+        response.text
+    );
 }

@@ -263,6 +263,14 @@ impl TestApp {
     pub fn pool(&self) -> Pool {
         db::connect_pool(&DatabaseUrl::parse(&self.database_url).unwrap(), 2).unwrap()
     }
+
+    /// Renames `table` behind the service's back, so that every query of it fails: a database
+    /// failure that no request can cause or fix.
+    pub fn break_table(&self, table: &str) {
+        diesel::sql_query(format!("ALTER TABLE {table} RENAME TO {table}_gone"))
+            .execute(&mut *self.pool().get().unwrap())
+            .expect("renaming a table");
+    }
 }
 
 pub async fn collect<S>(mut response: awc::ClientResponse<S>) -> Response

@@ -12,6 +12,7 @@ mod hardening;
 mod headers;
 mod helpers;
 mod lifecycle;
+mod logs;
 mod operations;
 mod organizations;
 mod questions;

@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, get, web};
+use anyhow::Context as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -47,7 +48,7 @@ pub async fn me(state: web::Data<AppState>, identity: Identity) -> Result<HttpRe
                 ApiError::unauthorized("invalid_token", "The account no longer exists.")
             })?;
             let organization = db::organizations::find(conn, &user.organization_id)?
-                .ok_or_else(ApiError::internal)?;
+                .context("the caller's organization is missing")?;
             Ok((user, organization))
         })
         .await?;

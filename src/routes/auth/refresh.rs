@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, post, web};
+use anyhow::Context as _;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -60,7 +61,8 @@ pub async fn refresh(
             if token.expires_at <= now {
                 return Ok(Outcome::Expired);
             }
-            let user = db::users::find(conn, &token.user_id)?.ok_or_else(ApiError::internal)?;
+            let user = db::users::find(conn, &token.user_id)?
+                .context("the refresh token's user is missing")?;
             Ok(Outcome::Rotated(issue_pair(
                 &issuer,
                 conn,

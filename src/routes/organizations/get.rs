@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, get, web};
+use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -65,7 +66,7 @@ pub fn detail(
         .collect();
     let organization = views(conn, vec![row], |row| identity.may_read_private(&row.id))?
         .pop()
-        .ok_or_else(ApiError::internal)?;
+        .context("an organization has no view")?;
     Ok(OrganizationDetail {
         organization,
         population_history: history,

@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, patch, web};
+use anyhow::Context as _;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -98,7 +99,8 @@ pub async fn update_organization(
             if let Some(json) = &contacts {
                 organizations::set_contacts(conn, &row.id, json, now)?;
             }
-            let after = organizations::find(conn, &row.id)?.ok_or_else(ApiError::internal)?;
+            let after = organizations::find(conn, &row.id)?
+                .context("the updated organization is missing")?;
             let facts = |o: &organizations::OrganizationRow| {
                 serde_json::json!({
                     "population": o.population,

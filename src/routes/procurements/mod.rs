@@ -5,6 +5,7 @@ pub mod list;
 pub mod publish;
 pub mod update;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -59,7 +60,7 @@ pub fn view(
     procurement: &Procurement,
 ) -> Result<ProcurementView, ApiError> {
     let lead = organizations::find(conn, &procurement.row.lead_organization_id)?
-        .ok_or_else(ApiError::internal)?;
+        .context("the procurement's lead organization is missing")?;
     Ok(view_with_lead(
         procurement,
         OrganizationLink {
