@@ -105,13 +105,15 @@ pub struct Config {
     /// Log filter, e.g. `info` or `kyodo=debug,actix_web=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
-    /// `json` (one object per line) or `text`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    /// `json` (one object per line), `text`, or `auto`: text on a terminal, JSON otherwise.
+    #[arg(long, env = "LOG_FORMAT", default_value = "auto")]
     pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Text when standard output is a terminal (a person is reading), JSON otherwise.
+    Auto,
     Json,
     Text,
 }

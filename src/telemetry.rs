@@ -1,7 +1,9 @@
-//! Structured logs: one JSON object per line, each carrying the request id of the request it
-//! belongs to; a failed request is logged once, with its cause (the error policy is in `error.rs`).
-//! Secrets never reach a log line: tokens in paths are redacted here, and secret settings are
-//! `SecretString`s that print as `[REDACTED]`.
+//! Logs on standard output: JSON lines for machines, or text for a person at a terminal. Every line
+//! of a request carries its request id, and a failed request is logged once, with its cause (the
+//! error policy is in `error.rs`). Secrets never reach a log line: tokens in paths are redacted
+//! here, and secret settings are `SecretString`s that print as `[REDACTED]`.
+
+use std::io::IsTerminal;
 
 use actix_web::Error;
 use actix_web::HttpMessage;
@@ -17,16 +19,24 @@ use crate::error::ApiError;
 /// Installs the global subscriber; later calls (tests starting many apps) do nothing.
 pub fn init(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
-    let _ = match format {
-        LogFormat::Json => builder
+    let json = match format {
+        LogFormat::Auto => !terminal,
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+    };
+    let _ = if json {
+        builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
+            .try_init()
+    } else {
+        // Colours only for a terminal: in a file they are escape codes.
+        builder.with_ansi(terminal).try_init()
     };
 }
 

@@ -130,7 +130,7 @@ async fn start(
     config.login_attempts_per_address = 10_000;
     config.login_attempts_per_account = 100;
     if std::env::var_os("TEST_LOG").is_some() {
-        kyodo::telemetry::init("info", kyodo::config::LogFormat::Json);
+        kyodo::telemetry::init("info", kyodo::config::LogFormat::Auto);
     }
     adjust(&mut config);
     let app = Application::build_with_clock(config, clock.clone())
