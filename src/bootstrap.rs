@@ -165,7 +165,7 @@ pub fn create_admin(
             organization_id: prefecture.id,
             email: email.to_string(),
             display_name: "管理者".to_owned(),
-            role: Role::Admin.as_str().to_owned(),
+            role: Role::Admin,
             password_hash: Some(hash),
             invitation_token_hash: None,
             invitation_expires_at: None,

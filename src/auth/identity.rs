@@ -206,11 +206,11 @@ async fn authenticate(
             )
         })?;
         let identity = Identity {
-            role: user.role()?,
+            role: user.role,
             user_id: user.id,
             organization_id: user.organization_id,
             credential: Credential::ApiToken {
-                scope: token.scope()?,
+                scope: token.scope,
                 id: token.id,
             },
         };

@@ -1,6 +1,7 @@
 //! Persistence: one diesel connection type over SQLite and PostgreSQL, picked by the URL scheme.
 
 pub mod audit;
+pub mod columns;
 pub mod idempotency;
 pub mod organizations;
 pub mod participations;

@@ -3,6 +3,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{organizations, population_figures, union_memberships};
+use crate::domain::organization::OrganizationKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
@@ -11,7 +12,7 @@ pub struct OrganizationRow {
     pub lg_code: Option<String>,
     pub name: String,
     pub romaji: String,
-    pub kind: String,
+    pub kind: OrganizationKind,
     pub population: Option<i64>,
     pub population_base_date: Option<NaiveDate>,
     /// JSON array of contacts.
@@ -28,7 +29,7 @@ pub struct Member {
     pub lg_code: Option<String>,
     pub name: String,
     pub romaji: String,
-    pub kind: String,
+    pub kind: OrganizationKind,
     pub population: Option<i64>,
 }
 
@@ -47,7 +48,7 @@ pub fn members(conn: &mut DbConnection) -> QueryResult<Vec<Member>> {
 /// A body as eligibility sees it.
 pub trait Candidate {
     fn id(&self) -> &str;
-    fn kind(&self) -> &str;
+    fn kind(&self) -> OrganizationKind;
     fn population(&self) -> Option<i64>;
 }
 
@@ -55,8 +56,8 @@ impl Candidate for Member {
     fn id(&self) -> &str {
         &self.id
     }
-    fn kind(&self) -> &str {
-        &self.kind
+    fn kind(&self) -> OrganizationKind {
+        self.kind
     }
     fn population(&self) -> Option<i64> {
         self.population
@@ -67,8 +68,8 @@ impl Candidate for OrganizationRow {
     fn id(&self) -> &str {
         &self.id
     }
-    fn kind(&self) -> &str {
-        &self.kind
+    fn kind(&self) -> OrganizationKind {
+        self.kind
     }
     fn population(&self) -> Option<i64> {
         self.population
@@ -89,7 +90,7 @@ pub struct PopulationFigureRow {
 
 #[derive(Debug, Default)]
 pub struct ListFilter {
-    pub kind: Option<String>,
+    pub kind: Option<OrganizationKind>,
     /// Only members of this union.
     pub union_id: Option<String>,
     /// Substring of the kanji name or (case-insensitively) the romaji.
@@ -115,8 +116,8 @@ pub fn list(
 ) -> QueryResult<(Vec<OrganizationRow>, i64)> {
     let filtered = || {
         let mut query = organizations::table.into_boxed();
-        if let Some(kind) = &filter.kind {
-            query = query.filter(organizations::kind.eq(kind.clone()));
+        if let Some(kind) = filter.kind {
+            query = query.filter(organizations::kind.eq(kind));
         }
         if let Some(union_id) = &filter.union_id {
             query = query.filter(

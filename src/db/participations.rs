@@ -3,6 +3,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{organizations, participation_history, participations};
 use crate::db::{DbConnection, new_id};
+use crate::domain::participation::ParticipationStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = participations, treat_none_as_null = true)]
@@ -10,7 +11,7 @@ pub struct ParticipationRow {
     pub id: String,
     pub round_id: String,
     pub organization_id: String,
-    pub status: String,
+    pub status: ParticipationStatus,
     /// JSON list of option codes.
     pub selected_options: String,
     pub declared_quantity: Option<i64>,
@@ -30,7 +31,7 @@ pub struct HistoryRow {
     pub id: String,
     pub participation_id: String,
     pub version: i64,
-    pub status: String,
+    pub status: ParticipationStatus,
     pub selected_options: String,
     pub declared_quantity: Option<i64>,
     pub contact_name: Option<String>,
@@ -90,7 +91,7 @@ pub fn save(
             id: new_id(),
             participation_id: row.id.clone(),
             version: row.version,
-            status: row.status.clone(),
+            status: row.status,
             selected_options: row.selected_options.clone(),
             declared_quantity: row.declared_quantity,
             contact_name: row.contact_name.clone(),

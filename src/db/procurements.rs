@@ -3,6 +3,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::procurements;
+use crate::domain::procurement::{Category, ProcurementStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = procurements, treat_none_as_null = true)]
@@ -10,7 +11,7 @@ pub struct ProcurementRow {
     pub id: String,
     pub title: String,
     pub summary: String,
-    pub category: String,
+    pub category: Category,
     pub lead_organization_id: String,
     pub mandatory: bool,
     pub small_body_friendly: bool,
@@ -24,7 +25,7 @@ pub struct ProcurementRow {
     pub cost_model: String,
     pub contract_start_fy: i32,
     pub contract_end_fy: i32,
-    pub status: String,
+    pub status: ProcurementStatus,
     pub cancel_reason: Option<String>,
     pub version: i64,
     pub created_by: Option<String>,
@@ -68,18 +69,16 @@ pub fn update(
 /// Every procurement, newest first; filtering by eligibility happens in the caller.
 pub fn list(
     conn: &mut DbConnection,
-    statuses: &[&str],
-    category: Option<&str>,
+    statuses: &[ProcurementStatus],
+    category: Option<Category>,
     small_body_friendly: Option<bool>,
 ) -> QueryResult<Vec<ProcurementRow>> {
     let mut query = procurements::table.into_boxed();
     if !statuses.is_empty() {
-        query = query.filter(
-            procurements::status.eq_any(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-        );
+        query = query.filter(procurements::status.eq_any(statuses));
     }
     if let Some(category) = category {
-        query = query.filter(procurements::category.eq(category.to_owned()));
+        query = query.filter(procurements::category.eq(category));
     }
     if let Some(flag) = small_body_friendly {
         query = query.filter(procurements::small_body_friendly.eq(flag));

@@ -3,20 +3,21 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::rounds;
+use crate::domain::round::{RoundKind, RoundState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = rounds, treat_none_as_null = true)]
 pub struct RoundRow {
     pub id: String,
     pub procurement_id: String,
-    pub kind: String,
+    pub kind: RoundKind,
     pub fiscal_year: Option<i32>,
     pub opens_at: NaiveDateTime,
     pub closes_at: NaiveDateTime,
     pub population_base_date: chrono::NaiveDate,
     /// JSON list of days before closing on which reminders go out.
     pub reminder_days: String,
-    pub state: String,
+    pub state: RoundState,
     pub cancel_reason: Option<String>,
     pub version: i64,
     pub created_at: NaiveDateTime,
@@ -68,7 +69,7 @@ pub fn list_for_procurement(
 pub fn in_state_for(
     conn: &mut DbConnection,
     procurement_ids: &[String],
-    state: &str,
+    state: RoundState,
 ) -> QueryResult<Vec<RoundRow>> {
     rounds::table
         .filter(rounds::procurement_id.eq_any(procurement_ids))
@@ -83,7 +84,7 @@ pub fn update(
     conn: &mut DbConnection,
     row: &RoundRow,
     expected_version: i64,
-    expected_state: &str,
+    expected_state: RoundState,
 ) -> QueryResult<bool> {
     diesel::update(
         rounds::table
@@ -101,9 +102,11 @@ pub fn due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Round
     rounds::table
         .filter(
             rounds::state
-                .eq("scheduled")
+                .eq(RoundState::Scheduled)
                 .and(rounds::opens_at.le(now))
-                .or(rounds::state.eq("open").and(rounds::closes_at.le(now))),
+                .or(rounds::state
+                    .eq(RoundState::Open)
+                    .and(rounds::closes_at.le(now))),
         )
         .order(rounds::opens_at.asc())
         .select(RoundRow::as_select())

@@ -24,7 +24,7 @@ const POPULATION_SOURCE: &str = "住民基本台帳 (長野県DX戦略 2021 掲�
 struct MunicipalityRecord {
     lg_code: String,
     name: String,
-    kind: String,
+    kind: OrganizationKind,
     wide_area_unions: String,
     romaji: String,
     population: i64,
@@ -44,7 +44,7 @@ struct UnionRecord {
 struct CouncilBodyRecord {
     lg_code: Option<String>,
     name: String,
-    kind: String,
+    kind: OrganizationKind,
     romaji: String,
     population: Option<i64>,
     population_base_date: Option<NaiveDate>,
@@ -73,10 +73,6 @@ fn records<T: for<'de> Deserialize<'de>>(file: &str, text: &str) -> anyhow::Resu
         .with_context(|| format!("reading seeds/{file}"))
 }
 
-fn kind(value: &str) -> anyhow::Result<OrganizationKind> {
-    value.parse().map_err(|e| anyhow::anyhow!("{e}"))
-}
-
 fn lg_code(value: &str) -> anyhow::Result<LgCode> {
     LgCode::parse(value).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -95,7 +91,7 @@ fn council() -> anyhow::Result<(Vec<Body>, Memberships)> {
         bodies.push(Body {
             lg_code: record.lg_code.as_deref().map(lg_code).transpose()?,
             name: record.name,
-            kind: kind(&record.kind)?,
+            kind: record.kind,
             romaji: record.romaji,
             population: record.population.zip(record.population_base_date),
         });
@@ -116,7 +112,7 @@ fn council() -> anyhow::Result<(Vec<Body>, Memberships)> {
         bodies.push(Body {
             lg_code: Some(lg_code(&record.lg_code)?),
             name: record.name,
-            kind: kind(&record.kind)?,
+            kind: record.kind,
             romaji: record.romaji,
             population: Some((record.population, record.population_base_date)),
         });
@@ -188,7 +184,7 @@ pub fn seed_council(conn: &mut DbConnection) -> anyhow::Result<SeedReport> {
                     lg_code: body.lg_code.map(|c| c.to_string()),
                     name: body.name.clone(),
                     romaji: body.romaji,
-                    kind: body.kind.as_str().to_owned(),
+                    kind: body.kind,
                     population: None,
                     population_base_date: None,
                     contacts: "[]".to_owned(),

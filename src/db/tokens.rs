@@ -5,7 +5,6 @@ use crate::db::DbConnection;
 use crate::db::schema::{api_tokens, refresh_tokens, users};
 use crate::db::users::UserRow;
 use crate::domain::user::TokenScope;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
@@ -27,18 +26,10 @@ pub struct ApiTokenRow {
     pub user_id: String,
     pub name: String,
     pub token_hash: String,
-    pub scope: String,
+    pub scope: TokenScope,
     pub expires_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
-}
-
-impl ApiTokenRow {
-    pub fn scope(&self) -> Result<TokenScope, ApiError> {
-        self.scope
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e).into())
-    }
 }
 
 pub fn insert_refresh_token(conn: &mut DbConnection, row: &RefreshTokenRow) -> QueryResult<()> {

@@ -4,7 +4,6 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::users;
 use crate::domain::user::Role;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -13,21 +12,13 @@ pub struct UserRow {
     pub organization_id: String,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: Option<String>,
     pub invitation_token_hash: Option<String>,
     pub invitation_expires_at: Option<NaiveDateTime>,
     pub created_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-}
-
-impl UserRow {
-    pub fn role(&self) -> Result<Role, ApiError> {
-        self.role
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e).into())
-    }
 }
 
 pub fn insert(conn: &mut DbConnection, user: &UserRow) -> QueryResult<()> {

@@ -5,6 +5,7 @@ pub mod fiscal_year;
 pub mod lg_code;
 pub mod limits;
 pub mod organization;
+pub mod participation;
 pub mod password;
 pub mod procurement;
 pub mod round;

@@ -10,12 +10,15 @@ use crate::domain::limits::{
     MAX_DOCUMENTS, MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_OPTIONS, MAX_STEPS, check_count,
 };
 use crate::domain::organization::OrganizationKind;
-use crate::domain::round::string_enum;
 use crate::domain::text::{Lines, optional_text, required_text};
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+#[derive(diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Category {
     Administration,
     Residents,
@@ -25,17 +28,12 @@ pub enum Category {
     Other,
 }
 
-string_enum!(Category {
-    Administration => "administration",
-    Residents => "residents",
-    Infrastructure => "infrastructure",
-    Disaster => "disaster",
-    Education => "education",
-    Other => "other",
-});
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+#[derive(diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum ProcurementStatus {
     Draft,
     Published,
@@ -53,14 +51,6 @@ impl ProcurementStatus {
         Self::Cancelled,
     ];
 }
-
-string_enum!(ProcurementStatus {
-    Draft => "draft",
-    Published => "published",
-    Contracted => "contracted",
-    Closed => "closed",
-    Cancelled => "cancelled",
-});
 
 /// Who may take part. An explicit include admits a body whatever its kind or population; an
 /// explicit exclude keeps it out whatever else holds.
@@ -94,7 +84,7 @@ impl Eligibility {
             return Ok(());
         }
         if !self.kinds.is_empty() && !self.kinds.contains(&candidate.kind) {
-            let allowed: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();
+            let allowed: Vec<&str> = self.kinds.iter().map(|&k| k.into()).collect();
             return Err(format!(
                 "the procurement is open to {} only, not to a {}",
                 allowed.join(", "),

@@ -11,6 +11,10 @@ use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+#[derive(diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum RoundKind {
     /// 意向調査: non-binding, produces estimates.
     InterestSurvey,
@@ -22,6 +26,10 @@ pub enum RoundKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+#[derive(diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum RoundState {
     Scheduled,
     Open,
@@ -47,31 +55,6 @@ pub struct InvalidTransition {
     pub state: &'static str,
     pub action: &'static str,
 }
-
-macro_rules! string_enum {
-    ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-        }
-
-        impl std::str::FromStr for $ty {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($ty))),
-                }
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
-
-string_enum!(RoundKind { InterestSurvey => "interest_survey", Commitment => "commitment", Renewal => "renewal" });
-string_enum!(RoundState { Scheduled => "scheduled", Open => "open", Closed => "closed", Finalized => "finalized", Cancelled => "cancelled" });
 
 impl RoundAction {
     fn past_participle(self) -> &'static str {
@@ -106,7 +89,7 @@ impl RoundState {
             _ => None,
         };
         next.ok_or(InvalidTransition {
-            state: self.as_str(),
+            state: self.into(),
             action: action.past_participle(),
         })
     }

@@ -169,7 +169,8 @@ impl<'a> Visibility<'a> {
         let visible = match procurements::find(conn, procurement_id)? {
             Some(row) => {
                 let procurement = Procurement::decode(row)?;
-                procurement.status != ProcurementStatus::Draft && procurement.admits(own).is_ok()
+                procurement.row.status != ProcurementStatus::Draft
+                    && procurement.admits(own).is_ok()
             }
             None => false,
         };

@@ -10,12 +10,12 @@ use crate::db::organizations::OrganizationRow;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::procurements as procurement_rows;
 use crate::db::rounds::{self, RoundRow};
+use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{self as round_rules, RoundState};
 use crate::domain::user::Role;
 use crate::error::ApiError;
 use crate::service::procurements::Procurement;
-use crate::service::rounds::decode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Response {
@@ -25,11 +25,11 @@ pub enum Response {
 }
 
 impl Response {
-    fn status(self) -> &'static str {
+    fn status(self) -> ParticipationStatus {
         match self {
-            Self::Join => "joined",
-            Self::Decline => "declined",
-            Self::Withdraw => "withdrawn",
+            Self::Join => ParticipationStatus::Joined,
+            Self::Decline => ParticipationStatus::Declined,
+            Self::Withdraw => ParticipationStatus::Withdrawn,
         }
     }
 }
@@ -69,7 +69,7 @@ pub fn authorize(
     let stored = procurement_rows::find(conn, &round.procurement_id)?
         .context("the round's procurement is missing")?;
     let procurement = Procurement::decode(stored)?;
-    if procurement.status == ProcurementStatus::Draft && !identity.is_admin() {
+    if procurement.row.status == ProcurementStatus::Draft && !identity.is_admin() {
         return Err(round_not_found(round_id));
     }
     let organization = crate::service::organizations::resolve(conn, organization_key)?;
@@ -91,18 +91,14 @@ pub fn authorize(
             format!("{} cannot take part: {why}.", organization.name),
         )
     })?;
-    let (_, state) = decode(&round)?;
-    if !round_rules::accepts_responses(state, round.closes_at, now) {
-        let detail = match state {
+    if !round_rules::accepts_responses(round.state, round.closes_at, now) {
+        let detail = match round.state {
             RoundState::Open => format!(
                 "The round closed at {} UTC; answers are no longer accepted.",
                 round.closes_at
             ),
             RoundState::Scheduled => format!("The round opens at {} UTC.", round.opens_at),
-            other => format!(
-                "The round is {}; answers are no longer accepted.",
-                other.as_str()
-            ),
+            other => format!("The round is {other}; answers are no longer accepted."),
         };
         return Err(ApiError::conflict("round_not_open", detail));
     }
@@ -179,7 +175,11 @@ pub fn answer(
 
     participations::lock(conn, &round.id, &organization.id)?;
     let existing = participations::find(conn, &round.id, &organization.id)?;
-    if response == Response::Withdraw && existing.as_ref().is_none_or(|p| p.status == "withdrawn") {
+    if response == Response::Withdraw
+        && existing
+            .as_ref()
+            .is_none_or(|p| p.status == ParticipationStatus::Withdrawn)
+    {
         return Err(ApiError::not_found(
             "participation_not_found",
             format!("{} has no answer to withdraw.", organization.name),
@@ -198,7 +198,7 @@ pub fn answer(
         id: existing.as_ref().map_or_else(new_id, |p| p.id.clone()),
         round_id: round.id.clone(),
         organization_id: organization.id.clone(),
-        status: response.status().to_owned(),
+        status: response.status(),
         selected_options: serde_json::to_string(options).map_err(anyhow::Error::from)?,
         declared_quantity: if keeps_options {
             answer.declared_quantity
@@ -225,11 +225,8 @@ pub fn answer(
     participations::save(conn, &row, is_new, answer.reason.as_deref())?;
     let mut after = public_view(&row);
     after["organization_name"] = json!(organization.name);
-    let action = match response {
-        Response::Join => "joined",
-        Response::Decline => "declined",
-        Response::Withdraw => "withdrawn",
-    };
+    // The feed names an answer by the status it leaves.
+    let action: &str = row.status.into();
     audit::record(
         conn,
         actor,

@@ -12,7 +12,6 @@ use crate::db::organizations::{self, Member};
 use crate::db::procurements::{self, ProcurementRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, participations};
-use crate::domain::organization::OrganizationKind;
 use crate::domain::procurement::{
     Candidate, Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
@@ -21,14 +20,12 @@ use crate::domain::round::{RoundAction, RoundState};
 use crate::error::{ApiError, FieldError, check};
 use crate::service::check_version;
 use crate::service::organizations as organization_service;
-use crate::service::rounds::{Details, decode, transition};
+use crate::service::rounds::{Details, transition};
 
 /// A procurement with its JSON columns decoded.
 #[derive(Debug, Clone)]
 pub struct Procurement {
     pub row: ProcurementRow,
-    pub category: Category,
-    pub status: ProcurementStatus,
     pub eligibility: Eligibility,
     pub options: Vec<ProcurementOption>,
     pub documents: Vec<Document>,
@@ -42,8 +39,6 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
 impl Procurement {
     pub fn decode(row: ProcurementRow) -> Result<Self, ApiError> {
         Ok(Self {
-            category: row.category.parse().map_err(|e| corrupt("category", e))?,
-            status: row.status.parse().map_err(|e| corrupt("status", e))?,
             eligibility: serde_json::from_str(&row.eligibility)
                 .map_err(|e| corrupt("eligibility", e))?,
             options: serde_json::from_str(&row.options).map_err(|e| corrupt("options", e))?,
@@ -60,10 +55,9 @@ impl Procurement {
 
     /// Whether `organization` may take part; `Err` says why not.
     pub fn admits(&self, organization: &impl organizations::Candidate) -> Result<(), String> {
-        let kind: OrganizationKind = organization.kind().parse().map_err(|e| format!("{e}"))?;
         self.eligibility.check(&Candidate {
             id: organization.id(),
-            kind,
+            kind: organization.kind(),
             population: organization.population(),
         })
     }
@@ -101,7 +95,7 @@ pub fn visible(
     }
     let own = organizations::find(conn, &identity.organization_id)?
         .context("the caller's organization is missing")?;
-    if procurement.status == ProcurementStatus::Draft || procurement.admits(&own).is_err() {
+    if procurement.row.status == ProcurementStatus::Draft || procurement.admits(&own).is_err() {
         return Err(not_found());
     }
     Ok(procurement)
@@ -123,7 +117,7 @@ pub fn input_of(p: &Procurement) -> ProcurementInput {
     ProcurementInput {
         title: p.row.title.clone(),
         summary: p.row.summary.clone(),
-        category: p.category,
+        category: p.row.category,
         lead_organization: p.row.lead_organization_id.clone(),
         mandatory: p.row.mandatory,
         small_body_friendly: p.row.small_body_friendly,
@@ -151,8 +145,7 @@ fn write(
         .context("finding the lead organization")?
     {
         Some(lead) => {
-            let kind: OrganizationKind = lead.kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            if !kind.runs_the_council() {
+            if !lead.kind.runs_the_council() {
                 errors.push(FieldError::new("lead_organization", "not_a_lead", format!("{} cannot sign for the council: the lead is 長野県 or 長野県市町村自治振興組合", lead.name)));
             }
             Some(lead.id)
@@ -186,7 +179,7 @@ fn write(
         id: new_id(),
         title: String::new(),
         summary: String::new(),
-        category: String::new(),
+        category: input.category,
         lead_organization_id: String::new(),
         mandatory: false,
         small_body_friendly: false,
@@ -196,7 +189,7 @@ fn write(
         cost_model: String::new(),
         contract_start_fy: 0,
         contract_end_fy: 0,
-        status: ProcurementStatus::Draft.as_str().to_owned(),
+        status: ProcurementStatus::Draft,
         cancel_reason: None,
         version: 0,
         created_by: None,
@@ -206,7 +199,7 @@ fn write(
     });
     row.title = input.title;
     row.summary = input.summary;
-    row.category = input.category.as_str().to_owned();
+    row.category = input.category;
     row.lead_organization_id = lead.context("a checked lead organization is missing")?;
     row.mandatory = input.mandatory;
     row.small_body_friendly = input.small_body_friendly;
@@ -248,15 +241,12 @@ pub fn update(
     let current = visible(conn, identity, id)?;
     check_version(expected_version, current.row.version)?;
     if !matches!(
-        current.status,
+        current.row.status,
         ProcurementStatus::Draft | ProcurementStatus::Published
     ) {
         return Err(ApiError::conflict(
             "procurement_not_editable",
-            format!(
-                "A {} procurement cannot be changed.",
-                current.status.as_str()
-            ),
+            format!("A {} procurement cannot be changed.", current.row.status),
         ));
     }
     let mut input = input_of(&current);
@@ -278,17 +268,17 @@ pub fn publish(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<Procurement, ApiError> {
-    if current.status != ProcurementStatus::Draft {
+    if current.row.status != ProcurementStatus::Draft {
         return Err(ApiError::conflict(
             "procurement_not_draft",
             format!(
                 "Only drafts are published; this one is {}.",
-                current.status.as_str()
+                current.row.status
             ),
         ));
     }
     let mut row = current.row.clone();
-    row.status = ProcurementStatus::Published.as_str().to_owned();
+    row.status = ProcurementStatus::Published;
     row.published_at = Some(now);
     row.version += 1;
     row.updated_at = now;
@@ -318,20 +308,16 @@ pub fn cancel(
     now: NaiveDateTime,
 ) -> Result<Procurement, ApiError> {
     if !matches!(
-        current.status,
+        current.row.status,
         ProcurementStatus::Draft | ProcurementStatus::Published
     ) {
         return Err(ApiError::conflict(
             "procurement_not_cancellable",
-            format!(
-                "A {} procurement cannot be cancelled.",
-                current.status.as_str()
-            ),
+            format!("A {} procurement cannot be cancelled.", current.row.status),
         ));
     }
     for round in rounds::list_for_procurement(conn, current.id())? {
-        let (kind, state) = decode(&round)?;
-        if state.after(RoundAction::Cancel, kind).is_ok() {
+        if round.state.after(RoundAction::Cancel, round.kind).is_ok() {
             transition(
                 conn,
                 &round,
@@ -347,7 +333,7 @@ pub fn cancel(
         }
     }
     let mut row = current.row.clone();
-    row.status = ProcurementStatus::Cancelled.as_str().to_owned();
+    row.status = ProcurementStatus::Cancelled;
     row.cancel_reason = Some(reason.to_owned());
     row.version += 1;
     row.updated_at = now;
@@ -410,7 +396,7 @@ pub fn record(
         },
         now,
     )?;
-    let audience = if after.status == ProcurementStatus::Draft.as_str() {
+    let audience = if after.status == ProcurementStatus::Draft {
         Audience::Admins
     } else {
         Audience::Council
@@ -458,21 +444,13 @@ pub fn list(
     identity: &Identity,
     filter: &ListFilter,
 ) -> Result<Vec<Listed>, ApiError> {
-    let statuses: Vec<&str> = match filter.status {
+    let statuses = match filter.status {
         Some(ProcurementStatus::Draft) if !identity.is_admin() => return Ok(Vec::new()),
-        Some(status) => vec![status.as_str()],
+        Some(status) => vec![status],
         None if identity.is_admin() => vec![],
-        None => ProcurementStatus::PUBLIC
-            .iter()
-            .map(|s| s.as_str())
-            .collect(),
+        None => ProcurementStatus::PUBLIC.to_vec(),
     };
-    let rows = procurements::list(
-        conn,
-        &statuses,
-        filter.category.map(Category::as_str),
-        filter.small_body_friendly,
-    )?;
+    let rows = procurements::list(conn, &statuses, filter.category, filter.small_body_friendly)?;
     let bodies: BTreeMap<String, _> = organizations::members(conn)?
         .into_iter()
         .map(|o| (o.id.clone(), o))
@@ -488,7 +466,7 @@ pub fn list(
         }
     }
     let ids: Vec<String> = visible.iter().map(|p| p.id().to_owned()).collect();
-    let open = rounds::in_state_for(conn, &ids, RoundState::Open.as_str())?;
+    let open = rounds::in_state_for(conn, &ids, RoundState::Open)?;
     let open_ids: Vec<String> = open.iter().map(|r| r.id.clone()).collect();
     let answered: BTreeSet<String> = participations::responded(conn, &open_ids)?
         .into_iter()

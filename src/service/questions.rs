@@ -24,7 +24,7 @@ pub fn ask(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<QuestionRow, ApiError> {
-    if procurement.status != ProcurementStatus::Published {
+    if procurement.row.status != ProcurementStatus::Published {
         return Err(ApiError::conflict(
             "procurement_not_published",
             "Questions are asked while a procurement is published.",

@@ -8,18 +8,12 @@ use crate::db::audit::{self, Actor, Audience, Change, Event};
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
+use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
-use crate::domain::round::{RoundAction, RoundKind, RoundState, Schedule};
+use crate::domain::round::{RoundAction, RoundState, Schedule};
 use crate::error::{ApiError, FieldError, check};
 use crate::service::participations::round_not_found;
 use crate::service::procurements::{Procurement, eligible_bodies, visible};
-
-/// A round with its kind and state decoded.
-pub fn decode(row: &RoundRow) -> Result<(RoundKind, RoundState), ApiError> {
-    let kind = row.kind.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let state = row.state.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    Ok((kind, state))
-}
 
 /// The round as the audit log and the feed describe it.
 pub fn snapshot(row: &RoundRow) -> serde_json::Value {
@@ -52,12 +46,12 @@ pub fn transition(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<Option<RoundRow>, ApiError> {
-    let (kind, state) = decode(round)?;
-    let next = state
-        .after(action, kind)
+    let next = round
+        .state
+        .after(action, round.kind)
         .map_err(|e| ApiError::conflict("invalid_round_transition", e.to_string()))?;
     let mut updated = round.clone();
-    updated.state = next.as_str().to_owned();
+    updated.state = next;
     updated.version += 1;
     updated.updated_at = now;
     if let Some(closes_at) = details.closes_at {
@@ -66,7 +60,7 @@ pub fn transition(
     if action == RoundAction::Cancel {
         updated.cancel_reason = details.reason.map(str::to_owned);
     }
-    if !rounds::update(conn, &updated, round.version, &round.state)? {
+    if !rounds::update(conn, &updated, round.version, round.state)? {
         return Ok(None);
     }
     let name = match action {
@@ -133,7 +127,7 @@ fn enroll_mandatory(
             id: new_id(),
             round_id: round.id.clone(),
             organization_id: body.id.clone(),
-            status: "joined".to_owned(),
+            status: ParticipationStatus::Joined,
             selected_options: "[]".to_owned(),
             declared_quantity: None,
             contact_name: None,
@@ -151,7 +145,7 @@ fn enroll_mandatory(
             true,
             Some("mandatory procurement: enrolled when the round opened"),
         )?;
-        let payload = json!({"round_id": round.id, "organization_id": body.id, "organization_name": body.name, "status": "joined", "selected_options": []});
+        let payload = json!({"round_id": round.id, "organization_id": body.id, "organization_name": body.name, "status": row.status, "selected_options": []});
         audit::record(
             conn,
             &Actor::system(),
@@ -187,13 +181,18 @@ fn enroll_mandatory(
 pub fn run_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiError> {
     let mut changed = 0;
     for round in rounds::due(conn, now)? {
-        let action = if round.state == RoundState::Scheduled.as_str() {
+        let action = if round.state == RoundState::Scheduled {
             RoundAction::Open
         } else {
             RoundAction::Close
         };
-        let procurement_published = procurements::find(conn, &round.procurement_id)?
-            .is_some_and(|p| matches!(p.status.as_str(), "published" | "contracted"));
+        let procurement_published =
+            procurements::find(conn, &round.procurement_id)?.is_some_and(|p| {
+                matches!(
+                    p.status,
+                    ProcurementStatus::Published | ProcurementStatus::Contracted
+                )
+            });
         if action == RoundAction::Open && !procurement_published {
             continue;
         }
@@ -210,7 +209,7 @@ pub fn run_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, Api
         if let Some(updated) = outcome {
             changed += 1;
             // A round whose whole window passed during downtime opens and closes in one catch-up.
-            if updated.state == RoundState::Open.as_str() && updated.closes_at <= now {
+            if updated.state == RoundState::Open && updated.closes_at <= now {
                 crate::db::transaction(conn, |conn| {
                     transition(
                         conn,
@@ -236,27 +235,27 @@ pub fn create(
     now: NaiveDateTime,
 ) -> Result<RoundRow, ApiError> {
     if !matches!(
-        procurement.status,
+        procurement.row.status,
         ProcurementStatus::Published | ProcurementStatus::Contracted
     ) {
         return Err(ApiError::conflict(
             "procurement_not_published",
             format!(
                 "Rounds belong to published procurements; this one is {}.",
-                procurement.status.as_str()
+                procurement.row.status
             ),
         ));
     }
     let row = RoundRow {
         id: new_id(),
         procurement_id: procurement.id().to_owned(),
-        kind: schedule.kind.as_str().to_owned(),
+        kind: schedule.kind,
         fiscal_year: schedule.fiscal_year,
         opens_at: schedule.opens_at,
         closes_at: schedule.closes_at,
         population_base_date: schedule.population_base_date,
         reminder_days: json!(schedule.reminder_days).to_string(),
-        state: RoundState::Scheduled.as_str().to_owned(),
+        state: RoundState::Scheduled,
         cancel_reason: None,
         version: 1,
         created_at: now,
@@ -338,11 +337,10 @@ pub fn reschedule(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<RoundRow, ApiError> {
-    let (_, round_state) = decode(current)?;
     let mut errors = Vec::new();
     let mut updated = current.clone();
     let mut extension = None;
-    match round_state {
+    match current.state {
         RoundState::Scheduled => {
             updated.opens_at = patch.opens_at.unwrap_or(updated.opens_at);
             updated.closes_at = patch.closes_at.unwrap_or(updated.closes_at);
@@ -375,10 +373,7 @@ pub fn reschedule(
         other => {
             return Err(ApiError::conflict(
                 "round_not_editable",
-                format!(
-                    "A {} round cannot change; reopen a closed round instead.",
-                    other.as_str()
-                ),
+                format!("A {other} round cannot change; reopen a closed round instead."),
             ));
         }
     }
@@ -403,7 +398,7 @@ pub fn reschedule(
     ) {
         updated.version += 1;
         updated.updated_at = now;
-        if !rounds::update(conn, &updated, current.version, &current.state)? {
+        if !rounds::update(conn, &updated, current.version, current.state)? {
             return Err(ApiError::stale(
                 "another request changed it at the same time",
             ));

@@ -8,7 +8,6 @@ use crate::db::audit::Actor;
 use crate::db::users::UserRow;
 use crate::db::{self, DbConnection, new_id};
 use crate::domain::email::Email;
-use crate::domain::organization::OrganizationKind;
 use crate::domain::text::required_text;
 use crate::domain::user::{Invitation, Role};
 use crate::error::{ApiError, FieldError, check};
@@ -42,11 +41,7 @@ pub fn invite(
         .map_err(|e| errors.push(FieldError::new("email", "invalid_format", e.to_string())))
         .ok();
     let display_name = required_text(&body.display_name, "display_name", 100, &mut errors);
-    let kind: OrganizationKind = organization
-        .kind
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if body.role == Role::Admin && !kind.runs_the_council() {
+    if body.role == Role::Admin && !organization.kind.runs_the_council() {
         errors.push(FieldError::new("role", "admin_outside_secretariat", format!("{} is not part of the council's secretariat; its users can be coordinators or viewers.", organization.name)));
     }
     check(errors)?;
@@ -56,7 +51,7 @@ pub fn invite(
         organization_id: organization.id,
         email: email.to_string(),
         display_name,
-        role: body.role.as_str().to_owned(),
+        role: body.role,
         password_hash: None,
         invitation_token_hash: Some(invitation_digest),
         invitation_expires_at: Some(expires_at),

@@ -57,8 +57,8 @@ pub async fn me(state: web::Data<AppState>, identity: Identity) -> Result<HttpRe
         Credential::ApiToken { id, scope } => CredentialView::ApiToken { id, scope },
     };
     Ok(HttpResponse::Ok().json(MeView {
-        user: UserView::try_from(user)?,
-        organization: OrganizationSummary::try_from(&organization)?,
+        user: UserView::from(user),
+        organization: OrganizationSummary::from(&organization),
         credential,
     }))
 }

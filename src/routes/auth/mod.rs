@@ -46,7 +46,7 @@ fn issue_pair(
 ) -> Result<TokenPair, ApiError> {
     let access = state
         .access_tokens
-        .issue(&user.id, &user.organization_id, user.role()?, now)?;
+        .issue(&user.id, &user.organization_id, user.role, now)?;
     let refresh = secret::generate(REFRESH_TOKEN_PREFIX);
     let expires_at = now + state.refresh_token_ttl;
     tokens::insert_refresh_token(

@@ -59,7 +59,7 @@ pub async fn list_organizations(
         ));
     }
     check(errors)?;
-    let kind = filter.kind.map(|k| k.as_str().to_owned());
+    let kind = filter.kind;
     let union = filter.union.clone();
     let (rows, total) = state
         .db(move |conn| {
@@ -67,7 +67,7 @@ pub async fn list_organizations(
                 Some(key) => Some(
                     organizations::find(conn, &key)?
                         .or(organizations::find_by_name(conn, &key)?)
-                        .filter(|u| u.kind == OrganizationKind::WideAreaUnion.as_str())
+                        .filter(|u| u.kind == OrganizationKind::WideAreaUnion)
                         .ok_or_else(|| {
                             ApiError::invalid_field(
                                 "union",

@@ -29,32 +29,28 @@ impl OrganizationSummary {
         id: &str,
         name: &str,
         romaji: &str,
-        kind: &str,
+        kind: OrganizationKind,
         lg_code: &Option<String>,
-    ) -> Result<Self, ApiError> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             id: id.to_owned(),
             name: name.to_owned(),
             romaji: romaji.to_owned(),
-            kind: kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            kind,
             lg_code: lg_code.clone(),
-        })
+        }
     }
 }
 
-impl TryFrom<&OrganizationRow> for OrganizationSummary {
-    type Error = ApiError;
-
-    fn try_from(row: &OrganizationRow) -> Result<Self, ApiError> {
-        Self::new(&row.id, &row.name, &row.romaji, &row.kind, &row.lg_code)
+impl From<&OrganizationRow> for OrganizationSummary {
+    fn from(row: &OrganizationRow) -> Self {
+        Self::new(&row.id, &row.name, &row.romaji, row.kind, &row.lg_code)
     }
 }
 
-impl TryFrom<&Member> for OrganizationSummary {
-    type Error = ApiError;
-
-    fn try_from(row: &Member) -> Result<Self, ApiError> {
-        Self::new(&row.id, &row.name, &row.romaji, &row.kind, &row.lg_code)
+impl From<&Member> for OrganizationSummary {
+    fn from(row: &Member) -> Self {
+        Self::new(&row.id, &row.name, &row.romaji, row.kind, &row.lg_code)
     }
 }
 
@@ -127,7 +123,7 @@ pub fn views(
                 None
             };
             Ok(OrganizationView {
-                summary: OrganizationSummary::try_from(&row)?,
+                summary: OrganizationSummary::from(&row),
                 population: row
                     .population
                     .zip(row.population_base_date)

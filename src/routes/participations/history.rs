@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Identity;
 use crate::db::participations;
+use crate::domain::participation::ParticipationStatus;
 use crate::error::{ApiError, Problem};
 use crate::service::organizations::resolve;
 use crate::service::rounds::visible_round;
@@ -13,7 +14,8 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParticipationVersion {
     pub version: i64,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ParticipationStatus,
     pub selected_options: Vec<String>,
     pub declared_quantity: Option<i64>,
     pub contact_name: Option<String>,

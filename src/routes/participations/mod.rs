@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Identity;
 use crate::db::participations::ParticipationRow;
+use crate::domain::participation::ParticipationStatus;
 use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,8 +27,8 @@ pub struct ParticipationView {
     pub organization_id: String,
     pub organization_name: String,
     /// `joined`, `declined` or `withdrawn`.
-    #[schema(example = "joined")]
-    pub status: String,
+    #[schema(value_type = String, example = "joined")]
+    pub status: ParticipationStatus,
     pub selected_options: Vec<String>,
     pub declared_quantity: Option<i64>,
     /// Only for the body itself and administrators.

@@ -36,11 +36,11 @@ pub async fn non_respondents(
                     .into_iter()
                     .map(|(_, org)| org)
                     .collect();
-            eligible_bodies(conn, &procurement)?
+            Ok(eligible_bodies(conn, &procurement)?
                 .iter()
                 .filter(|o| !answered.contains(&o.id))
-                .map(OrganizationSummary::try_from)
-                .collect::<Result<Vec<_>, _>>()
+                .map(OrganizationSummary::from)
+                .collect::<Vec<_>>())
         })
         .await?;
     Ok(HttpResponse::Ok().json(bodies))

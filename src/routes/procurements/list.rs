@@ -101,15 +101,13 @@ fn item(listed: Listed) -> Result<ProcurementListItem, ApiError> {
     let open_rounds = listed
         .open_rounds
         .into_iter()
-        .map(|(round, answered)| {
-            Ok(OpenRound {
-                kind: round.kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-                closes_at: round.closes_at.and_utc(),
-                id: round.id,
-                answered,
-            })
+        .map(|(round, answered)| OpenRound {
+            kind: round.kind,
+            closes_at: round.closes_at.and_utc(),
+            id: round.id,
+            answered,
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect();
     Ok(ProcurementListItem {
         procurement: view_with_lead(
             &listed.procurement,

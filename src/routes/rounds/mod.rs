@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use crate::db::DbConnection;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::RoundRow;
+use crate::domain::participation::ParticipationStatus;
 use crate::domain::round::{RoundKind, RoundState};
 use crate::error::ApiError;
 use crate::service::procurements::{Procurement, eligible_bodies};
-use crate::service::rounds::decode;
 
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ResponseCounts {
@@ -75,10 +75,10 @@ pub fn counts(
     };
     let mut responded = 0;
     for (participation, _) in answers {
-        match participation.status.as_str() {
-            "joined" => counts.joined += 1,
-            "declined" => counts.declined += 1,
-            _ => counts.withdrawn += 1,
+        match participation.status {
+            ParticipationStatus::Joined => counts.joined += 1,
+            ParticipationStatus::Declined => counts.declined += 1,
+            ParticipationStatus::Withdrawn => counts.withdrawn += 1,
         }
         responded += usize::from(eligible.contains(&participation.organization_id));
     }
@@ -87,17 +87,16 @@ pub fn counts(
 }
 
 pub fn view_with_counts(row: &RoundRow, counts: ResponseCounts) -> Result<RoundView, ApiError> {
-    let (kind, state) = decode(row)?;
     Ok(RoundView {
         id: row.id.clone(),
         procurement_id: row.procurement_id.clone(),
-        kind,
+        kind: row.kind,
         fiscal_year: row.fiscal_year,
         opens_at: row.opens_at.and_utc(),
         closes_at: row.closes_at.and_utc(),
         population_base_date: row.population_base_date,
         reminder_days: serde_json::from_str(&row.reminder_days).map_err(anyhow::Error::from)?,
-        state,
+        state: row.state,
         cancel_reason: row.cancel_reason.clone(),
         version: row.version,
         counts,

@@ -79,7 +79,7 @@ pub async fn create_token(
         user_id: identity.user_id,
         name,
         token_hash: secret.digest,
-        scope: body.scope.as_str().to_owned(),
+        scope: body.scope,
         expires_at: now + Duration::days(days),
         created_at: now,
         revoked_at: None,
@@ -94,6 +94,6 @@ pub async fn create_token(
         .await?;
     Ok(HttpResponse::Created().json(CreatedToken {
         token: secret.plain,
-        details: ApiTokenView::try_from(row)?,
+        details: ApiTokenView::from(row),
     }))
 }

@@ -25,9 +25,6 @@ pub async fn list_tokens(
     let rows = state
         .db(move |conn| Ok(db::tokens::list_api_tokens(conn, &identity.user_id)?))
         .await?;
-    let views = rows
-        .into_iter()
-        .map(ApiTokenView::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<ApiTokenView> = rows.into_iter().map(ApiTokenView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }

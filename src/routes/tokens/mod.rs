@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::db::tokens::ApiTokenRow;
 use crate::domain::user::TokenScope;
-use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiTokenView {
@@ -20,17 +19,15 @@ pub struct ApiTokenView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<ApiTokenRow> for ApiTokenView {
-    type Error = ApiError;
-
-    fn try_from(row: ApiTokenRow) -> Result<Self, ApiError> {
-        Ok(Self {
-            scope: row.scope()?,
+impl From<ApiTokenRow> for ApiTokenView {
+    fn from(row: ApiTokenRow) -> Self {
+        Self {
+            scope: row.scope,
             id: row.id,
             name: row.name,
             created_at: row.created_at.and_utc(),
             expires_at: row.expires_at.and_utc(),
             revoked_at: row.revoked_at.map(|t| t.and_utc()),
-        })
+        }
     }
 }

@@ -74,7 +74,7 @@ pub async fn create_user(
         })
         .await?;
     Ok(HttpResponse::Created().json(InvitedUser {
-        user: UserView::try_from(row)?,
+        user: UserView::from(row),
         invitation_token: invitation.plain,
         invitation_expires_at: expires_at.and_utc(),
     }))

@@ -66,9 +66,6 @@ pub async fn list_users(
             )?)
         })
         .await?;
-    let items = rows
-        .into_iter()
-        .map(UserView::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = rows.into_iter().map(UserView::from).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page, total)))
 }

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::db::users::UserRow;
 use crate::domain::user::Role;
-use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
@@ -24,18 +23,16 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
-impl TryFrom<UserRow> for UserView {
-    type Error = ApiError;
-
-    fn try_from(row: UserRow) -> Result<Self, ApiError> {
-        Ok(Self {
-            role: row.role()?,
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        Self {
+            role: row.role,
             active: row.password_hash.is_some(),
             id: row.id,
             organization_id: row.organization_id,
             email: row.email,
             display_name: row.display_name,
             created_at: row.created_at.and_utc(),
-        })
+        }
     }
 }

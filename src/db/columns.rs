@@ -1,0 +1,121 @@
+//! Domain values kept in TEXT columns. Each type declares itself stored as `Text`
+//! (`diesel::AsExpression`, `diesel::FromSqlRow`); the conversions live here, so that the domain
+//! knows no backend. They are written once for any backend that stores `Text` as a string, which
+//! covers PostgreSQL, SQLite and the `MultiBackend` of `DbConnection`.
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+
+use crate::domain::organization::OrganizationKind;
+use crate::domain::participation::ParticipationStatus;
+use crate::domain::procurement::{Category, ProcurementStatus};
+use crate::domain::round::{RoundKind, RoundState};
+use crate::domain::user::{Role, TokenScope};
+
+/// Enums stored by their `strum` name. A stored name that no variant has fails the query with an
+/// error naming the type and the value: a row written by a newer release, or by hand.
+macro_rules! text_enums {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl<DB: Backend> ToSql<Text, DB> for $ty
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                <str as ToSql<Text, DB>>::to_sql(<&'static str>::from(*self), out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $ty
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                text.parse()
+                    .map_err(|_| format!("{text:?} is not a {}", stringify!($ty)).into())
+            }
+        }
+    )+};
+}
+
+text_enums!(
+    Role,
+    TokenScope,
+    OrganizationKind,
+    RoundKind,
+    RoundState,
+    Category,
+    ProcurementStatus,
+    ParticipationStatus,
+);
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::{IntoSql, SqliteConnection};
+    use strum::VariantArray;
+
+    use super::*;
+    use crate::db::{self, DatabaseUrl, DbConnection};
+
+    /// SQLite in memory, and PostgreSQL too when `TEST_DATABASE_URL` names one.
+    fn connections() -> Vec<(&'static str, DbConnection)> {
+        let sqlite = SqliteConnection::establish(":memory:").expect("SQLite in memory");
+        let mut connections = vec![("sqlite", DbConnection::Sqlite(sqlite))];
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            let url = DatabaseUrl::parse(&url).expect("TEST_DATABASE_URL");
+            connections.push(("postgres", db::connect(&url).expect("PostgreSQL")));
+        }
+        connections
+    }
+
+    /// Every variant goes to the database and back, stored under the name the API uses for it;
+    /// a stored name that no variant has is an error that names it.
+    macro_rules! check_round_trips {
+        ($backend:expr, $conn:expr, $($ty:ty),+ $(,)?) => {$(
+            for &value in <$ty>::VARIANTS {
+                let stored: String = diesel::select(value.into_sql::<Text>())
+                    .get_result($conn)
+                    .expect("stored");
+                assert_eq!(
+                    serde_json::json!(stored),
+                    serde_json::json!(value),
+                    "{} on {}", stringify!($ty), $backend,
+                );
+                let read: $ty = diesel::select(value.into_sql::<Text>())
+                    .get_result($conn)
+                    .expect("read back");
+                assert_eq!(read, value, "{} on {}", stringify!($ty), $backend);
+            }
+            let error = diesel::select("retired".into_sql::<Text>())
+                .get_result::<$ty>($conn)
+                .expect_err("an unknown name");
+            // diesel names the field and keeps the reason as the source.
+            let error = format!("{:#}", anyhow::Error::from(error));
+            assert!(
+                error.contains(concat!("\"retired\" is not a ", stringify!($ty))),
+                "{} on {}: {error}", stringify!($ty), $backend,
+            );
+        )+};
+    }
+
+    #[test]
+    fn every_enum_round_trips_on_every_backend() {
+        for (backend, mut conn) in connections() {
+            check_round_trips!(
+                backend,
+                &mut conn,
+                Role,
+                TokenScope,
+                OrganizationKind,
+                RoundKind,
+                RoundState,
+                Category,
+                ProcurementStatus,
+                ParticipationStatus,
+            );
+        }
+    }
+}
