@@ -12,8 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::password;
 use crate::config::Config;
 use crate::db::users::UserRow;
-use crate::db::{self, DatabaseUrl, DbConnection, Pool, new_id};
+use crate::db::{self, DatabaseUrl, DbConnection, Pool};
 use crate::domain::email::Email;
+use crate::domain::id::UserId;
 use crate::domain::password::Password;
 use crate::domain::user::Role;
 use crate::{clock, demo};
@@ -161,7 +162,7 @@ pub fn create_admin(
         // Also run from the command line, where there is no service and so no injected clock.
         let now = crate::clock::utc_now();
         let user = UserRow {
-            id: new_id(),
+            id: UserId::generate(),
             organization_id: prefecture.id,
             email: email.to_string(),
             display_name: "管理者".to_owned(),

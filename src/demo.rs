@@ -62,7 +62,7 @@ pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiErr
         let mut input = item.procurement;
         // The demo file names the lead body, which may have no code.
         if let Some(lead) = organizations::find_by_name(conn, &input.lead_organization)? {
-            input.lead_organization = lead.id;
+            input.lead_organization = lead.id.to_string();
         }
         let draft = procurement_service::create(conn, input, &actor, now)?;
         let procurement = procurement_service::publish(conn, &draft, &actor, now)?;

@@ -11,14 +11,15 @@ use jsonwebtoken::errors::ErrorKind;
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
 use crate::cache::{Memo, Weight};
 use crate::db;
+use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::user::{Role, TokenScope};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct Identity {
-    pub user_id: String,
-    pub organization_id: String,
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
     pub role: Role,
     pub credential: Credential,
 }
@@ -39,14 +40,14 @@ impl Identity {
     }
 
     /// Admins act for every organization; coordinators for their own.
-    pub fn may_act_for(&self, organization_id: &str) -> bool {
+    pub fn may_act_for(&self, organization_id: &OrganizationId) -> bool {
         self.is_admin()
-            || (self.role == Role::Coordinator && self.organization_id == organization_id)
+            || (self.role == Role::Coordinator && &self.organization_id == organization_id)
     }
 
     /// Admins read every organization's private data; everyone else only their own.
-    pub fn may_read_private(&self, organization_id: &str) -> bool {
-        self.is_admin() || self.organization_id == organization_id
+    pub fn may_read_private(&self, organization_id: &OrganizationId) -> bool {
+        self.is_admin() || &self.organization_id == organization_id
     }
 
     pub fn require_admin(&self) -> Result<(), ApiError> {

@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::user::Role;
 
 pub const ISSUER: &str = "kyodo";
@@ -21,8 +22,8 @@ const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    pub sub: String,
-    pub org: String,
+    pub sub: UserId,
+    pub org: OrganizationId,
     pub role: Role,
     pub iss: String,
     pub aud: String,
@@ -62,15 +63,15 @@ impl AccessTokens {
 
     pub fn issue(
         &self,
-        user_id: &str,
-        organization_id: &str,
+        user_id: &UserId,
+        organization_id: &OrganizationId,
         role: Role,
         now: NaiveDateTime,
     ) -> anyhow::Result<IssuedToken> {
         let now = now.and_utc().timestamp();
         let claims = Claims {
-            sub: user_id.to_owned(),
-            org: organization_id.to_owned(),
+            sub: user_id.clone(),
+            org: organization_id.clone(),
             role,
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),

@@ -6,12 +6,13 @@ use serde::Serialize;
 
 use crate::db::schema::{audit_events, changes};
 use crate::db::{DbConnection, new_id};
+use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 
 /// Who acted, for the audit log: a user, or the service itself (the scheduler) when `user_id` is None.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
-    pub user_id: Option<String>,
-    pub organization_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub organization_id: Option<OrganizationId>,
     pub request_id: Option<String>,
 }
 
@@ -26,8 +27,8 @@ impl Actor {
 pub struct AuditEventRow {
     pub id: String,
     pub occurred_at: NaiveDateTime,
-    pub actor_user_id: Option<String>,
-    pub actor_organization_id: Option<String>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_organization_id: Option<OrganizationId>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -102,8 +103,8 @@ pub struct AuditFilter {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
     pub action: Option<String>,
-    pub actor_user_id: Option<String>,
-    pub actor_organization_id: Option<String>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_organization_id: Option<OrganizationId>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
 }
@@ -157,7 +158,7 @@ pub enum Audience {
     Council,
     Admins,
     /// One body (and the admins).
-    Organization(String),
+    Organization(OrganizationId),
 }
 
 impl Audience {
@@ -180,7 +181,7 @@ struct NewChange<'a> {
     entity_type: &'a str,
     entity_id: &'a str,
     action: &'a str,
-    procurement_id: Option<&'a str>,
+    procurement_id: Option<&'a ProcurementId>,
     audience: &'a str,
     payload: String,
 }
@@ -189,7 +190,7 @@ pub struct Change<'a> {
     pub entity_type: &'a str,
     pub entity_id: &'a str,
     pub action: &'a str,
-    pub procurement_id: Option<&'a str>,
+    pub procurement_id: Option<&'a ProcurementId>,
     pub audience: Audience,
     pub payload: serde_json::Value,
 }
@@ -222,7 +223,7 @@ pub struct ChangeRow {
     pub entity_type: String,
     pub entity_id: String,
     pub action: String,
-    pub procurement_id: Option<String>,
+    pub procurement_id: Option<ProcurementId>,
     pub audience: String,
     pub payload: String,
 }

@@ -8,6 +8,7 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
+use crate::domain::id::{OrganizationId, ProcurementId, RoundId, UserId};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::{Category, ProcurementStatus};
@@ -51,9 +52,35 @@ text_enums!(
     ParticipationStatus,
 );
 
+/// Ids stored as their text.
+macro_rules! text_ids {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl<DB: Backend> ToSql<Text, DB> for $ty
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                <str as ToSql<Text, DB>>::to_sql(self, out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $ty
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                String::from_sql(bytes).map(Self::from)
+            }
+        }
+    )+};
+}
+
+text_ids!(OrganizationId, ProcurementId, RoundId, UserId);
+
 #[cfg(test)]
 mod tests {
     use diesel::prelude::*;
+    use diesel::sql_types::Nullable;
     use diesel::{IntoSql, SqliteConnection};
     use strum::VariantArray;
 
@@ -99,6 +126,21 @@ mod tests {
                 "{} on {}: {error}", stringify!($ty), $backend,
             );
         )+};
+    }
+
+    #[test]
+    fn every_id_round_trips_on_every_backend() {
+        for (backend, mut conn) in connections() {
+            let id = RoundId::generate();
+            let read: RoundId = diesel::select(id.clone().into_sql::<Text>())
+                .get_result(&mut conn)
+                .expect("read back");
+            assert_eq!(read, id, "on {backend}");
+            let read: Option<UserId> = diesel::select(None::<UserId>.into_sql::<Nullable<Text>>())
+                .get_result(&mut conn)
+                .expect("read back");
+            assert_eq!(read, None, "on {backend}");
+        }
     }
 
     #[test]

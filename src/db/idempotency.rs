@@ -4,11 +4,12 @@ use diesel::result::{DatabaseErrorKind, Error};
 
 use crate::db::DbConnection;
 use crate::db::schema::idempotency_keys;
+use crate::domain::id::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct IdempotencyRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub idempotency_key: String,
     pub request_hash: String,
     /// Null while the first request is still being handled.
@@ -38,7 +39,7 @@ pub fn claim(
 
 pub fn complete(
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: &UserId,
     key: &str,
     status: i32,
     body: &str,
@@ -53,7 +54,7 @@ pub fn complete(
 }
 
 /// Frees the key after a failure the client may retry (a server error).
-pub fn release(conn: &mut DbConnection, user_id: &str, key: &str) -> QueryResult<()> {
+pub fn release(conn: &mut DbConnection, user_id: &UserId, key: &str) -> QueryResult<()> {
     diesel::delete(idempotency_keys::table.find((user_id, key)))
         .execute(conn)
         .map(drop)

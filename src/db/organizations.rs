@@ -3,12 +3,13 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{organizations, population_figures, union_memberships};
+use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::organization::OrganizationKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
 pub struct OrganizationRow {
-    pub id: String,
+    pub id: OrganizationId,
     pub lg_code: Option<String>,
     pub name: String,
     pub romaji: String,
@@ -25,7 +26,7 @@ pub struct OrganizationRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = organizations)]
 pub struct Member {
-    pub id: String,
+    pub id: OrganizationId,
     pub lg_code: Option<String>,
     pub name: String,
     pub romaji: String,
@@ -47,13 +48,13 @@ pub fn members(conn: &mut DbConnection) -> QueryResult<Vec<Member>> {
 
 /// A body as eligibility sees it.
 pub trait Candidate {
-    fn id(&self) -> &str;
+    fn id(&self) -> &OrganizationId;
     fn kind(&self) -> OrganizationKind;
     fn population(&self) -> Option<i64>;
 }
 
 impl Candidate for Member {
-    fn id(&self) -> &str {
+    fn id(&self) -> &OrganizationId {
         &self.id
     }
     fn kind(&self) -> OrganizationKind {
@@ -65,7 +66,7 @@ impl Candidate for Member {
 }
 
 impl Candidate for OrganizationRow {
-    fn id(&self) -> &str {
+    fn id(&self) -> &OrganizationId {
         &self.id
     }
     fn kind(&self) -> OrganizationKind {
@@ -80,11 +81,11 @@ impl Candidate for OrganizationRow {
 #[diesel(table_name = population_figures)]
 pub struct PopulationFigureRow {
     pub id: String,
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     pub population: i64,
     pub base_date: NaiveDate,
     pub source: Option<String>,
-    pub recorded_by: Option<String>,
+    pub recorded_by: Option<UserId>,
     pub recorded_at: NaiveDateTime,
 }
 
@@ -92,7 +93,7 @@ pub struct PopulationFigureRow {
 pub struct ListFilter {
     pub kind: Option<OrganizationKind>,
     /// Only members of this union.
-    pub union_id: Option<String>,
+    pub union_id: Option<OrganizationId>,
     /// Substring of the kanji name or (case-insensitively) the romaji.
     pub name: Option<String>,
 }
@@ -123,7 +124,7 @@ pub fn list(
             query = query.filter(
                 organizations::id.eq_any(
                     union_memberships::table
-                        .filter(union_memberships::union_id.eq(union_id.clone()))
+                        .filter(union_memberships::union_id.eq(union_id))
                         .select(union_memberships::member_id),
                 ),
             );
@@ -157,7 +158,7 @@ pub fn list(
     Ok((rows, total))
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<OrganizationRow>> {
+pub fn find(conn: &mut DbConnection, id: &OrganizationId) -> QueryResult<Option<OrganizationRow>> {
     organizations::table
         .find(id)
         .select(OrganizationRow::as_select())
@@ -192,13 +193,13 @@ pub fn insert(conn: &mut DbConnection, row: &OrganizationRow) -> QueryResult<()>
 }
 
 /// (id, name) of an organization, as listed beside another.
-pub type OrganizationRef = (String, String);
+pub type OrganizationRef = (OrganizationId, String);
 
 /// For each of `member_ids`, the unions it belongs to: (member id, (union id, union name)).
 pub fn unions_of(
     conn: &mut DbConnection,
-    member_ids: &[String],
-) -> QueryResult<Vec<(String, OrganizationRef)>> {
+    member_ids: &[OrganizationId],
+) -> QueryResult<Vec<(OrganizationId, OrganizationRef)>> {
     union_memberships::table
         .inner_join(organizations::table.on(organizations::id.eq(union_memberships::union_id)))
         .filter(union_memberships::member_id.eq_any(member_ids))
@@ -213,8 +214,8 @@ pub fn unions_of(
 /// For each of `union_ids`, its members: (union id, (member id, member name)), in code order.
 pub fn members_of(
     conn: &mut DbConnection,
-    union_ids: &[String],
-) -> QueryResult<Vec<(String, OrganizationRef)>> {
+    union_ids: &[OrganizationId],
+) -> QueryResult<Vec<(OrganizationId, OrganizationRef)>> {
     union_memberships::table
         .inner_join(organizations::table.on(organizations::id.eq(union_memberships::member_id)))
         .filter(union_memberships::union_id.eq_any(union_ids))
@@ -228,8 +229,8 @@ pub fn members_of(
 
 pub fn add_membership(
     conn: &mut DbConnection,
-    union_id: &str,
-    member_id: &str,
+    union_id: &OrganizationId,
+    member_id: &OrganizationId,
 ) -> QueryResult<usize> {
     let exists: i64 = union_memberships::table
         .filter(union_memberships::union_id.eq(union_id))
@@ -249,7 +250,7 @@ pub fn add_membership(
 
 pub fn population_history(
     conn: &mut DbConnection,
-    organization_id: &str,
+    organization_id: &OrganizationId,
 ) -> QueryResult<Vec<PopulationFigureRow>> {
     population_figures::table
         .filter(population_figures::organization_id.eq(organization_id))
@@ -260,7 +261,7 @@ pub fn population_history(
 
 pub fn find_population_figure(
     conn: &mut DbConnection,
-    organization_id: &str,
+    organization_id: &OrganizationId,
     base_date: NaiveDate,
 ) -> QueryResult<Option<PopulationFigureRow>> {
     population_figures::table
@@ -296,7 +297,7 @@ pub fn add_population_figure(
 
 pub fn set_contacts(
     conn: &mut DbConnection,
-    id: &str,
+    id: &OrganizationId,
     contacts_json: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {

@@ -3,14 +3,15 @@ use diesel::prelude::*;
 
 use crate::db::schema::{organizations, participation_history, participations};
 use crate::db::{DbConnection, new_id};
+use crate::domain::id::{OrganizationId, RoundId, UserId};
 use crate::domain::participation::ParticipationStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = participations, treat_none_as_null = true)]
 pub struct ParticipationRow {
     pub id: String,
-    pub round_id: String,
-    pub organization_id: String,
+    pub round_id: RoundId,
+    pub organization_id: OrganizationId,
     pub status: ParticipationStatus,
     /// JSON list of option codes.
     pub selected_options: String,
@@ -20,7 +21,7 @@ pub struct ParticipationRow {
     pub contact_phone: Option<String>,
     pub note: Option<String>,
     pub version: i64,
-    pub updated_by: Option<String>,
+    pub updated_by: Option<UserId>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -39,14 +40,18 @@ pub struct HistoryRow {
     pub contact_phone: Option<String>,
     pub note: Option<String>,
     pub reason: Option<String>,
-    pub changed_by: Option<String>,
+    pub changed_by: Option<UserId>,
     pub changed_at: NaiveDateTime,
 }
 
 /// Serializes writers of one (round, organization) on PostgreSQL, so that two coordinators
 /// registering at the same instant leave one row and an unbroken history. (SQLite's write
 /// transactions are serialized already.)
-pub fn lock(conn: &mut DbConnection, round_id: &str, organization_id: &str) -> QueryResult<()> {
+pub fn lock(
+    conn: &mut DbConnection,
+    round_id: &RoundId,
+    organization_id: &OrganizationId,
+) -> QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<diesel::sql_types::Text, _>(format!(
@@ -59,8 +64,8 @@ pub fn lock(conn: &mut DbConnection, round_id: &str, organization_id: &str) -> Q
 
 pub fn find(
     conn: &mut DbConnection,
-    round_id: &str,
-    organization_id: &str,
+    round_id: &RoundId,
+    organization_id: &OrganizationId,
 ) -> QueryResult<Option<ParticipationRow>> {
     participations::table
         .filter(participations::round_id.eq(round_id))
@@ -109,7 +114,7 @@ pub fn save(
 /// The round's participations with each body's name, in code order.
 pub fn list_for_round(
     conn: &mut DbConnection,
-    round_id: &str,
+    round_id: &RoundId,
 ) -> QueryResult<Vec<(ParticipationRow, String)>> {
     participations::table
         .inner_join(organizations::table.on(organizations::id.eq(participations::organization_id)))
@@ -134,8 +139,8 @@ pub fn history(conn: &mut DbConnection, participation_id: &str) -> QueryResult<V
 /// Ids of the bodies that have answered in these rounds: (round id, organization id).
 pub fn responded(
     conn: &mut DbConnection,
-    round_ids: &[String],
-) -> QueryResult<Vec<(String, String)>> {
+    round_ids: &[RoundId],
+) -> QueryResult<Vec<(RoundId, OrganizationId)>> {
     participations::table
         .filter(participations::round_id.eq_any(round_ids))
         .select((participations::round_id, participations::organization_id))

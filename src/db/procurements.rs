@@ -3,16 +3,17 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::procurements;
+use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 use crate::domain::procurement::{Category, ProcurementStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = procurements, treat_none_as_null = true)]
 pub struct ProcurementRow {
-    pub id: String,
+    pub id: ProcurementId,
     pub title: String,
     pub summary: String,
     pub category: Category,
-    pub lead_organization_id: String,
+    pub lead_organization_id: OrganizationId,
     pub mandatory: bool,
     pub small_body_friendly: bool,
     /// JSON `Eligibility`.
@@ -28,7 +29,7 @@ pub struct ProcurementRow {
     pub status: ProcurementStatus,
     pub cancel_reason: Option<String>,
     pub version: i64,
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub published_at: Option<NaiveDateTime>,
@@ -41,7 +42,7 @@ pub fn insert(conn: &mut DbConnection, row: &ProcurementRow) -> QueryResult<()> 
         .map(drop)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ProcurementRow>> {
+pub fn find(conn: &mut DbConnection, id: &ProcurementId) -> QueryResult<Option<ProcurementRow>> {
     procurements::table
         .find(id)
         .select(ProcurementRow::as_select())

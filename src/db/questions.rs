@@ -3,17 +3,18 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::questions;
+use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = questions, treat_none_as_null = true)]
 pub struct QuestionRow {
     pub id: String,
-    pub procurement_id: String,
-    pub organization_id: String,
-    pub asked_by: String,
+    pub procurement_id: ProcurementId,
+    pub organization_id: OrganizationId,
+    pub asked_by: UserId,
     pub question: String,
     pub answer: Option<String>,
-    pub answered_by: Option<String>,
+    pub answered_by: Option<UserId>,
     pub answered_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
@@ -42,7 +43,7 @@ pub fn update(conn: &mut DbConnection, row: &QuestionRow) -> QueryResult<()> {
 
 pub fn list_for_procurement(
     conn: &mut DbConnection,
-    procurement_id: &str,
+    procurement_id: &ProcurementId,
 ) -> QueryResult<Vec<QuestionRow>> {
     questions::table
         .filter(questions::procurement_id.eq(procurement_id))

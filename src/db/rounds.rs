@@ -3,13 +3,14 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::rounds;
+use crate::domain::id::{ProcurementId, RoundId};
 use crate::domain::round::{RoundKind, RoundState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = rounds, treat_none_as_null = true)]
 pub struct RoundRow {
-    pub id: String,
-    pub procurement_id: String,
+    pub id: RoundId,
+    pub procurement_id: ProcurementId,
     pub kind: RoundKind,
     pub fiscal_year: Option<i32>,
     pub opens_at: NaiveDateTime,
@@ -31,7 +32,7 @@ pub fn insert(conn: &mut DbConnection, row: &RoundRow) -> QueryResult<()> {
         .map(drop)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> {
+pub fn find(conn: &mut DbConnection, id: &RoundId) -> QueryResult<Option<RoundRow>> {
     rounds::table
         .find(id)
         .select(RoundRow::as_select())
@@ -42,7 +43,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> 
 /// The round, locked against state changes until the transaction ends (PostgreSQL `FOR SHARE`;
 /// SQLite's write transactions already exclude each other). Registrations share the lock, so they
 /// run side by side, while closing the round waits for them, and they for it.
-pub fn find_for_share(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RoundRow>> {
+pub fn find_for_share(conn: &mut DbConnection, id: &RoundId) -> QueryResult<Option<RoundRow>> {
     match conn {
         DbConnection::Postgres(pg) => rounds::table
             .find(id)
@@ -56,7 +57,7 @@ pub fn find_for_share(conn: &mut DbConnection, id: &str) -> QueryResult<Option<R
 
 pub fn list_for_procurement(
     conn: &mut DbConnection,
-    procurement_id: &str,
+    procurement_id: &ProcurementId,
 ) -> QueryResult<Vec<RoundRow>> {
     rounds::table
         .filter(rounds::procurement_id.eq(procurement_id))
@@ -68,7 +69,7 @@ pub fn list_for_procurement(
 /// Rounds in `state` of these procurements.
 pub fn in_state_for(
     conn: &mut DbConnection,
-    procurement_ids: &[String],
+    procurement_ids: &[ProcurementId],
     state: RoundState,
 ) -> QueryResult<Vec<RoundRow>> {
     rounds::table

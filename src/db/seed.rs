@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::db::organizations::{self, OrganizationRow, PopulationFigureRow};
 use crate::db::{DbConnection, new_id};
+use crate::domain::id::OrganizationId;
 use crate::domain::lg_code::LgCode;
 use crate::domain::organization::OrganizationKind;
 
@@ -180,7 +181,7 @@ pub fn seed_council(conn: &mut DbConnection) -> anyhow::Result<SeedReport> {
             Some(existing) => existing.id,
             None => {
                 let row = OrganizationRow {
-                    id: new_id(),
+                    id: OrganizationId::generate(),
                     lg_code: body.lg_code.map(|c| c.to_string()),
                     name: body.name.clone(),
                     romaji: body.romaji,

@@ -4,13 +4,14 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{api_tokens, refresh_tokens, users};
 use crate::db::users::UserRow;
+use crate::domain::id::UserId;
 use crate::domain::user::TokenScope;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshTokenRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub family_id: String,
     pub token_hash: String,
     pub expires_at: NaiveDateTime,
@@ -23,7 +24,7 @@ pub struct RefreshTokenRow {
 #[diesel(table_name = api_tokens)]
 pub struct ApiTokenRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub token_hash: String,
     pub scope: TokenScope,
@@ -104,7 +105,7 @@ pub fn find_active_api_token(
         .optional()
 }
 
-pub fn list_api_tokens(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<ApiTokenRow>> {
+pub fn list_api_tokens(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<ApiTokenRow>> {
     api_tokens::table
         .filter(api_tokens::user_id.eq(user_id))
         .order((api_tokens::created_at.desc(), api_tokens::id.desc()))

@@ -3,20 +3,21 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::users;
+use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::user::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
-    pub organization_id: String,
+    pub id: UserId,
+    pub organization_id: OrganizationId,
     pub email: String,
     pub display_name: String,
     pub role: Role,
     pub password_hash: Option<String>,
     pub invitation_token_hash: Option<String>,
     pub invitation_expires_at: Option<NaiveDateTime>,
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -32,7 +33,7 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
+pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
@@ -59,14 +60,14 @@ pub fn find_by_invitation(conn: &mut DbConnection, digest: &str) -> QueryResult<
 /// Users of one organization, or of all when `organization_id` is `None`, oldest first.
 pub fn list(
     conn: &mut DbConnection,
-    organization_id: Option<&str>,
+    organization_id: Option<&OrganizationId>,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<UserRow>, i64)> {
     let filtered = || {
         let mut query = users::table.into_boxed();
         if let Some(org) = organization_id {
-            query = query.filter(users::organization_id.eq(org.to_owned()));
+            query = query.filter(users::organization_id.eq(org.clone()));
         }
         query
     };
@@ -83,7 +84,7 @@ pub fn list(
 /// Sets the password and spends the invitation, only if the invitation is still unspent.
 pub fn accept_invitation(
     conn: &mut DbConnection,
-    id: &str,
+    id: &UserId,
     digest: &str,
     password_hash: &str,
     now: NaiveDateTime,

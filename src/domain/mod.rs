@@ -2,6 +2,7 @@
 
 pub mod email;
 pub mod fiscal_year;
+pub mod id;
 pub mod lg_code;
 pub mod limits;
 pub mod organization;

@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Identity;
 use crate::db::audit::{self, AuditFilter};
+use crate::domain::id::{OrganizationId, UserId};
 use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
@@ -32,8 +33,10 @@ pub struct AuditEvent {
     pub id: String,
     pub occurred_at: DateTime<Utc>,
     /// Null when the service acted by itself (the scheduler).
-    pub actor_user_id: Option<String>,
-    pub actor_organization_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub actor_user_id: Option<UserId>,
+    #[schema(value_type = Option<String>)]
+    pub actor_organization_id: Option<OrganizationId>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -69,8 +72,8 @@ pub async fn list_audit_events(
         entity_type: p.entity_type,
         entity_id: p.entity_id,
         action: p.action,
-        actor_user_id: p.actor,
-        actor_organization_id: p.actor_organization,
+        actor_user_id: p.actor.map(UserId::from),
+        actor_organization_id: p.actor_organization.map(OrganizationId::from),
         since: p.since.map(|t| t.naive_utc()),
         until: p.until.map(|t| t.naive_utc()),
     };

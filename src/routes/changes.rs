@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Identity;
 use crate::db::audit::{self, Audience, ChangeRow, Cursor};
 use crate::db::{DbConnection, organizations, procurements};
+use crate::domain::id::ProcurementId;
 use crate::domain::procurement::ProcurementStatus;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
@@ -39,7 +40,8 @@ pub struct FeedEntry {
     pub entity_id: String,
     /// e.g. `published`, `opened`, `joined`, `answered`.
     pub action: String,
-    pub procurement_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub procurement_id: Option<ProcurementId>,
     /// The entity's public state after the change.
     pub data: serde_json::Value,
 }
@@ -137,7 +139,7 @@ pub async fn list_changes(
 struct Visibility<'a> {
     identity: &'a Identity,
     own: Option<organizations::OrganizationRow>,
-    procurements: BTreeMap<String, bool>,
+    procurements: BTreeMap<ProcurementId, bool>,
 }
 
 impl<'a> Visibility<'a> {
@@ -159,7 +161,7 @@ impl<'a> Visibility<'a> {
             return Ok(true);
         };
         let audience_ok =
-            row.audience == Audience::COUNCIL || row.audience == self.identity.organization_id;
+            row.audience == Audience::COUNCIL || row.audience == *self.identity.organization_id;
         let Some(procurement_id) = row.procurement_id.as_ref().filter(|_| audience_ok) else {
             return Ok(audience_ok);
         };

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 
 use crate::db::DbConnection;
 use crate::db::organizations::{self, OrganizationRow};
+use crate::domain::id::OrganizationId;
 use crate::domain::lg_code::LgCode;
 use crate::error::ApiError;
 
@@ -16,7 +17,7 @@ pub fn find(conn: &mut DbConnection, key: &str) -> diesel::QueryResult<Option<Or
             Err(_) => Ok(None),
         }
     } else {
-        organizations::find(conn, key)
+        organizations::find(conn, &OrganizationId::from(key.to_owned()))
     }
 }
 

@@ -10,6 +10,7 @@ use crate::db::organizations::OrganizationRow;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::procurements as procurement_rows;
 use crate::db::rounds::{self, RoundRow};
+use crate::domain::id::RoundId;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{self as round_rules, RoundState};
@@ -60,7 +61,7 @@ pub struct Context {
 pub fn authorize(
     conn: &mut DbConnection,
     identity: &Identity,
-    round_id: &str,
+    round_id: &RoundId,
     organization_key: &str,
     now: NaiveDateTime,
 ) -> Result<Context, ApiError> {
@@ -128,7 +129,7 @@ pub fn require_reason(
     Ok(())
 }
 
-pub fn round_not_found(id: &str) -> ApiError {
+pub fn round_not_found(id: &RoundId) -> ApiError {
     ApiError::not_found("round_not_found", format!("No round has the id {id:?}."))
 }
 

@@ -9,9 +9,10 @@ use crate::auth::Identity;
 use crate::db::DbConnection;
 use crate::db::audit::Actor;
 use crate::db::organizations::{self, Member};
+use crate::db::participations;
 use crate::db::procurements::{self, ProcurementRow};
 use crate::db::rounds::{self, RoundRow};
-use crate::db::{new_id, participations};
+use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::procurement::{
     Candidate, Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
@@ -49,7 +50,7 @@ impl Procurement {
         })
     }
 
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &ProcurementId {
         &self.row.id
     }
 
@@ -81,7 +82,7 @@ impl Procurement {
 pub fn visible(
     conn: &mut DbConnection,
     identity: &Identity,
-    id: &str,
+    id: &ProcurementId,
 ) -> Result<Procurement, ApiError> {
     let not_found = || {
         ApiError::not_found(
@@ -118,7 +119,7 @@ pub fn input_of(p: &Procurement) -> ProcurementInput {
         title: p.row.title.clone(),
         summary: p.row.summary.clone(),
         category: p.row.category,
-        lead_organization: p.row.lead_organization_id.clone(),
+        lead_organization: p.row.lead_organization_id.to_string(),
         mandatory: p.row.mandatory,
         small_body_friendly: p.row.small_body_friendly,
         eligibility: p.eligibility.clone(),
@@ -165,7 +166,7 @@ fn write(
     ] {
         for (i, key) in list.iter_mut().enumerate() {
             match organization_service::find(conn, key).context("finding an eligible body")? {
-                Some(org) => *key = org.id,
+                Some(org) => *key = org.id.to_string(),
                 None => errors.push(FieldError::new(
                     format!("{field}[{i}]"),
                     "unknown_organization",
@@ -175,12 +176,13 @@ fn write(
         }
     }
     check(errors)?;
+    let lead = lead.context("a checked lead organization is missing")?;
     let mut row = row.unwrap_or_else(|| ProcurementRow {
-        id: new_id(),
+        id: ProcurementId::generate(),
         title: String::new(),
         summary: String::new(),
         category: input.category,
-        lead_organization_id: String::new(),
+        lead_organization_id: lead.clone(),
         mandatory: false,
         small_body_friendly: false,
         eligibility: String::new(),
@@ -200,7 +202,7 @@ fn write(
     row.title = input.title;
     row.summary = input.summary;
     row.category = input.category;
-    row.lead_organization_id = lead.context("a checked lead organization is missing")?;
+    row.lead_organization_id = lead;
     row.mandatory = input.mandatory;
     row.small_body_friendly = input.small_body_friendly;
     row.eligibility = to_json(&input.eligibility)?;
@@ -232,7 +234,7 @@ pub fn create(
 pub fn update(
     conn: &mut DbConnection,
     identity: &Identity,
-    id: &str,
+    id: &ProcurementId,
     expected_version: Option<&str>,
     patch: ProcurementPatch,
     actor: &Actor,
@@ -451,7 +453,7 @@ pub fn list(
         None => ProcurementStatus::PUBLIC.to_vec(),
     };
     let rows = procurements::list(conn, &statuses, filter.category, filter.small_body_friendly)?;
-    let bodies: BTreeMap<String, _> = organizations::members(conn)?
+    let bodies: BTreeMap<OrganizationId, _> = organizations::members(conn)?
         .into_iter()
         .map(|o| (o.id.clone(), o))
         .collect();
@@ -465,10 +467,10 @@ pub fn list(
             visible.push(procurement);
         }
     }
-    let ids: Vec<String> = visible.iter().map(|p| p.id().to_owned()).collect();
+    let ids: Vec<ProcurementId> = visible.iter().map(|p| p.id().clone()).collect();
     let open = rounds::in_state_for(conn, &ids, RoundState::Open)?;
-    let open_ids: Vec<String> = open.iter().map(|r| r.id.clone()).collect();
-    let answered: BTreeSet<String> = participations::responded(conn, &open_ids)?
+    let open_ids: Vec<RoundId> = open.iter().map(|r| r.id.clone()).collect();
+    let answered: BTreeSet<RoundId> = participations::responded(conn, &open_ids)?
         .into_iter()
         .filter(|(_, org)| org == &identity.organization_id)
         .map(|(round, _)| round)
@@ -477,7 +479,7 @@ pub fn list(
     for procurement in visible {
         let open_rounds: Vec<(RoundRow, bool)> = open
             .iter()
-            .filter(|r| r.procurement_id == procurement.id())
+            .filter(|r| &r.procurement_id == procurement.id())
             .map(|r| (r.clone(), answered.contains(&r.id)))
             .collect();
         let awaiting =

@@ -33,7 +33,7 @@ pub fn ask(
     let question = single_text(text, "question", MAX_TEXT)?;
     let row = QuestionRow {
         id: new_id(),
-        procurement_id: procurement.id().to_owned(),
+        procurement_id: procurement.id().clone(),
         organization_id: identity.organization_id.clone(),
         asked_by: identity.user_id.clone(),
         question,

@@ -8,6 +8,7 @@ use crate::db::audit::{self, Actor, Audience, Change, Event};
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
+use crate::domain::id::RoundId;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundState, Schedule};
@@ -247,8 +248,8 @@ pub fn create(
         ));
     }
     let row = RoundRow {
-        id: new_id(),
-        procurement_id: procurement.id().to_owned(),
+        id: RoundId::generate(),
+        procurement_id: procurement.id().clone(),
         kind: schedule.kind,
         fiscal_year: schedule.fiscal_year,
         opens_at: schedule.opens_at,
@@ -306,7 +307,7 @@ pub fn create(
 pub fn visible_round(
     conn: &mut DbConnection,
     identity: &Identity,
-    id: &str,
+    id: &RoundId,
 ) -> Result<(RoundRow, Procurement), ApiError> {
     let round = rounds::find(conn, id)?.ok_or_else(|| round_not_found(id))?;
     let procurement = visible(conn, identity, &round.procurement_id).map_err(|e| {

@@ -6,8 +6,9 @@ use chrono::NaiveDateTime;
 use crate::auth::Identity;
 use crate::db::audit::Actor;
 use crate::db::users::UserRow;
-use crate::db::{self, DbConnection, new_id};
+use crate::db::{self, DbConnection};
 use crate::domain::email::Email;
+use crate::domain::id::UserId;
 use crate::domain::text::required_text;
 use crate::domain::user::{Invitation, Role};
 use crate::error::{ApiError, FieldError, check};
@@ -47,7 +48,7 @@ pub fn invite(
     check(errors)?;
     let email = email.context("a checked e-mail address is missing")?;
     let row = UserRow {
-        id: new_id(),
+        id: UserId::generate(),
         organization_id: organization.id,
         email: email.to_string(),
         display_name,

@@ -5,6 +5,7 @@ use utoipa::IntoParams;
 use super::{OrganizationView, views};
 use crate::auth::Identity;
 use crate::db::organizations::{self, ListFilter};
+use crate::domain::id::OrganizationId;
 use crate::domain::organization::OrganizationKind;
 use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
@@ -65,7 +66,7 @@ pub async fn list_organizations(
         .db(move |conn| {
             let union_id = match union {
                 Some(key) => Some(
-                    organizations::find(conn, &key)?
+                    organizations::find(conn, &OrganizationId::from(key.clone()))?
                         .or(organizations::find_by_name(conn, &key)?)
                         .filter(|u| u.kind == OrganizationKind::WideAreaUnion)
                         .ok_or_else(|| {

@@ -10,12 +10,14 @@ use utoipa::ToSchema;
 
 use crate::db::DbConnection;
 use crate::db::organizations::{self, Member, OrganizationRef, OrganizationRow};
+use crate::domain::id::OrganizationId;
 use crate::domain::organization::OrganizationKind;
 use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizationSummary {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: OrganizationId,
     pub name: String,
     pub romaji: String,
     pub kind: OrganizationKind,
@@ -26,14 +28,14 @@ pub struct OrganizationSummary {
 
 impl OrganizationSummary {
     fn new(
-        id: &str,
+        id: &OrganizationId,
         name: &str,
         romaji: &str,
         kind: OrganizationKind,
         lg_code: &Option<String>,
     ) -> Self {
         Self {
-            id: id.to_owned(),
+            id: id.clone(),
             name: name.to_owned(),
             romaji: romaji.to_owned(),
             kind,
@@ -64,7 +66,8 @@ pub struct Population {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizationLink {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: OrganizationId,
     pub name: String,
 }
 
@@ -102,9 +105,9 @@ pub fn views(
     rows: Vec<OrganizationRow>,
     show_contacts: impl Fn(&OrganizationRow) -> bool,
 ) -> Result<Vec<OrganizationView>, ApiError> {
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let group = |pairs: Vec<(String, OrganizationRef)>| {
-        let mut grouped: BTreeMap<String, Vec<OrganizationLink>> = BTreeMap::new();
+    let ids: Vec<OrganizationId> = rows.iter().map(|r| r.id.clone()).collect();
+    let group = |pairs: Vec<(OrganizationId, OrganizationRef)>| {
+        let mut grouped: BTreeMap<OrganizationId, Vec<OrganizationLink>> = BTreeMap::new();
         for (key, (id, name)) in pairs {
             grouped
                 .entry(key)

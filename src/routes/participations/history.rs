@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Identity;
 use crate::db::participations;
+use crate::domain::id::{RoundId, UserId};
 use crate::domain::participation::ParticipationStatus;
 use crate::error::{ApiError, Problem};
 use crate::service::organizations::resolve;
@@ -25,7 +26,8 @@ pub struct ParticipationVersion {
     /// Why an administrator made this change for the body, or why the service enrolled it.
     pub reason: Option<String>,
     /// The user who made the change; null when the service enrolled the body.
-    pub changed_by: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub changed_by: Option<UserId>,
     pub changed_at: DateTime<Utc>,
 }
 
@@ -44,7 +46,7 @@ pub struct ParticipationVersion {
 pub async fn participation_history(
     state: web::Data<AppState>,
     identity: Identity,
-    path: web::Path<(String, String)>,
+    path: web::Path<(RoundId, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (round_id, organization) = path.into_inner();
     let versions = state

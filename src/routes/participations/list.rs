@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use super::{ParticipationView, view};
 use crate::auth::Identity;
 use crate::db::participations;
+use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::routes::rounds::{ResponseCounts, counts};
 use crate::service::rounds::visible_round;
@@ -12,7 +13,8 @@ use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParticipationList {
-    pub round_id: String,
+    #[schema(value_type = String)]
+    pub round_id: RoundId,
     pub counts: ResponseCounts,
     /// Every answer, in code order. Which bodies joined or declined is public within the council;
     /// contacts and notes only to the body itself and administrators.
@@ -33,7 +35,7 @@ pub struct ParticipationList {
 pub async fn list_participations(
     state: web::Data<AppState>,
     identity: Identity,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let key = identity.view_key(&request);

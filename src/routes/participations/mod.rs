@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Identity;
 use crate::db::participations::ParticipationRow;
+use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::participation::ParticipationStatus;
 use crate::error::ApiError;
 
@@ -23,8 +24,10 @@ pub struct ParticipationContact {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParticipationView {
     pub id: String,
-    pub round_id: String,
-    pub organization_id: String,
+    #[schema(value_type = String)]
+    pub round_id: RoundId,
+    #[schema(value_type = String)]
+    pub organization_id: OrganizationId,
     pub organization_name: String,
     /// `joined`, `declined` or `withdrawn`.
     #[schema(value_type = String, example = "joined")]

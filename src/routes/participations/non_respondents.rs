@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, web};
 
 use crate::auth::Identity;
 use crate::db::participations;
+use crate::domain::id::{OrganizationId, RoundId};
 use crate::error::{ApiError, Problem};
 use crate::routes::organizations::OrganizationSummary;
 use crate::service::procurements::eligible_bodies;
@@ -25,13 +26,13 @@ use crate::state::AppState;
 pub async fn non_respondents(
     state: web::Data<AppState>,
     identity: Identity,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let bodies = state
         .db(move |conn| {
             let (round, procurement) = visible_round(conn, &identity, &id)?;
-            let answered: BTreeSet<String> =
+            let answered: BTreeSet<OrganizationId> =
                 participations::responded(conn, std::slice::from_ref(&round.id))?
                     .into_iter()
                     .map(|(_, org)| org)

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{ParticipationView, view};
 use crate::auth::Identity;
 use crate::domain::email::Email;
+use crate::domain::id::RoundId;
 use crate::domain::limits::{MAX_OPTIONS, check_count};
 use crate::domain::text::Lines;
 use crate::domain::text::optional_text;
@@ -84,7 +85,7 @@ pub async fn put_participation(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
+    path: web::Path<(RoundId, String)>,
     body: JsonBody<ParticipationInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (round_id, organization) = path.into_inner();

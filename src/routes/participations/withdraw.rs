@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ParticipationView, view};
 use crate::auth::Identity;
+use crate::domain::id::RoundId;
 use crate::domain::text::Lines;
 use crate::domain::text::optional_text;
 use crate::error::check;
@@ -38,7 +39,7 @@ pub async fn withdraw_participation(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    path: web::Path<(String, String)>,
+    path: web::Path<(RoundId, String)>,
     params: QueryString<WithdrawParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (round_id, organization) = path.into_inner();

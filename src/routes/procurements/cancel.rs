@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use super::{ProcurementView, view};
 use crate::auth::Identity;
+use crate::domain::id::ProcurementId;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::JsonBody;
 use crate::routes::{MAX_REASON, etag};
@@ -38,7 +39,7 @@ pub async fn cancel_procurement(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
     body: JsonBody<CancelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;

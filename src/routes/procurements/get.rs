@@ -2,6 +2,7 @@ use actix_web::{HttpResponse, get, web};
 
 use super::{ProcurementView, view};
 use crate::auth::Identity;
+use crate::domain::id::ProcurementId;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
 use crate::service::procurements;
@@ -22,7 +23,7 @@ use crate::state::AppState;
 pub async fn get_procurement(
     state: web::Data<AppState>,
     identity: Identity,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
 ) -> Result<HttpResponse, ApiError> {
     let procurement = state
         .db(move |conn| {

@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ProcurementView, view_with_lead};
 use crate::auth::Identity;
+use crate::domain::id::RoundId;
 use crate::domain::procurement::{Category, ProcurementStatus};
 use crate::domain::round::RoundKind;
 use crate::error::{ApiError, Problem, check};
@@ -29,7 +30,8 @@ pub struct ProcurementFilter {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenRound {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: RoundId,
     pub kind: RoundKind,
     pub closes_at: DateTime<Utc>,
     /// Whether the caller's body has answered.

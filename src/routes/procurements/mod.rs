@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::db::DbConnection;
 use crate::db::organizations;
+use crate::domain::id::ProcurementId;
 use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
@@ -30,7 +31,8 @@ pub struct ContractTerm {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProcurementView {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ProcurementId,
     #[schema(example = "AI音声文字起こしツール")]
     pub title: String,
     pub summary: String,

@@ -3,6 +3,7 @@ use tracing_actix_web::RequestId;
 
 use super::{ProcurementView, view};
 use crate::auth::Identity;
+use crate::domain::id::ProcurementId;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
 use crate::service::procurements::{self, visible};
@@ -24,7 +25,7 @@ pub async fn publish_procurement(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
     let now = state.now();

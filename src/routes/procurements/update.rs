@@ -3,6 +3,7 @@ use tracing_actix_web::RequestId;
 
 use super::{ProcurementView, view};
 use crate::auth::Identity;
+use crate::domain::id::ProcurementId;
 use crate::domain::procurement::ProcurementPatch;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
@@ -32,7 +33,7 @@ pub async fn update_procurement(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
     body: JsonBody<ProcurementPatch>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Identity;
 use crate::db::questions::{self as question_rows, QuestionRow};
+use crate::domain::id::{OrganizationId, ProcurementId};
 use crate::domain::user::Role;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::JsonBody;
@@ -20,13 +21,15 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QuestionView {
     pub id: String,
-    pub procurement_id: String,
+    #[schema(value_type = String)]
+    pub procurement_id: ProcurementId,
     pub question: String,
     pub answer: Option<String>,
     pub answered_at: Option<DateTime<Utc>>,
     pub asked_at: DateTime<Utc>,
     /// The asking body: shown to that body and to administrators only.
-    pub asked_by_organization: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub asked_by_organization: Option<OrganizationId>,
 }
 
 fn view(row: QuestionRow, identity: &Identity) -> QuestionView {
@@ -68,7 +71,7 @@ pub struct AnswerRequest {
 pub async fn list_questions(
     state: web::Data<AppState>,
     identity: Identity,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
 ) -> Result<HttpResponse, ApiError> {
     let items = state
         .db(move |conn| {
@@ -101,7 +104,7 @@ pub async fn ask_question(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
     body: JsonBody<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if identity.role != Role::Coordinator {

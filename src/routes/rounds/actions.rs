@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::{RoundView, view};
 use crate::auth::Identity;
+use crate::domain::id::RoundId;
 use crate::domain::round::RoundAction;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
@@ -35,7 +36,7 @@ async fn act(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: String,
+    id: RoundId,
     action: RoundAction,
     closes_at: Option<DateTime<Utc>>,
     reason: Option<String>,
@@ -67,7 +68,7 @@ pub async fn open_round(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
 ) -> Result<HttpResponse, ApiError> {
     act(
         state,
@@ -89,7 +90,7 @@ pub async fn close_round(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
 ) -> Result<HttpResponse, ApiError> {
     act(
         state,
@@ -111,7 +112,7 @@ pub async fn reopen_round(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
     body: JsonBody<ReopenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
@@ -136,7 +137,7 @@ pub async fn cancel_round(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
     body: JsonBody<CancelRoundRequest>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{RoundView, view};
 use crate::auth::Identity;
+use crate::domain::id::ProcurementId;
 use crate::domain::round::{RoundKind, Schedule};
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
@@ -53,7 +54,7 @@ pub async fn create_round(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
     body: JsonBody<RoundInput>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;

@@ -2,6 +2,7 @@ use actix_web::{HttpResponse, get, web};
 
 use super::{RoundView, view};
 use crate::auth::Identity;
+use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::routes::etag;
 use crate::service::rounds::visible_round;
@@ -21,7 +22,7 @@ use crate::state::AppState;
 pub async fn get_round(
     state: web::Data<AppState>,
     identity: Identity,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
 ) -> Result<HttpResponse, ApiError> {
     let round = state
         .db(move |conn| {

@@ -3,6 +3,7 @@ use actix_web::{HttpResponse, get, web};
 use super::{RoundView, view};
 use crate::auth::Identity;
 use crate::db::rounds;
+use crate::domain::id::ProcurementId;
 use crate::error::{ApiError, Problem};
 use crate::service::procurements::visible;
 use crate::state::AppState;
@@ -21,7 +22,7 @@ use crate::state::AppState;
 pub async fn list_rounds(
     state: web::Data<AppState>,
     identity: Identity,
-    id: web::Path<String>,
+    id: web::Path<ProcurementId>,
 ) -> Result<HttpResponse, ApiError> {
     let views = state
         .db(move |conn| {

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::db::DbConnection;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::RoundRow;
+use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::round::{RoundKind, RoundState};
 use crate::error::ApiError;
@@ -31,8 +32,10 @@ pub struct ResponseCounts {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoundView {
-    pub id: String,
-    pub procurement_id: String,
+    #[schema(value_type = String)]
+    pub id: RoundId,
+    #[schema(value_type = String)]
+    pub procurement_id: ProcurementId,
     pub kind: RoundKind,
     /// For renewal rounds: the fiscal year (年度) renewed.
     pub fiscal_year: Option<i32>,
@@ -65,7 +68,7 @@ pub fn counts(
     procurement: &Procurement,
     answers: &[(ParticipationRow, String)],
 ) -> Result<ResponseCounts, ApiError> {
-    let eligible: BTreeSet<String> = eligible_bodies(conn, procurement)?
+    let eligible: BTreeSet<OrganizationId> = eligible_bodies(conn, procurement)?
         .into_iter()
         .map(|o| o.id)
         .collect();

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{RoundView, view};
 use crate::auth::Identity;
+use crate::domain::id::RoundId;
 use crate::domain::round::reminder_days;
 use crate::error::{ApiError, Problem, check};
 use crate::routes::etag;
@@ -47,7 +48,7 @@ pub async fn update_round(
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
-    id: web::Path<String>,
+    id: web::Path<RoundId>,
     body: JsonBody<RoundPatch>,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;

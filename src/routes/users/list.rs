@@ -60,7 +60,7 @@ pub async fn list_users(
             }
             Ok(db::users::list(
                 conn,
-                organization_id.as_deref(),
+                organization_id.as_ref(),
                 page.offset(),
                 page.per_page,
             )?)

@@ -7,12 +7,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::users::UserRow;
+use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::user::Role;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
-    pub id: String,
-    pub organization_id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
+    #[schema(value_type = String)]
+    pub organization_id: OrganizationId,
     #[schema(example = "dx@city.nagano.lg.jp")]
     pub email: String,
     #[schema(example = "信州 太郎")]
