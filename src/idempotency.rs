@@ -1,22 +1,70 @@
-//! `Idempotency-Key` on POST and PUT: a client that lost a response retries with the same key and
-//! gets the stored response instead of a second effect. The same key with another body is 422;
-//! while the first request is still running, 409. Keys belong to the user and live 24 hours.
+//! `Idempotency-Key`: a client that lost an answer sends the request again with the same key and
+//! gets the first answer, instead of a second change.
+//!
+//! - Operations take a key when their documentation lists the header: the POST and PUT that create
+//!   or change procurements, rounds, answers and questions. Every other POST and PUT refuses one
+//!   with 422 `idempotency_key_not_accepted`, so that answers carrying a secret (`POST /tokens`,
+//!   `POST /users`, `/auth/*`, `/invitations/*`) are never stored and a refresh token is spent
+//!   once. PATCH (which takes `If-Match`), DELETE and reads ignore the header.
+//! - The key, the request's writes and its answer commit in one transaction
+//!   ([`AppState::write`]): a change that committed has its answer stored, and a request that
+//!   failed or never finished leaves nothing behind, not even its key.
+//! - Refusals (4xx) and failures (5xx) change nothing and are not stored: a retry with the same
+//!   key is handled afresh, refused again while what stood in its way stands.
+//! - The same key with the same method, path and body gets the stored status, body, `ETag` and
+//!   `Location` again, with `idempotent-replayed: true`; with another request, 422
+//!   `idempotency_key_reused`. A duplicate that arrives while the first is being handled waits for
+//!   it (on the key's unique index on PostgreSQL, on the write lock on SQLite), then is replayed.
+//! - Keys belong to their user and are kept 24 hours.
 
-use actix_web::body::{self, BoxBody, MessageBody};
+use std::collections::HashSet;
+
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, FromRequest, HttpMessage, HttpResponse, ResponseError, web};
+use actix_web::{Error, FromRequest, HttpMessage, web};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::auth::Identity;
-use crate::db::idempotency::{self, IdempotencyRow};
+use crate::db::idempotency::{self, Claim};
 use crate::error::ApiError;
+use crate::reply;
 use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const RETENTION_HOURS: i64 = 24;
+
+/// The operations that take a key, as `(method, path pattern)`.
+pub struct KeyedOperations(HashSet<(Method, String)>);
+
+impl KeyedOperations {
+    /// Those whose documentation lists the `Idempotency-Key` header: the document says which
+    /// operations take one, and the service does what it says.
+    pub fn from_document(document: &OpenApi) -> Self {
+        let mut operations = HashSet::new();
+        for (path, item) in &document.paths.paths {
+            for (method, operation) in [(Method::POST, &item.post), (Method::PUT, &item.put)] {
+                let takes_key = operation
+                    .iter()
+                    .flat_map(|o| o.parameters.iter().flatten())
+                    .any(|parameter| match parameter {
+                        RefOr::T(p) => {
+                            p.parameter_in == ParameterIn::Header
+                                && p.name.eq_ignore_ascii_case(HEADER)
+                        }
+                        RefOr::Ref(_) => false,
+                    });
+                if takes_key {
+                    operations.insert((method, path.clone()));
+                }
+            }
+        }
+        Self(operations)
+    }
+}
 
 pub async fn middleware(
     mut req: ServiceRequest,
@@ -29,6 +77,29 @@ pub async fn middleware(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
+    let Some(pattern) = req.match_pattern() else {
+        // No route: on to the 404.
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    let takes_key = req
+        .app_data::<web::Data<KeyedOperations>>()
+        .is_some_and(|o| o.0.contains(&(req.method().clone(), pattern.clone())));
+    if !takes_key {
+        let refusal = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_not_accepted",
+            format!(
+                "{} {pattern} takes no Idempotency-Key. Operations on credentials (tokens, users, \
+                 /auth, /invitations) take none, so that no answer with a secret is ever stored; \
+                 the API document lists the header on those that do. Send the request without it.",
+                req.method()
+            ),
+        );
+        return Ok(req.error_response(refusal));
+    }
     let Some(key) = key
         .to_str()
         .ok()
@@ -62,100 +133,29 @@ pub async fn middleware(
     hasher.update(req.uri().to_string());
     hasher.update(b"\n");
     hasher.update(&body);
-    let claim = IdempotencyRow {
-        user_id: identity.user_id.clone(),
-        idempotency_key: key.clone(),
+    let claim = Claim {
+        user_id: identity.user_id,
+        idempotency_key: key,
         request_hash: hex::encode(hasher.finalize()),
-        status_code: None,
-        response_body: None,
-        created_at: state.now(),
     };
-    let claimed =
-        state
-            .db(move |conn| {
-                Ok(idempotency::claim(conn, &claim)?
-                    .map_err(|existing| (existing, claim.request_hash)))
-            })
-            .await;
-    match claimed {
-        Err(error) => return Ok(req.error_response(error)),
-        Ok(Err((existing, hash))) => return Ok(req.into_response(replay(existing, &hash))),
-        Ok(Ok(())) => {}
-    }
-
-    req.set_payload(Payload::from(body));
-    let response = next.call(req).await?;
-    let status = response.status();
-    let user_id = identity.user_id.clone();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        let _ = state
-            .db(move |conn| Ok(idempotency::release(conn, &user_id, &key)?))
-            .await;
-        return Ok(response.map_into_boxed_body());
-    }
-    let (request, response) = response.into_parts();
-    let (head, body) = response.into_parts();
-    let bytes = body::to_bytes(body).await.map_err(|e| {
-        let e: Box<dyn std::error::Error> = e.into();
-        ApiError::unexpected(anyhow::anyhow!("reading the response to store it: {e}"))
-    })?;
-    let stored = String::from_utf8_lossy(&bytes).into_owned();
-    if let Err(error) = state
-        .db(move |conn| {
-            Ok(idempotency::complete(
-                conn,
-                &user_id,
-                &key,
-                i32::from(status.as_u16()),
-                &stored,
-            )?)
-        })
+    let (user_id, key) = (claim.user_id.clone(), claim.idempotency_key.clone());
+    match state
+        .db(move |conn| Ok(idempotency::find(conn, &user_id, &key)?))
         .await
     {
-        // The client has its answer, so the request did not fail; but a retry with this key will be
-        // told that the first request is still in progress.
-        tracing::error!(error = %error.cause_chain(), "storing an idempotent response failed");
+        Err(error) => return Ok(req.error_response(error)),
+        Ok(Some(first)) => {
+            return Ok(match reply::replay(first, &claim.request_hash) {
+                Ok(response) => req.into_response(response),
+                Err(error) => req.error_response(error),
+            });
+        }
+        Ok(None) => {}
     }
-    Ok(ServiceResponse::new(
-        request,
-        head.set_body(BoxBody::new(bytes)),
-    ))
-}
-
-fn replay(existing: IdempotencyRow, request_hash: &str) -> HttpResponse {
-    if existing.request_hash != request_hash {
-        return ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "This Idempotency-Key was used for a different request; use a new key for a new request.",
-        )
-        .error_response();
-    }
-    let (Some(status), Some(body)) = (existing.status_code, existing.response_body) else {
-        return ApiError::conflict(
-            "idempotency_key_in_progress",
-            "The first request with this Idempotency-Key is still being handled; retry shortly.",
-        )
-        .error_response();
-    };
-    let status = u16::try_from(status)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        "application/problem+json"
-    };
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::CONTENT_TYPE, content_type));
-    response.insert_header((
-        HeaderName::from_static("idempotent-replayed"),
-        HeaderValue::from_static("true"),
-    ));
-    if body.is_empty() {
-        response.finish()
-    } else {
-        response.body(body)
-    }
+    // The handler's write claims the key in its transaction (`AppState::write`).
+    req.extensions_mut().insert(claim);
+    req.set_payload(Payload::from(body));
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod reply;
 pub mod routes;
 pub mod scheduler;
 pub mod security_headers;

@@ -15,7 +15,10 @@ use crate::routes;
         title = "共同調達 coordination API",
         description = "Joint procurement for the 89 member bodies of Nagano's council (先端技術活用推進協議会). \
 Authenticate with `POST /api/v1/auth/login` or an API token; send `Authorization: Bearer <token>`. \
-Errors are `application/problem+json` with a stable `code`.",
+Errors are `application/problem+json` with a stable `code`. \
+Writes that list the `Idempotency-Key` header may be retried safely with one; every other POST and PUT \
+refuses it with 422 `idempotency_key_not_accepted` (operations on credentials answer with secrets, \
+which are never stored).",
         version = "1.0.0",
     ),
     modifiers(&BearerAuth),

@@ -97,6 +97,8 @@ impl Application {
                 .is_some_and(|url| url.scheme_str() == Some("https")),
         });
         let openapi = Arc::new(openapi::document());
+        let keyed_operations =
+            web::Data::new(idempotency::KeyedOperations::from_document(&openapi));
 
         let listener = TcpListener::bind(config.bind_address)
             .with_context(|| format!("binding {}", config.bind_address))?;
@@ -119,6 +121,7 @@ impl Application {
                 .app_data(http_metrics.clone())
                 .app_data(security_headers.clone())
                 .app_data(verified_tokens.clone())
+                .app_data(keyed_operations.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .service(web::redirect("/docs", "/docs/"))

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
-use actix_web::HttpResponse;
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use anyhow::Context;
 use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
@@ -11,8 +11,10 @@ use crate::auth::jwt::AccessTokens;
 use crate::auth::throttle::LoginThrottle;
 use crate::cache::ReadCache;
 use crate::clock::Clock;
+use crate::db::idempotency::{self, Claim};
 use crate::db::{self, DbConnection, Pool};
 use crate::error::ApiError;
+use crate::reply::{self, Reply};
 
 /// What every handler may reach, shared by all workers.
 pub struct AppState {
@@ -66,6 +68,49 @@ impl AppState {
         outcome
     }
 
+    /// Runs the write `f` in one transaction, as `transaction` does, and answers with the reply
+    /// it renders. Under an `Idempotency-Key` (see `crate::idempotency`) the key is claimed first
+    /// and the reply stored last in that same transaction: a duplicate running at the same time
+    /// waits for the key, then gets the reply; when `f` fails, the key goes with the writes.
+    pub async fn write<F>(&self, req: &HttpRequest, f: F) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Reply, ApiError> + Send + 'static,
+    {
+        let Some(claim) = req.extensions().get::<Claim>().cloned() else {
+            return Ok(self.transaction(f).await?.into_response());
+        };
+        let now = self.now();
+        let request_hash = claim.request_hash.clone();
+        let written = self
+            .db(move |conn| {
+                let outcome = db::transaction(conn, |conn| {
+                    if !idempotency::claim(conn, &claim, now)? {
+                        return Err(Interrupted::KeyTaken);
+                    }
+                    let reply = f(conn)?;
+                    idempotency::complete(conn, &claim, reply.stored()?)?;
+                    Ok(reply)
+                });
+                match outcome {
+                    Ok(reply) => Ok(Ok(reply)),
+                    Err(Interrupted::Failed(error)) => Err(error),
+                    Err(Interrupted::KeyTaken) => {
+                        idempotency::find(conn, &claim.user_id, &claim.idempotency_key)?
+                            .map(Err)
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("a taken idempotency key vanished").into()
+                            })
+                    }
+                }
+            })
+            .await;
+        self.cache.invalidate();
+        match written? {
+            Ok(reply) => Ok(reply.into_response()),
+            Err(first) => reply::replay(first, &request_hash),
+        }
+    }
+
     /// Serves the JSON that the read `f` renders, from the cache while the database has not
     /// changed since it was rendered. `key` names everything the answer depends on.
     pub async fn cached_json<T, F>(&self, key: String, f: F) -> Result<HttpResponse, ApiError>
@@ -87,5 +132,24 @@ impl AppState {
         Ok(HttpResponse::Ok()
             .content_type(ContentType::json())
             .body(body))
+    }
+}
+
+/// Why a write under an idempotency key did not commit.
+enum Interrupted {
+    Failed(ApiError),
+    /// A request with the same key committed first.
+    KeyTaken,
+}
+
+impl From<ApiError> for Interrupted {
+    fn from(error: ApiError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+impl From<diesel::result::Error> for Interrupted {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Failed(error.into())
     }
 }

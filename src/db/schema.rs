@@ -208,6 +208,7 @@ diesel::table! {
         status_code -> Nullable<Integer>,
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
+        response_headers -> Nullable<Text>,
     }
 }
 

@@ -21,9 +21,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::FieldError;
 
+/// Where the API's operations live.
+pub const API_V1: &str = "/api/v1";
+
 /// Every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(utoipa_actix_web::scope("/api/v1").configure(api_v1))
+    cfg.service(utoipa_actix_web::scope(API_V1).configure(api_v1))
         .configure(operations);
 }
 
@@ -71,6 +74,21 @@ fn api_v1(cfg: &mut ServiceConfig) {
 /// Routes at the root, for operators and load balancers.
 fn operations(cfg: &mut ServiceConfig) {
     cfg.service(health::health).service(health::ready);
+}
+
+/// The `Idempotency-Key` header, in the parameters of the operations that take one. Listing it is
+/// what makes an operation take a key (`crate::idempotency`), and its handler must then write
+/// through `AppState::write`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// 1 to 255 visible ASCII characters, new for each change you mean to make. Sent again with
+    /// the same request, it gets the first answer (status, body, `ETag`, `Location`) with
+    /// `idempotent-replayed: true` instead of a second change; with another request, 422
+    /// `idempotency_key_reused`. Refusals are not stored: a retry is handled afresh. Keys belong
+    /// to their user and are kept 24 hours.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
+    pub key: Option<String>,
 }
 
 /// Longest reason an administrator may give for an action.

@@ -1,122 +1,14 @@
-//! Safe retries, concurrent writers and a complete change feed.
+//! Concurrent writers, a complete change feed and caches that follow every write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::{Method, StatusCode};
 use chrono::Duration;
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{Response, TestApp, eventually, spawn_app};
-use crate::lifecycle::{procurement_body, published_procurement, round};
-
-async fn post_with_key(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    key: &str,
-    body: &Value,
-) -> Response {
-    let response = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .insert_header(("idempotency-key", key))
-        .send_json(body)
-        .await
-        .unwrap();
-    crate::helpers::collect(response).await
-}
-
-#[actix_web::test]
-async fn a_retried_request_with_the_same_key_returns_the_first_response() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let body = procurement_body(json!({}));
-    let first = post_with_key(
-        &app,
-        &admin,
-        "/api/v1/procurements",
-        "create-chatbot-1",
-        &body,
-    )
-    .await;
-    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
-    let retry = post_with_key(
-        &app,
-        &admin,
-        "/api/v1/procurements",
-        "create-chatbot-1",
-        &body,
-    )
-    .await;
-    assert_eq!(retry.status, StatusCode::CREATED);
-    assert_eq!(retry.body["id"], first.body["id"]);
-    assert_eq!(retry.headers.get("idempotent-replayed").unwrap(), "true");
-    assert_eq!(
-        app.get("/api/v1/procurements", &admin).await.body["total"],
-        1,
-        "one procurement, not two"
-    );
-
-    let other_body = procurement_body(json!({"title": "別の案件"}));
-    let misuse = post_with_key(
-        &app,
-        &admin,
-        "/api/v1/procurements",
-        "create-chatbot-1",
-        &other_body,
-    )
-    .await;
-    assert_eq!(misuse.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(misuse.problem_code(), "idempotency_key_reused");
-
-    // Refusals are replayed too: the retry does not slip past a rule the first attempt met.
-    let invalid = procurement_body(json!({"contract_end_fiscal_year": 1999}));
-    let refused = post_with_key(
-        &app,
-        &admin,
-        "/api/v1/procurements",
-        "create-invalid",
-        &invalid,
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let refused_again = post_with_key(
-        &app,
-        &admin,
-        "/api/v1/procurements",
-        "create-invalid",
-        &invalid,
-    )
-    .await;
-    assert_eq!(
-        (refused_again.status, refused_again.problem_code()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-    );
-    assert_eq!(
-        app.get("/api/v1/procurements", &admin).await.body["total"],
-        1
-    );
-}
-
-#[actix_web::test]
-async fn keys_belong_to_their_user() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let nagano = app.user("coordinator", "202011").await;
-    let id = published_procurement(&app, &admin, json!({})).await;
-    let ask = json!({"question": "LGWANから利用できますか。"});
-    let path = format!("/api/v1/procurements/{id}/questions");
-    let mine = post_with_key(&app, &nagano.token, &path, "q-1", &ask).await;
-    let matsumoto = app.user("coordinator", "202029").await;
-    let theirs = post_with_key(&app, &matsumoto.token, &path, "q-1", &ask).await;
-    assert_eq!(
-        (mine.status, theirs.status),
-        (StatusCode::CREATED, StatusCode::CREATED)
-    );
-    assert_ne!(mine.body["id"], theirs.body["id"]);
-}
+use crate::helpers::{Response, eventually, spawn_app};
+use crate::lifecycle::{published_procurement, round};
 
 #[actix_web::test]
 async fn two_coordinators_of_one_body_answering_at_once_leave_one_row_and_an_unbroken_history() {

@@ -11,6 +11,7 @@ mod errors;
 mod hardening;
 mod headers;
 mod helpers;
+mod idempotency;
 mod lifecycle;
 mod logs;
 mod operations;

@@ -13,6 +13,7 @@ use crate::db::participations::ParticipationRow;
 use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::participation::ParticipationStatus;
 use crate::error::ApiError;
+use crate::routes::API_V1;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParticipationContact {
@@ -40,6 +41,11 @@ pub struct ParticipationView {
     pub note: Option<String>,
     pub version: i64,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where a body's answer to a round is found.
+pub fn location(round_id: &str, organization_id: &str) -> String {
+    format!("{API_V1}/rounds/{round_id}/participations/{organization_id}")
 }
 
 pub fn view(

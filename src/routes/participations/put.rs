@@ -1,11 +1,11 @@
 use std::collections::BTreeSet;
 
-use actix_web::{HttpResponse, put, web};
+use actix_web::{HttpRequest, HttpResponse, put, web};
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
-use super::{ParticipationView, view};
+use super::{ParticipationView, location, view};
 use crate::auth::Identity;
 use crate::domain::email::Email;
 use crate::domain::id::RoundId;
@@ -14,6 +14,8 @@ use crate::domain::text::Lines;
 use crate::domain::text::optional_text;
 use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
+use crate::reply::Reply;
+use crate::routes::IdempotencyKey;
 use crate::routes::extract::JsonBody;
 use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
 use crate::state::AppState;
@@ -68,12 +70,12 @@ pub struct ParticipationInput {
     params(
         ("id" = String, Path, description = "Round id"),
         ("org" = String, Path, description = "Organization id or 全国地方公共団体コード"),
-        ("Idempotency-Key" = Option<String>, Header),
+        IdempotencyKey,
     ),
     request_body = ParticipationInput,
     responses(
         (status = 200, description = "Answer changed", body = ParticipationView),
-        (status = 201, description = "First answer", body = ParticipationView),
+        (status = 201, description = "First answer", body = ParticipationView, headers(("Location" = String, description = "The answer"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Round not open, or declining a mandatory procurement", body = Problem, content_type = "application/problem+json"),
@@ -82,6 +84,7 @@ pub struct ParticipationInput {
 )]
 #[put("/rounds/{id}/participations/{org}")]
 pub async fn put_participation(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -91,25 +94,22 @@ pub async fn put_participation(
     let (round_id, organization) = path.into_inner();
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let (participation, created) = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             // Who may answer is settled before what the answer says.
             let context = authorize(conn, &identity, &round_id, &organization, now)?;
             let (response, answer_input) = body.parse()?.checked()?;
             require_reason(&identity, &context, answer_input.reason.as_deref())?;
             let (row, created) = answer(conn, &actor, &context, response, answer_input, now)?;
-            Ok((
-                view(row, context.organization.name.clone(), &identity)?,
-                created,
-            ))
+            let participation = view(row, context.organization.name.clone(), &identity)?;
+            if created {
+                let location = location(&participation.round_id, &participation.organization_id);
+                Reply::created(&location, &participation)
+            } else {
+                Reply::ok(&participation)
+            }
         })
-        .await?;
-    Ok(if created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    }
-    .json(participation))
+        .await
 }
 
 impl ParticipationInput {

@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
@@ -7,8 +7,9 @@ use super::{ProcurementView, view};
 use crate::auth::Identity;
 use crate::domain::id::ProcurementId;
 use crate::error::{ApiError, Problem};
+use crate::reply::Reply;
 use crate::routes::extract::JsonBody;
-use crate::routes::{MAX_REASON, etag};
+use crate::routes::{IdempotencyKey, MAX_REASON, etag};
 use crate::service::procurements::{self, visible};
 use crate::service::single_text;
 use crate::state::AppState;
@@ -25,7 +26,7 @@ pub struct CancelRequest {
 #[utoipa::path(
     tag = "procurements",
     security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = String, Path), IdempotencyKey),
     request_body = CancelRequest,
     responses(
         (status = 200, body = ProcurementView, headers(("ETag" = String))),
@@ -36,6 +37,7 @@ pub struct CancelRequest {
 )]
 #[post("/procurements/{id}/cancel")]
 pub async fn cancel_procurement(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -46,14 +48,12 @@ pub async fn cancel_procurement(
     let reason = single_text(&body.parse()?.reason, "reason", MAX_REASON)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let procurement = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             let current = visible(conn, &identity, &id)?;
             let cancelled = procurements::cancel(conn, &current, &reason, &actor, now)?;
-            view(conn, &cancelled)
+            let procurement = view(conn, &cancelled)?;
+            Ok(Reply::ok(&procurement)?.header(etag::header(procurement.version)))
         })
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag::header(procurement.version))
-        .json(procurement))
+        .await
 }

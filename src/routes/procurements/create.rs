@@ -1,12 +1,13 @@
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use tracing_actix_web::RequestId;
 
-use super::{ProcurementView, view};
+use super::{ProcurementView, location, view};
 use crate::auth::Identity;
 use crate::domain::procurement::ProcurementInput;
 use crate::error::{ApiError, Problem};
-use crate::routes::etag;
+use crate::reply::Reply;
 use crate::routes::extract::JsonBody;
+use crate::routes::{IdempotencyKey, etag};
 use crate::service::procurements;
 use crate::state::AppState;
 
@@ -14,16 +15,17 @@ use crate::state::AppState;
 #[utoipa::path(
     tag = "procurements",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body return the stored response")),
+    params(IdempotencyKey),
     request_body = ProcurementInput,
     responses(
-        (status = 201, body = ProcurementView, headers(("ETag" = String))),
+        (status = 201, body = ProcurementView, headers(("ETag" = String), ("Location" = String, description = "The new procurement"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, e.g. weights not summing to 10,000", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/procurements")]
 pub async fn create_procurement(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -33,13 +35,12 @@ pub async fn create_procurement(
     let input = body.parse()?;
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let procurement = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             let created = procurements::create(conn, input, &actor, now)?;
-            view(conn, &created)
+            let procurement = view(conn, &created)?;
+            Ok(Reply::created(&location(&procurement.id), &procurement)?
+                .header(etag::header(procurement.version)))
         })
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag::header(procurement.version))
-        .json(procurement))
+        .await
 }

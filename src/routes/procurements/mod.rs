@@ -17,6 +17,7 @@ use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
 use crate::error::ApiError;
+use crate::routes::API_V1;
 use crate::routes::organizations::OrganizationLink;
 use crate::service::procurements::Procurement;
 
@@ -55,6 +56,11 @@ pub struct ProcurementView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
+}
+
+/// Where a procurement is found.
+pub fn location(id: &str) -> String {
+    format!("{API_V1}/procurements/{id}")
 }
 
 pub fn view(

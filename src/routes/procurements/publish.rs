@@ -1,11 +1,12 @@
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use tracing_actix_web::RequestId;
 
 use super::{ProcurementView, view};
 use crate::auth::Identity;
 use crate::domain::id::ProcurementId;
 use crate::error::{ApiError, Problem};
-use crate::routes::etag;
+use crate::reply::Reply;
+use crate::routes::{IdempotencyKey, etag};
 use crate::service::procurements::{self, visible};
 use crate::state::AppState;
 
@@ -13,7 +14,7 @@ use crate::state::AppState;
 #[utoipa::path(
     tag = "procurements",
     security(("bearer" = [])),
-    params(("id" = String, Path)),
+    params(("id" = String, Path), IdempotencyKey),
     responses(
         (status = 200, body = ProcurementView, headers(("ETag" = String))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -22,6 +23,7 @@ use crate::state::AppState;
 )]
 #[post("/procurements/{id}/publish")]
 pub async fn publish_procurement(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -30,14 +32,12 @@ pub async fn publish_procurement(
     identity.require_admin()?;
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let procurement = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             let current = visible(conn, &identity, &id)?;
             let published = procurements::publish(conn, &current, &actor, now)?;
-            view(conn, &published)
+            let procurement = view(conn, &published)?;
+            Ok(Reply::ok(&procurement)?.header(etag::header(procurement.version)))
         })
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag::header(procurement.version))
-        .json(procurement))
+        .await
 }

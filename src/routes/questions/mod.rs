@@ -1,7 +1,7 @@
 //! 質疑応答: coordinators ask about a procurement; administrators answer; answers are published to
 //! every eligible body without saying which body asked.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RequestId;
@@ -12,7 +12,9 @@ use crate::db::questions::{self as question_rows, QuestionRow};
 use crate::domain::id::{OrganizationId, ProcurementId};
 use crate::domain::user::Role;
 use crate::error::{ApiError, Problem};
+use crate::reply::Reply;
 use crate::routes::extract::JsonBody;
+use crate::routes::{API_V1, IdempotencyKey};
 use crate::service::procurements::visible;
 use crate::service::questions::{self, MAX_TEXT};
 use crate::service::single_text;
@@ -90,10 +92,10 @@ pub async fn list_questions(
 #[utoipa::path(
     tag = "questions",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Procurement id"), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = String, Path, description = "Procurement id"), IdempotencyKey),
     request_body = AskRequest,
     responses(
-        (status = 201, body = QuestionView),
+        (status = 201, body = QuestionView, headers(("Location" = String, description = "The question"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
@@ -101,6 +103,7 @@ pub async fn list_questions(
 )]
 #[post("/procurements/{id}/questions")]
 pub async fn ask_question(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -115,22 +118,22 @@ pub async fn ask_question(
     }
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let created = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             let procurement = visible(conn, &identity, &id)?;
             let text = body.parse()?.question;
             let row = questions::ask(conn, &identity, &procurement, &text, &actor, now)?;
-            Ok(view(row, &identity))
+            let question = view(row, &identity);
+            Reply::created(&format!("{API_V1}/questions/{}", question.id), &question)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(created))
+        .await
 }
 
 /// Answer a question, or correct an answer (administrators). The answer goes to every eligible body.
 #[utoipa::path(
     tag = "questions",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Question id")),
+    params(("id" = String, Path, description = "Question id"), IdempotencyKey),
     request_body = AnswerRequest,
     responses(
         (status = 200, body = QuestionView),
@@ -140,6 +143,7 @@ pub async fn ask_question(
 )]
 #[post("/questions/{id}/answer")]
 pub async fn answer_question(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -150,11 +154,10 @@ pub async fn answer_question(
     let answer = single_text(&body.parse()?.answer, "answer", MAX_TEXT)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let answered = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             let row = questions::answer(conn, &identity, &id, answer, &actor, now)?;
-            Ok(view(row, &identity))
+            Reply::ok(&view(row, &identity))
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(answered))
+        .await
 }

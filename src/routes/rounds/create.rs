@@ -1,16 +1,17 @@
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
-use super::{RoundView, view};
+use super::{RoundView, location, view};
 use crate::auth::Identity;
 use crate::domain::id::ProcurementId;
 use crate::domain::round::{RoundKind, Schedule};
 use crate::error::{ApiError, Problem};
-use crate::routes::etag;
+use crate::reply::Reply;
 use crate::routes::extract::JsonBody;
+use crate::routes::{IdempotencyKey, etag};
 use crate::service::procurements::visible;
 use crate::service::rounds;
 use crate::state::AppState;
@@ -40,10 +41,10 @@ pub struct RoundInput {
 #[utoipa::path(
     tag = "rounds",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Procurement id"), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = String, Path, description = "Procurement id"), IdempotencyKey),
     request_body = RoundInput,
     responses(
-        (status = 201, body = RoundView, headers(("ETag" = String))),
+        (status = 201, body = RoundView, headers(("ETag" = String), ("Location" = String, description = "The new round"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The procurement is not published", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -51,6 +52,7 @@ pub struct RoundInput {
 )]
 #[post("/procurements/{id}/rounds")]
 pub async fn create_round(
+    req: HttpRequest,
     state: web::Data<AppState>,
     identity: Identity,
     request_id: RequestId,
@@ -70,14 +72,12 @@ pub async fn create_round(
     .map_err(ApiError::validation)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
-    let round = state
-        .transaction(move |conn| {
+    state
+        .write(&req, move |conn| {
             let procurement = visible(conn, &identity, &id)?;
             let row = rounds::create(conn, &procurement, schedule, &actor, now)?;
-            view(conn, &row, &procurement)
+            let round = view(conn, &row, &procurement)?;
+            Ok(Reply::created(&location(&round.id), &round)?.header(etag::header(round.version)))
         })
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag::header(round.version))
-        .json(round))
+        .await
 }

@@ -17,6 +17,7 @@ use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::round::{RoundKind, RoundState};
 use crate::error::ApiError;
+use crate::routes::API_V1;
 use crate::service::procurements::{Procurement, eligible_bodies};
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -50,6 +51,11 @@ pub struct RoundView {
     /// Also the `ETag`.
     pub version: i64,
     pub counts: ResponseCounts,
+}
+
+/// Where a round is found.
+pub fn location(id: &str) -> String {
+    format!("{API_V1}/rounds/{id}")
 }
 
 pub fn view(

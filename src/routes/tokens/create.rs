@@ -12,6 +12,8 @@ use crate::domain::text::required_text;
 use crate::domain::user::TokenScope;
 use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
+use crate::reply::Reply;
+use crate::routes::API_V1;
 use crate::routes::extract::JsonBody;
 use crate::state::AppState;
 
@@ -45,7 +47,7 @@ pub struct CreatedToken {
     security(("bearer" = [])),
     request_body = CreateTokenRequest,
     responses(
-        (status = 201, body = CreatedToken),
+        (status = 201, body = CreatedToken, headers(("Location" = String, description = "The token, for revoking it"))),
         (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
@@ -92,8 +94,10 @@ pub async fn create_token(
             Ok(db::audit::record_simple(conn, &actor, "api_token.created", ("api_token", &stored.id), None, Some(created), now)?)
         })
         .await?;
-    Ok(HttpResponse::Created().json(CreatedToken {
+    let location = format!("{API_V1}/tokens/{}", row.id);
+    let created = CreatedToken {
         token: secret.plain,
         details: ApiTokenView::from(row),
-    }))
+    };
+    Ok(Reply::created(&location, &created)?.into_response())
 }

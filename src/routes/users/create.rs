@@ -8,6 +8,8 @@ use crate::auth::Identity;
 use crate::auth::secret;
 use crate::domain::user::{Invitation, Role};
 use crate::error::{ApiError, Problem};
+use crate::reply::Reply;
+use crate::routes::API_V1;
 use crate::routes::extract::JsonBody;
 use crate::service::users;
 use crate::state::AppState;
@@ -36,7 +38,7 @@ pub struct InvitedUser {
     security(("bearer" = [])),
     request_body = Invitation,
     responses(
-        (status = 201, body = InvitedUser),
+        (status = 201, body = InvitedUser, headers(("Location" = String, description = "The user"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The e-mail address has an account the caller can see", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -73,9 +75,11 @@ pub async fn create_user(
             users::invite(conn, &identity, body, digest, expires_at, &actor, now)
         })
         .await?;
-    Ok(HttpResponse::Created().json(InvitedUser {
+    let location = format!("{API_V1}/users/{}", row.id);
+    let invited = InvitedUser {
         user: UserView::from(row),
         invitation_token: invitation.plain,
         invitation_expires_at: expires_at.and_utc(),
-    }))
+    };
+    Ok(Reply::created(&location, &invited)?.into_response())
 }
