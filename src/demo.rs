@@ -11,7 +11,7 @@ use crate::db::{DbConnection, organizations, procurements};
 use crate::domain::procurement::ProcurementInput;
 use crate::domain::round::{DEFAULT_REMINDER_DAYS, RoundAction, RoundKind, Schedule};
 use crate::error::ApiError;
-use crate::service::participations::{Answer, Context, Response, answer};
+use crate::service::participations::{AnswerDetails, Context, ParticipationChange, answer};
 use crate::service::procurements::{self as procurement_service, Procurement, eligible_bodies};
 use crate::service::rounds::{self as round_service, Details, transition};
 
@@ -95,9 +95,10 @@ fn load_round(
     // Rounds in the past are created open, answered, then closed, as they would have been.
     let round = round_service::create(conn, procurement, schedule, actor, opens_at.min(now))?;
     let bodies = eligible_bodies(conn, procurement)?;
-    let responses = std::iter::repeat_n(Response::Join, demo.joined)
-        .chain(std::iter::repeat_n(Response::Decline, demo.declined));
-    for (member, response) in bodies.into_iter().zip(responses) {
+    let changes = std::iter::repeat_n(ParticipationChange::Join, demo.joined).chain(
+        std::iter::repeat_n(ParticipationChange::Decline, demo.declined),
+    );
+    for (member, change) in bodies.into_iter().zip(changes) {
         let organization =
             organizations::find(conn, &member.id)?.context("an eligible body is missing")?;
         let context = Context {
@@ -105,13 +106,13 @@ fn load_round(
             procurement: procurement.clone(),
             organization,
         };
-        let given = Answer {
+        let given = AnswerDetails {
             selected_options: demo.options.clone(),
             declared_quantity: demo.declared_quantity,
             reason: Some(REASON.to_owned()),
-            ..Answer::default()
+            ..AnswerDetails::default()
         };
-        answer(conn, actor, &context, response, given, opens_at.min(now))?;
+        answer(conn, actor, &context, change, given, opens_at.min(now))?;
     }
     if closes_at <= now {
         transition(

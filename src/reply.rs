@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use crate::db::idempotency::{IdempotencyRow, StoredAnswer};
+use crate::db::idempotency::{IdempotencyRow, StoredReply};
 use crate::error::ApiError;
 
 /// Set on an answer given again.
@@ -59,14 +59,14 @@ impl Reply {
     }
 
     /// As an idempotency key keeps it.
-    pub fn stored(&self) -> Result<StoredAnswer, ApiError> {
+    pub fn stored(&self) -> Result<StoredReply, ApiError> {
         let headers = self
             .headers
             .iter()
             .map(|(name, value)| Ok((name.as_str(), value.to_str()?)))
             .collect::<Result<Vec<_>, header::ToStrError>>()
             .map_err(anyhow::Error::from)?;
-        Ok(StoredAnswer {
+        Ok(StoredReply {
             status_code: i32::from(self.status.as_u16()),
             headers: serde_json::to_string(&headers).map_err(anyhow::Error::from)?,
             body: self.body.clone(),

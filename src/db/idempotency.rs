@@ -34,7 +34,7 @@ pub struct Claim {
 
 /// The answer stored under a key.
 #[derive(Debug, Clone)]
-pub struct StoredAnswer {
+pub struct StoredReply {
     pub status_code: i32,
     pub headers: String,
     pub body: String,
@@ -76,7 +76,7 @@ pub fn claim(conn: &mut DbConnection, claim: &Claim, now: NaiveDateTime) -> Quer
 }
 
 /// Stores the answer under a key claimed in the same transaction.
-pub fn complete(conn: &mut DbConnection, claim: &Claim, answer: StoredAnswer) -> QueryResult<()> {
+pub fn complete(conn: &mut DbConnection, claim: &Claim, answer: StoredReply) -> QueryResult<()> {
     diesel::update(idempotency_keys::table.find((&claim.user_id, &claim.idempotency_key)))
         .set((
             idempotency_keys::status_code.eq(answer.status_code),

@@ -33,7 +33,6 @@ pub enum DbConnection {
 }
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
-pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
 /// Where the data lives. SQLite URLs name a file; PostgreSQL URLs go to libpq unchanged.
 #[derive(Clone)]

@@ -5,6 +5,7 @@ use crate::db::DbConnection;
 use crate::db::schema::{organizations, population_figures, union_memberships};
 use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::organization::OrganizationKind;
+use crate::domain::procurement::Candidate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations)]
@@ -46,34 +47,28 @@ pub fn members(conn: &mut DbConnection) -> QueryResult<Vec<Member>> {
         .load(conn)
 }
 
-/// A body as eligibility sees it.
-pub trait Candidate {
-    fn id(&self) -> &OrganizationId;
-    fn kind(&self) -> OrganizationKind;
-    fn population(&self) -> Option<i64>;
+/// A stored body that eligibility rules can judge.
+pub trait AsCandidate {
+    fn candidate(&self) -> Candidate<'_>;
 }
 
-impl Candidate for Member {
-    fn id(&self) -> &OrganizationId {
-        &self.id
-    }
-    fn kind(&self) -> OrganizationKind {
-        self.kind
-    }
-    fn population(&self) -> Option<i64> {
-        self.population
+impl AsCandidate for Member {
+    fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            id: &self.id,
+            kind: self.kind,
+            population: self.population,
+        }
     }
 }
 
-impl Candidate for OrganizationRow {
-    fn id(&self) -> &OrganizationId {
-        &self.id
-    }
-    fn kind(&self) -> OrganizationKind {
-        self.kind
-    }
-    fn population(&self) -> Option<i64> {
-        self.population
+impl AsCandidate for OrganizationRow {
+    fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            id: &self.id,
+            kind: self.kind,
+            population: self.population,
+        }
     }
 }
 

@@ -18,14 +18,15 @@ use crate::domain::user::Role;
 use crate::error::ApiError;
 use crate::service::procurements::Procurement;
 
+/// What a body does to its participation in a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Response {
+pub enum ParticipationChange {
     Join,
     Decline,
     Withdraw,
 }
 
-impl Response {
+impl ParticipationChange {
     fn status(self) -> ParticipationStatus {
         match self {
             Self::Join => ParticipationStatus::Joined,
@@ -35,9 +36,9 @@ impl Response {
     }
 }
 
-/// A body's answer, already checked for shape.
+/// What comes with a body's answer, already checked for shape.
 #[derive(Debug, Clone, Default)]
-pub struct Answer {
+pub struct AnswerDetails {
     pub selected_options: Vec<String>,
     pub declared_quantity: Option<i64>,
     pub contact_name: Option<String>,
@@ -139,8 +140,8 @@ pub fn answer(
     conn: &mut DbConnection,
     actor: &Actor,
     context: &Context,
-    response: Response,
-    answer: Answer,
+    change: ParticipationChange,
+    details: AnswerDetails,
     now: NaiveDateTime,
 ) -> Result<(ParticipationRow, bool), ApiError> {
     let Context {
@@ -148,13 +149,13 @@ pub fn answer(
         procurement,
         organization,
     } = context;
-    if procurement.row.mandatory && response != Response::Join {
+    if procurement.row.mandatory && change != ParticipationChange::Join {
         return Err(ApiError::conflict(
             "participation_mandatory",
             "Every eligible body takes part in this procurement; it can choose options but not decline or withdraw.",
         ));
     }
-    for code in &answer.selected_options {
+    for code in &details.selected_options {
         if !procurement.options.iter().any(|o| &o.code == code) {
             return Err(ApiError::invalid_field(
                 "selected_options",
@@ -163,9 +164,9 @@ pub fn answer(
             ));
         }
     }
-    if response == Response::Join
-        && procurement.needs_quantity(&answer.selected_options)
-        && answer.declared_quantity.is_none()
+    if change == ParticipationChange::Join
+        && procurement.needs_quantity(&details.selected_options)
+        && details.declared_quantity.is_none()
     {
         return Err(ApiError::invalid_field(
             "declared_quantity",
@@ -176,7 +177,7 @@ pub fn answer(
 
     participations::lock(conn, &round.id, &organization.id)?;
     let existing = participations::find(conn, &round.id, &organization.id)?;
-    if response == Response::Withdraw
+    if change == ParticipationChange::Withdraw
         && existing
             .as_ref()
             .is_none_or(|p| p.status == ParticipationStatus::Withdrawn)
@@ -189,9 +190,9 @@ pub fn answer(
     let before = existing.as_ref().map(public_view);
     let is_new = existing.is_none();
     // Only a body that joins has options and a quantity.
-    let keeps_options = response == Response::Join;
+    let keeps_options = change == ParticipationChange::Join;
     let options: &[String] = if keeps_options {
-        &answer.selected_options
+        &details.selected_options
     } else {
         &[]
     };
@@ -199,23 +200,23 @@ pub fn answer(
         id: existing.as_ref().map_or_else(new_id, |p| p.id.clone()),
         round_id: round.id.clone(),
         organization_id: organization.id.clone(),
-        status: response.status(),
+        status: change.status(),
         selected_options: serde_json::to_string(options).map_err(anyhow::Error::from)?,
         declared_quantity: if keeps_options {
-            answer.declared_quantity
+            details.declared_quantity
         } else {
             None
         },
-        contact_name: answer
+        contact_name: details
             .contact_name
             .or_else(|| existing.as_ref().and_then(|p| p.contact_name.clone())),
-        contact_email: answer
+        contact_email: details
             .contact_email
             .or_else(|| existing.as_ref().and_then(|p| p.contact_email.clone())),
-        contact_phone: answer
+        contact_phone: details
             .contact_phone
             .or_else(|| existing.as_ref().and_then(|p| p.contact_phone.clone())),
-        note: answer
+        note: details
             .note
             .or_else(|| existing.as_ref().and_then(|p| p.note.clone())),
         version: existing.as_ref().map_or(1, |p| p.version + 1),
@@ -223,7 +224,7 @@ pub fn answer(
         created_at: existing.as_ref().map_or(now, |p| p.created_at),
         updated_at: now,
     };
-    participations::save(conn, &row, is_new, answer.reason.as_deref())?;
+    participations::save(conn, &row, is_new, details.reason.as_deref())?;
     let mut after = public_view(&row);
     after["organization_name"] = json!(organization.name);
     // The feed names an answer by the status it leaves.
@@ -237,7 +238,7 @@ pub fn answer(
             entity_id: &row.id,
             before,
             after: Some(after.clone()),
-            reason: answer.reason.as_deref(),
+            reason: details.reason.as_deref(),
         },
         now,
     )?;

@@ -8,13 +8,13 @@ use serde_json::json;
 use crate::auth::Identity;
 use crate::db::DbConnection;
 use crate::db::audit::Actor;
-use crate::db::organizations::{self, Member};
+use crate::db::organizations::{self, AsCandidate, Member};
 use crate::db::participations;
 use crate::db::procurements::{self, ProcurementRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::procurement::{
-    Candidate, Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
+    Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
 use crate::domain::procurement::{ProcurementInput, ProcurementPatch};
 use crate::domain::round::{RoundAction, RoundState};
@@ -55,12 +55,8 @@ impl Procurement {
     }
 
     /// Whether `organization` may take part; `Err` says why not.
-    pub fn admits(&self, organization: &impl organizations::Candidate) -> Result<(), String> {
-        self.eligibility.check(&Candidate {
-            id: organization.id(),
-            kind: organization.kind(),
-            population: organization.population(),
-        })
+    pub fn admits(&self, organization: &impl AsCandidate) -> Result<(), String> {
+        self.eligibility.check(&organization.candidate())
     }
 
     /// Whether a body joining with these options shares a cost by usage, and so must declare a

@@ -9,7 +9,7 @@ use super::get::{OrganizationDetail, detail};
 use crate::auth::Identity;
 use crate::db::organizations::{self, PopulationFigureRow};
 use crate::db::{audit, new_id};
-use crate::domain::email::Email;
+use crate::domain::contact::{ContactDetails, clean_contact};
 use crate::domain::limits::{MAX_CONTACTS, check_count};
 use crate::domain::text::Lines;
 use crate::domain::text::{optional_text, required_text};
@@ -159,45 +159,12 @@ fn validate(
     for (i, c) in contacts.iter().enumerate() {
         let field = |name: &str| format!("contacts[{i}].{name}");
         let name = required_text(&c.name, &field("name"), 100, &mut errors);
-        let email = match optional_text(
+        let ContactDetails { email, phone } = clean_contact(
+            &field(""),
             c.email.as_deref(),
-            &field("email"),
-            254,
-            Lines::One,
-            &mut errors,
-        ) {
-            Some(e) => match Email::parse(&e) {
-                Ok(email) => Some(email.to_string()),
-                Err(err) => {
-                    errors.push(FieldError::new(
-                        field("email"),
-                        "invalid_format",
-                        err.to_string(),
-                    ));
-                    None
-                }
-            },
-            None => None,
-        };
-        let phone = optional_text(
             c.phone.as_deref(),
-            &field("phone"),
-            30,
-            Lines::One,
             &mut errors,
         );
-        if phone.as_ref().is_some_and(|p| {
-            p.len() > 30
-                || !p
-                    .chars()
-                    .all(|ch| ch.is_ascii_digit() || "-+() ".contains(ch))
-        }) {
-            errors.push(FieldError::new(
-                field("phone"),
-                "invalid_format",
-                "a phone number has digits, spaces and - + ( ), at most 30",
-            ));
-        }
         let department = optional_text(
             c.department.as_deref(),
             &field("department"),

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{ParticipationView, location, view};
 use crate::auth::Identity;
-use crate::domain::email::Email;
+use crate::domain::contact::clean_contact;
 use crate::domain::id::RoundId;
 use crate::domain::limits::{MAX_OPTIONS, check_count};
 use crate::domain::text::Lines;
@@ -17,17 +17,20 @@ use crate::error::{ApiError, FieldError, Problem};
 use crate::reply::Reply;
 use crate::routes::IdempotencyKey;
 use crate::routes::extract::JsonBody;
-use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
+use crate::service::participations::{
+    AnswerDetails, ParticipationChange, answer, authorize, require_reason,
+};
 use crate::state::AppState;
 
+/// The status an answer gives the body in the round (withdrawing is `DELETE`).
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Decision {
+pub enum AnswerStatus {
     Joined,
     Declined,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     pub name: Option<String>,
@@ -45,7 +48,7 @@ pub struct ContactInput {
     "note": "4月から利用予定"
 }))]
 pub struct ParticipationInput {
-    pub status: Decision,
+    pub status: AnswerStatus,
     /// Option codes the procurement offers, each once; ignored when declining.
     #[serde(default)]
     #[schema(max_items = 20)]
@@ -98,9 +101,9 @@ pub async fn put_participation(
         .write(&req, move |conn| {
             // Who may answer is settled before what the answer says.
             let context = authorize(conn, &identity, &round_id, &organization, now)?;
-            let (response, answer_input) = body.parse()?.checked()?;
-            require_reason(&identity, &context, answer_input.reason.as_deref())?;
-            let (row, created) = answer(conn, &actor, &context, response, answer_input, now)?;
+            let (change, details) = body.parse()?.checked()?;
+            require_reason(&identity, &context, details.reason.as_deref())?;
+            let (row, created) = answer(conn, &actor, &context, change, details, now)?;
             let participation = view(row, context.organization.name.clone(), &identity)?;
             if created {
                 let location = location(&participation.round_id, &participation.organization_id);
@@ -115,7 +118,7 @@ pub async fn put_participation(
 impl ParticipationInput {
     /// The answer with every field checked for shape (what the procurement offers is checked
     /// against it later).
-    fn checked(self) -> Result<(Response, Answer), ApiError> {
+    fn checked(self) -> Result<(ParticipationChange, AnswerDetails), ApiError> {
         let mut errors = Vec::new();
         if self.declared_quantity.is_some_and(|q| q < 0) {
             errors.push(FieldError::new(
@@ -138,47 +141,26 @@ impl ParticipationInput {
                 "each option is selected once",
             ));
         }
-        let contact = self.contact.unwrap_or(ContactInput {
-            name: None,
-            email: None,
-            phone: None,
-        });
-        let contact_email = optional_text(
-            contact.email.as_deref(),
-            "contact.email",
-            254,
+        let contact = self.contact.unwrap_or_default();
+        let contact_name = optional_text(
+            contact.name.as_deref(),
+            "contact.name",
+            100,
             Lines::One,
             &mut errors,
-        )
-        .and_then(|e| match Email::parse(&e) {
-            Ok(email) => Some(email.to_string()),
-            Err(err) => {
-                errors.push(FieldError::new(
-                    "contact.email",
-                    "invalid_format",
-                    err.to_string(),
-                ));
-                None
-            }
-        });
-        let answer = Answer {
+        );
+        let reach = clean_contact(
+            "contact.",
+            contact.email.as_deref(),
+            contact.phone.as_deref(),
+            &mut errors,
+        );
+        let details = AnswerDetails {
             selected_options: self.selected_options,
             declared_quantity: self.declared_quantity,
-            contact_name: optional_text(
-                contact.name.as_deref(),
-                "contact.name",
-                100,
-                Lines::One,
-                &mut errors,
-            ),
-            contact_email,
-            contact_phone: optional_text(
-                contact.phone.as_deref(),
-                "contact.phone",
-                30,
-                Lines::One,
-                &mut errors,
-            ),
+            contact_name,
+            contact_email: reach.email,
+            contact_phone: reach.phone,
             note: optional_text(self.note.as_deref(), "note", 2000, Lines::Many, &mut errors),
             reason: optional_text(
                 self.reason.as_deref(),
@@ -189,10 +171,10 @@ impl ParticipationInput {
             ),
         };
         check(errors)?;
-        let response = match self.status {
-            Decision::Joined => Response::Join,
-            Decision::Declined => Response::Decline,
+        let change = match self.status {
+            AnswerStatus::Joined => ParticipationChange::Join,
+            AnswerStatus::Declined => ParticipationChange::Decline,
         };
-        Ok((response, answer))
+        Ok((change, details))
     }
 }

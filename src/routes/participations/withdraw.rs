@@ -12,7 +12,9 @@ use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::routes::MAX_REASON;
 use crate::routes::extract::QueryString;
-use crate::service::participations::{Answer, Response, answer, authorize, require_reason};
+use crate::service::participations::{
+    AnswerDetails, ParticipationChange, answer, authorize, require_reason,
+};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema, IntoParams)]
@@ -62,10 +64,10 @@ pub async fn withdraw_participation(
                 conn,
                 &actor,
                 &context,
-                Response::Withdraw,
-                Answer {
+                ParticipationChange::Withdraw,
+                AnswerDetails {
                     reason,
-                    ..Answer::default()
+                    ..AnswerDetails::default()
                 },
                 now,
             )?;
