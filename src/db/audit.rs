@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::db::schema::{audit_events, changes};
 use crate::db::{DbConnection, new_id};
+use crate::domain::audit::{Action, EntityType, audit_action};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 
 /// Who acted, for the audit log: a user, or the service itself (the scheduler) when `user_id` is None.
@@ -40,14 +41,16 @@ pub struct AuditEventRow {
 
 /// One recorded change of an entity.
 pub struct Event<'a> {
-    pub action: &'a str,
-    pub entity_type: &'a str,
+    pub entity_type: EntityType,
     pub entity_id: &'a str,
+    pub action: Action,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
     pub reason: Option<&'a str>,
 }
 
+/// Records a change in the audit log only: what the feed does not carry (organizations,
+/// accounts, API tokens). Changes the feed carries go through `record_change`.
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -59,8 +62,8 @@ pub fn record(
         occurred_at: now,
         actor_user_id: actor.user_id.clone(),
         actor_organization_id: actor.organization_id.clone(),
-        action: event.action.to_owned(),
-        entity_type: event.entity_type.to_owned(),
+        action: audit_action(event.entity_type, event.action),
+        entity_type: event.entity_type.as_str().to_owned(),
         entity_id: event.entity_id.to_owned(),
         before: event.before.map(|v| v.to_string()),
         after: event.after.map(|v| v.to_string()),
@@ -73,12 +76,12 @@ pub fn record(
         .map(drop)
 }
 
-/// Records `action` on an account or organization, which the change feed does not carry.
+/// `record` without a reason.
 pub fn record_simple(
     conn: &mut DbConnection,
     actor: &Actor,
-    action: &str,
-    (entity_type, entity_id): (&str, &str),
+    (entity_type, entity_id): (EntityType, &str),
+    action: Action,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
     now: NaiveDateTime,
@@ -87,9 +90,9 @@ pub fn record_simple(
         conn,
         actor,
         Event {
-            action,
             entity_type,
             entity_id,
+            action,
             before,
             after,
             reason: None,
@@ -186,29 +189,49 @@ struct NewChange<'a> {
     payload: String,
 }
 
+/// A change the feed carries, as one audit event and one feed entry.
 pub struct Change<'a> {
-    pub entity_type: &'a str,
+    pub entity_type: EntityType,
     pub entity_id: &'a str,
-    pub action: &'a str,
+    pub action: Action,
     pub procurement_id: Option<&'a ProcurementId>,
     pub audience: Audience,
-    pub payload: serde_json::Value,
+    pub before: Option<serde_json::Value>,
+    /// The entity's public state after the change: the audit event's `after` and the feed's data.
+    pub after: serde_json::Value,
+    pub reason: Option<&'a str>,
 }
 
-pub fn publish_change(
+/// Records `change` in the audit log and publishes it to the feed, in the caller's transaction.
+pub fn record_change(
     conn: &mut DbConnection,
+    actor: &Actor,
     change: Change<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(changes::table)
-        .values(NewChange {
-            occurred_at: now,
+    let payload = change.after.to_string();
+    record(
+        conn,
+        actor,
+        Event {
             entity_type: change.entity_type,
             entity_id: change.entity_id,
             action: change.action,
+            before: change.before,
+            after: Some(change.after),
+            reason: change.reason,
+        },
+        now,
+    )?;
+    diesel::insert_into(changes::table)
+        .values(NewChange {
+            occurred_at: now,
+            entity_type: change.entity_type.as_str(),
+            entity_id: change.entity_id,
+            action: change.action.as_str(),
             procurement_id: change.procurement_id,
             audience: change.audience.as_column(),
-            payload: change.payload.to_string(),
+            payload,
         })
         .execute(conn)
         .map(drop)

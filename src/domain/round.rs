@@ -6,6 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::audit::Action;
 use crate::domain::fiscal_year;
 use crate::error::FieldError;
 
@@ -50,21 +51,23 @@ pub enum RoundAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a {state} round cannot be {action}")]
+#[error("a {state} round cannot be {}", .action.replace('_', " "))]
 pub struct InvalidTransition {
     pub state: &'static str,
+    /// As the audit log and the feed name it.
     pub action: &'static str,
 }
 
 impl RoundAction {
-    fn past_participle(self) -> &'static str {
+    /// The action once done, as the audit log and the feed name it.
+    pub fn done(self) -> Action {
         match self {
-            Self::Open => "opened",
-            Self::Close => "closed",
-            Self::Reopen => "reopened",
-            Self::Cancel => "cancelled",
-            Self::Finalize => "finalized",
-            Self::ExtendDeadline => "extended",
+            Self::Open => Action::Opened,
+            Self::Close => Action::Closed,
+            Self::Reopen => Action::Reopened,
+            Self::Cancel => Action::Cancelled,
+            Self::Finalize => Action::Finalized,
+            Self::ExtendDeadline => Action::DeadlineExtended,
         }
     }
 }
@@ -90,7 +93,7 @@ impl RoundState {
         };
         next.ok_or(InvalidTransition {
             state: self.into(),
-            action: action.past_participle(),
+            action: action.done().as_str(),
         })
     }
 }
@@ -203,6 +206,18 @@ mod tests {
             .after(A::Finalize, RoundKind::InterestSurvey)
             .unwrap_err();
         assert_eq!(error.to_string(), "a closed round cannot be finalized");
+    }
+
+    #[test]
+    fn a_refusal_names_the_action_as_the_feed_does() {
+        let error = S::Closed
+            .after(A::ExtendDeadline, RoundKind::Commitment)
+            .unwrap_err();
+        assert_eq!(error.action, "deadline_extended");
+        assert_eq!(
+            error.to_string(),
+            "a closed round cannot be deadline extended"
+        );
     }
 
     #[test]

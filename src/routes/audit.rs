@@ -9,7 +9,7 @@ use crate::domain::id::{OrganizationId, UserId};
 use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
-use crate::routes::{PageParams, Paginated};
+use crate::routes::{PageParams, Paginated, one_of};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -37,6 +37,7 @@ pub struct AuditEvent {
     pub actor_user_id: Option<UserId>,
     #[schema(value_type = Option<String>)]
     pub actor_organization_id: Option<OrganizationId>,
+    #[schema(schema_with = audit_action)]
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
@@ -45,6 +46,13 @@ pub struct AuditEvent {
     pub reason: Option<String>,
     /// Also in the service's logs and the response's `x-request-id`.
     pub request_id: Option<String>,
+}
+
+fn audit_action() -> utoipa::openapi::schema::Object {
+    one_of(
+        "What happened: the entity type, a dot, and the change.",
+        crate::domain::audit::audit_actions(),
+    )
 }
 
 /// The audit log, newest first (administrators).

@@ -15,6 +15,7 @@ use crate::domain::id::ProcurementId;
 use crate::domain::procurement::ProcurementStatus;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
+use crate::routes::one_of;
 use crate::service::procurements::Procurement;
 use crate::state::AppState;
 
@@ -38,12 +39,19 @@ pub struct FeedEntry {
     /// `procurement`, `round`, `participation`, `question`.
     pub entity_type: String,
     pub entity_id: String,
-    /// e.g. `published`, `opened`, `joined`, `answered`.
+    #[schema(schema_with = feed_action)]
     pub action: String,
     #[schema(value_type = Option<String>)]
     pub procurement_id: Option<ProcurementId>,
     /// The entity's public state after the change.
     pub data: serde_json::Value,
+}
+
+fn feed_action() -> utoipa::openapi::schema::Object {
+    one_of(
+        "What happened to the entity.",
+        crate::domain::audit::feed_actions(),
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,6 +16,7 @@ pub mod tokens;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -89,6 +90,15 @@ pub struct IdempotencyKey {
     /// to their user and are kept 24 hours.
     #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
     pub key: Option<String>,
+}
+
+/// A string schema with these values only, for text the service writes from a closed list.
+pub fn one_of(description: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(values.into_iter().map(Into::into)))
+        .build()
 }
 
 /// Longest reason an administrator may give for an action.

@@ -4,12 +4,13 @@ use serde_json::json;
 
 use crate::auth::Identity;
 use crate::db::DbConnection;
-use crate::db::audit::{self, Actor, Audience, Change, Event};
+use crate::db::audit::{self, Actor, Audience, Change};
 use crate::db::new_id;
 use crate::db::organizations::OrganizationRow;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::procurements as procurement_rows;
 use crate::db::rounds::{self, RoundRow};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::RoundId;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
@@ -27,11 +28,21 @@ pub enum ParticipationChange {
 }
 
 impl ParticipationChange {
+    /// The participation's status afterwards.
     fn status(self) -> ParticipationStatus {
         match self {
             Self::Join => ParticipationStatus::Joined,
             Self::Decline => ParticipationStatus::Declined,
             Self::Withdraw => ParticipationStatus::Withdrawn,
+        }
+    }
+
+    /// The change once done, as the audit log and the feed name it.
+    fn done(self) -> Action {
+        match self {
+            Self::Join => Action::Joined,
+            Self::Decline => Action::Declined,
+            Self::Withdraw => Action::Withdrawn,
         }
     }
 }
@@ -227,30 +238,18 @@ pub fn answer(
     participations::save(conn, &row, is_new, details.reason.as_deref())?;
     let mut after = public_view(&row);
     after["organization_name"] = json!(organization.name);
-    // The feed names an answer by the status it leaves.
-    let action: &str = row.status.into();
-    audit::record(
+    audit::record_change(
         conn,
         actor,
-        Event {
-            action: &format!("participation.{action}"),
-            entity_type: "participation",
-            entity_id: &row.id,
-            before,
-            after: Some(after.clone()),
-            reason: details.reason.as_deref(),
-        },
-        now,
-    )?;
-    audit::publish_change(
-        conn,
         Change {
-            entity_type: "participation",
+            entity_type: EntityType::Participation,
             entity_id: &row.id,
-            action,
+            action: change.done(),
             procurement_id: Some(&round.procurement_id),
             audience: Audience::Council,
-            payload: after,
+            before,
+            after,
+            reason: details.reason.as_deref(),
         },
         now,
     )?;

@@ -12,6 +12,7 @@ use crate::db::organizations::{self, AsCandidate, Member};
 use crate::db::participations;
 use crate::db::procurements::{self, ProcurementRow};
 use crate::db::rounds::{self, RoundRow};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
@@ -222,7 +223,7 @@ pub fn create(
     let mut row = write(conn, input, None, now)?;
     row.created_by = actor.user_id.clone();
     procurements::insert(conn, &row)?;
-    record(conn, actor, "created", None, &row, None, now)?;
+    record(conn, actor, Action::Created, None, &row, None, now)?;
     Procurement::decode(row)
 }
 
@@ -255,7 +256,15 @@ pub fn update(
             "another request changed it at the same time",
         ));
     }
-    record(conn, actor, "updated", Some(&current.row), &row, None, now)?;
+    record(
+        conn,
+        actor,
+        Action::Updated,
+        Some(&current.row),
+        &row,
+        None,
+        now,
+    )?;
     Procurement::decode(row)
 }
 
@@ -288,7 +297,7 @@ pub fn publish(
     record(
         conn,
         actor,
-        "published",
+        Action::Published,
         Some(&current.row),
         &row,
         None,
@@ -343,7 +352,7 @@ pub fn cancel(
     record(
         conn,
         actor,
-        "cancelled",
+        Action::Cancelled,
         Some(&current.row),
         &row,
         Some(reason),
@@ -373,41 +382,30 @@ pub fn snapshot(row: &ProcurementRow) -> serde_json::Value {
 pub fn record(
     conn: &mut DbConnection,
     actor: &crate::db::audit::Actor,
-    action: &str,
+    action: Action,
     before: Option<&ProcurementRow>,
     after: &ProcurementRow,
     reason: Option<&str>,
     now: chrono::NaiveDateTime,
 ) -> Result<(), ApiError> {
-    use crate::db::audit::{self, Audience, Change, Event};
-    let snapshot_after = snapshot(after);
-    audit::record(
-        conn,
-        actor,
-        Event {
-            action: &format!("procurement.{action}"),
-            entity_type: "procurement",
-            entity_id: &after.id,
-            before: before.map(snapshot),
-            after: Some(snapshot_after.clone()),
-            reason,
-        },
-        now,
-    )?;
+    use crate::db::audit::{self, Audience, Change};
     let audience = if after.status == ProcurementStatus::Draft {
         Audience::Admins
     } else {
         Audience::Council
     };
-    audit::publish_change(
+    audit::record_change(
         conn,
+        actor,
         Change {
-            entity_type: "procurement",
+            entity_type: EntityType::Procurement,
             entity_id: &after.id,
             action,
             procurement_id: Some(&after.id),
             audience,
-            payload: snapshot_after,
+            before: before.map(snapshot),
+            after: snapshot(after),
+            reason,
         },
         now,
     )?;

@@ -5,9 +5,10 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::auth::Identity;
-use crate::db::audit::{self, Actor, Audience, Change, Event};
+use crate::db::audit::{self, Actor, Audience, Change};
 use crate::db::questions::{self, QuestionRow};
 use crate::db::{DbConnection, new_id};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::procurement::ProcurementStatus;
 use crate::error::ApiError;
 use crate::service::procurements::Procurement;
@@ -45,28 +46,18 @@ pub fn ask(
     questions::insert(conn, &row)?;
     let payload =
         json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question});
-    audit::record(
+    audit::record_change(
         conn,
         actor,
-        Event {
-            action: "question.asked",
-            entity_type: "question",
-            entity_id: &row.id,
-            before: None,
-            after: Some(payload.clone()),
-            reason: None,
-        },
-        now,
-    )?;
-    audit::publish_change(
-        conn,
         Change {
-            entity_type: "question",
+            entity_type: EntityType::Question,
             entity_id: &row.id,
-            action: "asked",
+            action: Action::Asked,
             procurement_id: Some(&row.procurement_id),
             audience: Audience::Organization(row.organization_id.clone()),
-            payload,
+            before: None,
+            after: payload,
+            reason: None,
         },
         now,
     )?;
@@ -95,28 +86,18 @@ pub fn answer(
     questions::update(conn, &row)?;
     let before = json!({"answer": current.answer});
     let public = json!({"id": row.id, "procurement_id": row.procurement_id, "question": row.question, "answer": row.answer});
-    audit::record(
+    audit::record_change(
         conn,
         actor,
-        Event {
-            action: "question.answered",
-            entity_type: "question",
-            entity_id: &row.id,
-            before: Some(before),
-            after: Some(public.clone()),
-            reason: None,
-        },
-        now,
-    )?;
-    audit::publish_change(
-        conn,
         Change {
-            entity_type: "question",
+            entity_type: EntityType::Question,
             entity_id: &row.id,
-            action: "answered",
+            action: Action::Answered,
             procurement_id: Some(&row.procurement_id),
             audience: Audience::Council,
-            payload: public,
+            before: Some(before),
+            after: public,
+            reason: None,
         },
         now,
     )?;

@@ -4,10 +4,11 @@ use serde_json::json;
 
 use crate::auth::Identity;
 use crate::db::DbConnection;
-use crate::db::audit::{self, Actor, Audience, Change, Event};
+use crate::db::audit::{self, Actor, Audience, Change};
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::RoundId;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
@@ -64,38 +65,18 @@ pub fn transition(
     if !rounds::update(conn, &updated, round.version, round.state)? {
         return Ok(None);
     }
-    let name = match action {
-        RoundAction::Open => "opened",
-        RoundAction::Close => "closed",
-        RoundAction::Reopen => "reopened",
-        RoundAction::Cancel => "cancelled",
-        RoundAction::Finalize => "finalized",
-        RoundAction::ExtendDeadline => "deadline_extended",
-    };
-    let before = snapshot(round);
-    let after = snapshot(&updated);
-    audit::record(
+    audit::record_change(
         conn,
         actor,
-        Event {
-            action: &format!("round.{name}"),
-            entity_type: "round",
-            entity_id: &round.id,
-            before: Some(before),
-            after: Some(after.clone()),
-            reason: details.reason,
-        },
-        now,
-    )?;
-    audit::publish_change(
-        conn,
         Change {
-            entity_type: "round",
+            entity_type: EntityType::Round,
             entity_id: &round.id,
-            action: name,
+            action: action.done(),
             procurement_id: Some(&round.procurement_id),
             audience: Audience::Council,
-            payload: after,
+            before: Some(snapshot(round)),
+            after: snapshot(&updated),
+            reason: details.reason,
         },
         now,
     )?;
@@ -147,28 +128,18 @@ fn enroll_mandatory(
             Some("mandatory procurement: enrolled when the round opened"),
         )?;
         let payload = json!({"round_id": round.id, "organization_id": body.id, "organization_name": body.name, "status": row.status, "selected_options": []});
-        audit::record(
+        audit::record_change(
             conn,
             &Actor::system(),
-            Event {
-                action: "participation.enrolled",
-                entity_type: "participation",
-                entity_id: &row.id,
-                before: None,
-                after: Some(payload.clone()),
-                reason: Some("mandatory procurement"),
-            },
-            now,
-        )?;
-        audit::publish_change(
-            conn,
             Change {
-                entity_type: "participation",
+                entity_type: EntityType::Participation,
                 entity_id: &row.id,
-                action: "enrolled",
+                action: Action::Enrolled,
                 procurement_id: Some(&round.procurement_id),
                 audience: Audience::Council,
-                payload,
+                before: None,
+                after: payload,
+                reason: Some("mandatory procurement"),
             },
             now,
         )?;
@@ -263,29 +234,18 @@ pub fn create(
         updated_at: now,
     };
     rounds::insert(conn, &row)?;
-    let created = snapshot(&row);
-    audit::record(
+    audit::record_change(
         conn,
         actor,
-        Event {
-            action: "round.created",
-            entity_type: "round",
-            entity_id: &row.id,
-            before: None,
-            after: Some(created.clone()),
-            reason: None,
-        },
-        now,
-    )?;
-    audit::publish_change(
-        conn,
         Change {
-            entity_type: "round",
+            entity_type: EntityType::Round,
             entity_id: &row.id,
-            action: "created",
+            action: Action::Created,
             procurement_id: Some(&row.procurement_id),
             audience: Audience::Council,
-            payload: created,
+            before: None,
+            after: snapshot(&row),
+            reason: None,
         },
         now,
     )?;
@@ -404,29 +364,18 @@ pub fn reschedule(
                 "another request changed it at the same time",
             ));
         }
-        let after = snapshot(&updated);
-        audit::record(
+        audit::record_change(
             conn,
             actor,
-            Event {
-                action: "round.updated",
-                entity_type: "round",
-                entity_id: &current.id,
-                before: Some(snapshot(current)),
-                after: Some(after.clone()),
-                reason: None,
-            },
-            now,
-        )?;
-        audit::publish_change(
-            conn,
             Change {
-                entity_type: "round",
+                entity_type: EntityType::Round,
                 entity_id: &current.id,
-                action: "updated",
+                action: Action::Updated,
                 procurement_id: Some(&current.procurement_id),
                 audience: Audience::Council,
-                payload: after,
+                before: Some(snapshot(current)),
+                after: snapshot(&updated),
+                reason: None,
             },
             now,
         )?;

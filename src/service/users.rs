@@ -7,6 +7,7 @@ use crate::auth::Identity;
 use crate::db::audit::Actor;
 use crate::db::users::UserRow;
 use crate::db::{self, DbConnection};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::email::Email;
 use crate::domain::id::UserId;
 use crate::domain::text::required_text;
@@ -73,8 +74,8 @@ pub fn invite(
         db::audit::record_simple(
             conn,
             actor,
-            "user.invitation_not_sent",
-            ("user", &existing.id),
+            (EntityType::User, &existing.id),
+            Action::InvitationNotSent,
             None,
             Some(attempt),
             now,
@@ -85,8 +86,8 @@ pub fn invite(
     db::audit::record_simple(
         conn,
         actor,
-        "user.invited",
-        ("user", &row.id),
+        (EntityType::User, &row.id),
+        Action::Invited,
         None,
         Some(invited),
         now,
@@ -132,8 +133,8 @@ pub fn activate(
     db::audit::record_simple(
         conn,
         &actor,
-        "user.activated",
-        ("user", &invited.id),
+        (EntityType::User, &invited.id),
+        Action::Activated,
         None,
         Some(serde_json::json!({"id": invited.id, "email": invited.email})),
         now,

@@ -9,6 +9,7 @@ use super::get::{OrganizationDetail, detail};
 use crate::auth::Identity;
 use crate::db::organizations::{self, PopulationFigureRow};
 use crate::db::{audit, new_id};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::contact::{ContactDetails, clean_contact};
 use crate::domain::limits::{MAX_CONTACTS, check_count};
 use crate::domain::text::Lines;
@@ -108,7 +109,7 @@ pub async fn update_organization(
                     "contacts": serde_json::from_str::<serde_json::Value>(&o.contacts).unwrap_or_default(),
                 })
             };
-            audit::record_simple(conn, &actor, "organization.updated", ("organization", &row.id), Some(facts(&row)), Some(facts(&after)), now)?;
+            audit::record_simple(conn, &actor, (EntityType::Organization, &row.id), Action::Updated, Some(facts(&row)), Some(facts(&after)), now)?;
             detail(conn, &row.id, &identity)
         })
         .await?;

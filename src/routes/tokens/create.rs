@@ -8,6 +8,7 @@ use crate::auth::Identity;
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
 use crate::db::tokens::ApiTokenRow;
 use crate::db::{self, new_id};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::text::required_text;
 use crate::domain::user::TokenScope;
 use crate::error::check;
@@ -91,7 +92,7 @@ pub async fn create_token(
         .transaction(move |conn| {
             db::tokens::insert_api_token(conn, &stored)?;
             let created = serde_json::json!({"id": stored.id, "name": stored.name, "scope": stored.scope, "expires_at": stored.expires_at.and_utc()});
-            Ok(db::audit::record_simple(conn, &actor, "api_token.created", ("api_token", &stored.id), None, Some(created), now)?)
+            Ok(db::audit::record_simple(conn, &actor, (EntityType::ApiToken, &stored.id), Action::Created, None, Some(created), now)?)
         })
         .await?;
     let location = format!("{API_V1}/tokens/{}", row.id);

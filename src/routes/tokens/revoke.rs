@@ -2,6 +2,7 @@ use actix_web::{HttpResponse, delete, web};
 
 use crate::auth::Identity;
 use crate::db;
+use crate::domain::audit::{Action, EntityType};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -32,7 +33,7 @@ pub async fn revoke_token(
             Some(token) if token.user_id == identity.user_id || identity.is_admin() => {
                 if db::tokens::revoke_api_token(conn, &id, now)? == 1 {
                     let revoked = serde_json::json!({"id": token.id, "name": token.name, "user_id": token.user_id});
-                    db::audit::record_simple(conn, &actor, "api_token.revoked", ("api_token", &id), None, Some(revoked), now)?;
+                    db::audit::record_simple(conn, &actor, (EntityType::ApiToken, &id), Action::Revoked, None, Some(revoked), now)?;
                 }
                 Ok(())
             }

@@ -1,0 +1,125 @@
+//! The words of the audit log and the change feed: which kind of entity changed, and how. The API
+//! document lists every one, so that a client may rely on the list.
+
+/// What changed: `entity_type` in the audit log and the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum EntityType {
+    Procurement,
+    Round,
+    Participation,
+    Question,
+    Organization,
+    User,
+    ApiToken,
+}
+
+
+/// How it changed: the feed's `action`, and the audit log's after the entity type
+/// (`round.deadline_extended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Action {
+    Created,
+    Updated,
+    Published,
+    Cancelled,
+    Opened,
+    Closed,
+    Reopened,
+    Finalized,
+    DeadlineExtended,
+    Joined,
+    Declined,
+    Withdrawn,
+    Enrolled,
+    Asked,
+    Answered,
+    Invited,
+    /// An invitation to an address that has an account the inviter may not know of: answered as
+    /// if sent, and never sent.
+    InvitationNotSent,
+    Activated,
+    Revoked,
+}
+
+
+/// Every change the service records, by kind of entity. Changes to procurements, rounds,
+/// participations and questions go to the audit log and the feed; changes to organizations,
+/// accounts and API tokens to the audit log only.
+pub const RECORDED: [(EntityType, &[Action]); 7] = {
+    use Action::*;
+    [
+        (
+            EntityType::Procurement,
+            &[Created, Updated, Published, Cancelled],
+        ),
+        (
+            EntityType::Round,
+            &[
+                Created,
+                Updated,
+                Opened,
+                Closed,
+                Reopened,
+                Cancelled,
+                Finalized,
+                DeadlineExtended,
+            ],
+        ),
+        (
+            EntityType::Participation,
+            &[Joined, Declined, Withdrawn, Enrolled],
+        ),
+        (EntityType::Question, &[Asked, Answered]),
+        (EntityType::Organization, &[Updated]),
+        (EntityType::User, &[Invited, InvitationNotSent, Activated]),
+        (EntityType::ApiToken, &[Created, Revoked]),
+    ]
+};
+
+impl EntityType {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether its changes are in the change feed as well as in the audit log.
+    pub fn in_feed(self) -> bool {
+        matches!(
+            self,
+            Self::Procurement | Self::Round | Self::Participation | Self::Question
+        )
+    }
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The audit log's name for `action` on `entity`: `round.opened`.
+pub fn audit_action(entity: EntityType, action: Action) -> String {
+    format!("{}.{}", entity.as_str(), action.as_str())
+}
+
+/// Every action the audit log records.
+pub fn audit_actions() -> Vec<String> {
+    RECORDED
+        .iter()
+        .flat_map(|&(entity, actions)| actions.iter().map(move |&a| audit_action(entity, a)))
+        .collect()
+}
+
+/// Every action the change feed carries.
+pub fn feed_actions() -> Vec<&'static str> {
+    let mut actions: Vec<&str> = Vec::new();
+    for (_, recorded) in RECORDED.iter().filter(|(entity, _)| entity.in_feed()) {
+        for action in recorded.iter().map(|a| a.as_str()) {
+            if !actions.contains(&action) {
+                actions.push(action);
+            }
+        }
+    }
+    actions
+}

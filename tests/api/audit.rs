@@ -1,0 +1,234 @@
+//! What the audit log and the change feed call things: every name a client can meet there is
+//! listed in the API document.
+
+use std::collections::BTreeSet;
+
+use actix_web::http::{Method, StatusCode};
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::helpers::{Response, TestApp, spawn_app};
+use crate::lifecycle::{procurement_body, published_procurement, round};
+
+#[track_caller]
+fn succeeded(response: Response) -> Value {
+    assert!(
+        response.status.is_success(),
+        "{} {}",
+        response.status,
+        response.text
+    );
+    response.body
+}
+
+/// The values the document lists for `property` of the schema `schema`.
+fn listed(document: &Value, schema: &str, property: &str) -> BTreeSet<String> {
+    document["components"]["schemas"][schema]["properties"][property]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{schema}.{property} lists no values"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn every_audit_action(app: &TestApp, admin: &str) -> Vec<String> {
+    let mut actions = Vec::new();
+    for page in 1.. {
+        let events = succeeded(
+            app.get(
+                &format!("/api/v1/audit-events?per_page=200&page={page}"),
+                admin,
+            )
+            .await,
+        );
+        let items = events["items"].as_array().unwrap();
+        actions.extend(
+            items
+                .iter()
+                .map(|e| e["action"].as_str().unwrap().to_owned()),
+        );
+        if items.len() < 200 {
+            return actions;
+        }
+    }
+    unreachable!()
+}
+
+#[actix_web::test]
+async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let nagano = app.user("coordinator", "202011").await;
+    let matsumoto = app.user("coordinator", "202029").await;
+    // An address with an account in another body: answered as if invited, and never invited.
+    succeeded(
+        app.post(
+            "/api/v1/users",
+            Some(&nagano.token),
+            json!({"email": matsumoto.email, "display_name": "松本 一郎", "role": "viewer"}),
+        )
+        .await,
+    );
+    let token = succeeded(
+        app.post(
+            "/api/v1/tokens",
+            Some(&nagano.token),
+            json!({"name": "sync", "scope": "read_only"}),
+        )
+        .await,
+    );
+    let token_path = format!("/api/v1/tokens/{}", token["id"].as_str().unwrap());
+    let revoked = app
+        .request(Method::DELETE, &token_path, Some(&nagano.token), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    succeeded(
+        app.patch(
+            "/api/v1/organizations/202011",
+            &admin,
+            json!({"contacts": []}),
+        )
+        .await,
+    );
+
+    let created = succeeded(
+        app.post(
+            "/api/v1/procurements",
+            Some(&admin),
+            procurement_body(json!({})),
+        )
+        .await,
+    );
+    let id = created["id"].as_str().unwrap();
+    let procurement = format!("/api/v1/procurements/{id}");
+    succeeded(
+        app.patch(&procurement, &admin, json!({"summary": "改訂"}))
+            .await,
+    );
+    succeeded(
+        app.post(&format!("{procurement}/publish"), Some(&admin), json!({}))
+            .await,
+    );
+    let opened = round(&app, &admin, id, Duration::seconds(0), Duration::days(3)).await;
+    let round_path = format!("/api/v1/rounds/{}", opened["id"].as_str().unwrap());
+    succeeded(
+        app.patch(&round_path, &admin, json!({"reminder_days": [3]}))
+            .await,
+    );
+    let later = (app.clock_now() + Duration::days(5)).and_utc().to_rfc3339();
+    succeeded(
+        app.patch(&round_path, &admin, json!({"closes_at": later}))
+            .await,
+    );
+
+    let answer = format!("{round_path}/participations/202011");
+    for status in ["joined", "declined"] {
+        let body = json!({"status": status});
+        succeeded(
+            app.request(Method::PUT, &answer, Some(&nagano.token), Some(body))
+                .await,
+        );
+    }
+    succeeded(
+        app.request(Method::DELETE, &answer, Some(&nagano.token), None)
+            .await,
+    );
+    let question = succeeded(
+        app.post(
+            &format!("{procurement}/questions"),
+            Some(&nagano.token),
+            json!({"question": "LGWANから利用できますか。"}),
+        )
+        .await,
+    );
+    succeeded(
+        app.post(
+            &format!(
+                "/api/v1/questions/{}/answer",
+                question["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            json!({"answer": "利用できます。"}),
+        )
+        .await,
+    );
+
+    succeeded(
+        app.post(&format!("{round_path}/close"), Some(&admin), json!({}))
+            .await,
+    );
+    succeeded(
+        app.post(
+            &format!("{round_path}/reopen"),
+            Some(&admin),
+            json!({"closes_at": later}),
+        )
+        .await,
+    );
+    let reason = json!({"reason": "仕様の見直しのため"});
+    succeeded(
+        app.post(
+            &format!("{round_path}/cancel"),
+            Some(&admin),
+            reason.clone(),
+        )
+        .await,
+    );
+    succeeded(
+        app.post(&format!("{procurement}/cancel"), Some(&admin), reason)
+            .await,
+    );
+    let mandatory = published_procurement(&app, &admin, json!({"mandatory": true})).await;
+    round(
+        &app,
+        &admin,
+        &mandatory,
+        Duration::seconds(0),
+        Duration::days(3),
+    )
+    .await;
+
+    let audited = every_audit_action(&app, &admin).await;
+    let in_feed = audited
+        .iter()
+        .filter(|a| {
+            ["procurement.", "round.", "participation.", "question."]
+                .iter()
+                .any(|entity| a.starts_with(entity))
+        })
+        .count();
+    let mut cursor = String::from("0-0");
+    let fed = app.follow_feed(&admin, &mut cursor, in_feed).await;
+    assert_eq!(
+        fed.len(),
+        in_feed,
+        "every change to a procurement, round, answer or question is in the feed"
+    );
+    let audited: BTreeSet<String> = audited.into_iter().collect();
+    let fed: BTreeSet<String> = fed
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+
+    let document = serde_json::to_value(kyodo::openapi::document()).unwrap();
+    let audit_actions = listed(&document, "AuditEvent", "action");
+    let feed_actions = listed(&document, "FeedEntry", "action");
+    assert_eq!(
+        audited.difference(&audit_actions).collect::<Vec<_>>(),
+        Vec::<&String>::new()
+    );
+    assert_eq!(
+        fed.difference(&feed_actions).collect::<Vec<_>>(),
+        Vec::<&String>::new()
+    );
+    // And the document lists nothing the service does not say, but for the finalization of a
+    // round, which comes with cost allocation.
+    assert_eq!(
+        audit_actions.difference(&audited).collect::<Vec<_>>(),
+        ["round.finalized"]
+    );
+    assert_eq!(
+        feed_actions.difference(&fed).collect::<Vec<_>>(),
+        ["finalized"]
+    );
+}
