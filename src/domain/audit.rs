@@ -14,7 +14,6 @@ pub enum EntityType {
     ApiToken,
 }
 
-
 /// How it changed: the feed's `action`, and the audit log's after the entity type
 /// (`round.deadline_extended`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -42,7 +41,6 @@ pub enum Action {
     Activated,
     Revoked,
 }
-
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
 /// participations and questions go to the audit log and the feed; changes to organizations,
