@@ -1,3 +1,4 @@
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -21,4 +22,15 @@ impl OrganizationKind {
     pub fn runs_the_council(self) -> bool {
         matches!(self, Self::Prefecture | Self::Association)
     }
+}
+
+/// A population figure as an administrator records it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationInput {
+    #[schema(example = 372000)]
+    pub value: i64,
+    pub base_date: NaiveDate,
+    #[schema(example = "住民基本台帳 2026-01-01")]
+    pub source: Option<String>,
 }

@@ -3,9 +3,15 @@
 use anyhow::Context as _;
 
 use crate::db::DbConnection;
-use crate::db::organizations::{self, OrganizationRow};
+use chrono::NaiveDateTime;
+
+use crate::db::audit::{self, Actor};
+use crate::db::new_id;
+use crate::db::organizations::{self, OrganizationRow, PopulationFigureRow};
+use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::OrganizationId;
 use crate::domain::lg_code::LgCode;
+use crate::domain::organization::PopulationInput;
 use crate::error::ApiError;
 
 /// The organization with this id or 6-digit local government code, if any; a code with a wrong
@@ -34,4 +40,62 @@ pub fn resolve(conn: &mut DbConnection, key: &str) -> Result<OrganizationRow, Ap
             format!("No organization has the id or code {key:?}."),
         )
     })
+}
+
+/// Records a new population figure and/or replaces the contacts (already checked, as stored
+/// JSON) of the organization `key` names; the history of figures is never overwritten.
+pub fn update(
+    conn: &mut DbConnection,
+    key: &str,
+    population: Option<PopulationInput>,
+    contacts: Option<String>,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<OrganizationRow, ApiError> {
+    let row = resolve(conn, key)?;
+    if let Some(input) = population {
+        if organizations::find_population_figure(conn, &row.id, input.base_date)?.is_some() {
+            return Err(ApiError::conflict(
+                "population_figure_exists",
+                format!(
+                    "{} already has a figure for {}; history is never overwritten.",
+                    row.name, input.base_date
+                ),
+            ));
+        }
+        organizations::add_population_figure(
+            conn,
+            &PopulationFigureRow {
+                id: new_id(),
+                organization_id: row.id.clone(),
+                population: input.value,
+                base_date: input.base_date,
+                source: input.source,
+                recorded_by: actor.user_id.clone(),
+                recorded_at: now,
+            },
+        )?;
+    }
+    if let Some(json) = contacts {
+        organizations::set_contacts(conn, &row.id, &json, now)?;
+    }
+    let after =
+        organizations::find(conn, &row.id)?.context("the updated organization is missing")?;
+    let facts = |o: &organizations::OrganizationRow| {
+        serde_json::json!({
+            "population": o.population,
+            "population_base_date": o.population_base_date,
+            "contacts": serde_json::from_str::<serde_json::Value>(&o.contacts).unwrap_or_default(),
+        })
+    };
+    audit::record_simple(
+        conn,
+        actor,
+        (EntityType::Organization, &row.id),
+        Action::Updated,
+        Some(facts(&row)),
+        Some(facts(&after)),
+        now,
+    )?;
+    Ok(after)
 }

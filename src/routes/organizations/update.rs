@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, patch, web};
-use anyhow::Context as _;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -7,28 +6,16 @@ use utoipa::ToSchema;
 use super::Contact;
 use super::get::{OrganizationDetail, detail};
 use crate::auth::Identity;
-use crate::db::organizations::{self, PopulationFigureRow};
-use crate::db::{audit, new_id};
-use crate::domain::audit::{Action, EntityType};
 use crate::domain::contact::{ContactDetails, clean_contact};
 use crate::domain::limits::{MAX_CONTACTS, check_count};
+use crate::domain::organization::PopulationInput;
 use crate::domain::text::Lines;
 use crate::domain::text::{optional_text, required_text};
 use crate::error::check;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::extract::JsonBody;
-use crate::service::organizations::resolve;
+use crate::service::organizations;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PopulationInput {
-    #[schema(example = 372000)]
-    pub value: i64,
-    pub base_date: NaiveDate,
-    #[schema(example = "住民基本台帳 2026-01-01")]
-    pub source: Option<String>,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,44 +59,7 @@ pub async fn update_organization(
     let contacts = validate(&mut body, now.date())?;
     let updated = state
         .transaction(move |conn| {
-            let row = resolve(conn, &key)?;
-            if let Some(input) = body.population {
-                if organizations::find_population_figure(conn, &row.id, input.base_date)?.is_some()
-                {
-                    return Err(ApiError::conflict(
-                        "population_figure_exists",
-                        format!(
-                            "{} already has a figure for {}; history is never overwritten.",
-                            row.name, input.base_date
-                        ),
-                    ));
-                }
-                organizations::add_population_figure(
-                    conn,
-                    &PopulationFigureRow {
-                        id: new_id(),
-                        organization_id: row.id.clone(),
-                        population: input.value,
-                        base_date: input.base_date,
-                        source: input.source,
-                        recorded_by: Some(identity.user_id.clone()),
-                        recorded_at: now,
-                    },
-                )?;
-            }
-            if let Some(json) = &contacts {
-                organizations::set_contacts(conn, &row.id, json, now)?;
-            }
-            let after = organizations::find(conn, &row.id)?
-                .context("the updated organization is missing")?;
-            let facts = |o: &organizations::OrganizationRow| {
-                serde_json::json!({
-                    "population": o.population,
-                    "population_base_date": o.population_base_date,
-                    "contacts": serde_json::from_str::<serde_json::Value>(&o.contacts).unwrap_or_default(),
-                })
-            };
-            audit::record_simple(conn, &actor, (EntityType::Organization, &row.id), Action::Updated, Some(facts(&row)), Some(facts(&after)), now)?;
+            let row = organizations::update(conn, &key, body.population, contacts, &actor, now)?;
             detail(conn, &row.id, &identity)
         })
         .await?;
