@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, get, web};
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -80,6 +81,21 @@ fn decode(text: &str) -> Result<Cursor, ApiError> {
     })
 }
 
+fn entry(row: ChangeRow) -> Result<FeedEntry, ApiError> {
+    Ok(FeedEntry {
+        cursor: encode(Cursor {
+            txid: row.txid,
+            seq: row.seq,
+        }),
+        occurred_at: row.occurred_at.and_utc(),
+        data: serde_json::from_str(&row.payload).context("a feed entry's data does not decode")?,
+        entity_type: row.entity_type,
+        entity_id: row.entity_id,
+        action: row.action,
+        procurement_id: row.procurement_id,
+    })
+}
+
 /// Changes after a cursor, oldest first.
 #[utoipa::path(
     tag = "changes",
@@ -119,18 +135,7 @@ pub async fn list_changes(
             let mut items = Vec::new();
             for row in rows {
                 if visibility.allows(conn, &row)? {
-                    items.push(FeedEntry {
-                        cursor: encode(Cursor {
-                            txid: row.txid,
-                            seq: row.seq,
-                        }),
-                        occurred_at: row.occurred_at.and_utc(),
-                        data: serde_json::from_str(&row.payload).map_err(anyhow::Error::from)?,
-                        entity_type: row.entity_type,
-                        entity_id: row.entity_id,
-                        action: row.action,
-                        procurement_id: row.procurement_id,
-                    });
+                    items.push(entry(row)?);
                 }
             }
             Ok(FeedPage {

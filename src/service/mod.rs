@@ -6,6 +6,7 @@ pub mod participations;
 pub mod procurements;
 pub mod questions;
 pub mod rounds;
+pub mod tokens;
 pub mod users;
 
 use crate::domain::text::required_prose;

@@ -11,7 +11,7 @@ use crate::db::organizations::{self, OrganizationRow, PopulationFigureRow};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::OrganizationId;
 use crate::domain::lg_code::LgCode;
-use crate::domain::organization::PopulationInput;
+use crate::domain::organization::{OrganizationKind, PopulationInput};
 use crate::error::ApiError;
 
 /// The organization with this id or 6-digit local government code, if any; a code with a wrong
@@ -98,4 +98,22 @@ pub fn update(
         now,
     )?;
     Ok(after)
+}
+
+/// The wide-area union named by its id or its name (422 when the key names no union).
+pub fn find_union(conn: &mut DbConnection, key: &str) -> Result<OrganizationId, ApiError> {
+    let found = match organizations::find(conn, &OrganizationId::from(key.to_owned()))? {
+        Some(row) => Some(row),
+        None => organizations::find_by_name(conn, key)?,
+    };
+    found
+        .filter(|u| u.kind == OrganizationKind::WideAreaUnion)
+        .map(|u| u.id)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "union",
+                "unknown_union",
+                format!("{key:?} is not a wide-area union"),
+            )
+        })
 }

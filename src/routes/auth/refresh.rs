@@ -72,19 +72,26 @@ pub async fn refresh(
             )?))
         })
         .await?;
-    match outcome {
-        Outcome::Rotated(pair) => Ok(HttpResponse::Ok().json(pair)),
-        Outcome::Unknown => Err(ApiError::unauthorized(
-            "invalid_refresh_token",
-            "The refresh token is unknown.",
-        )),
-        Outcome::Expired => Err(ApiError::unauthorized(
-            "refresh_token_expired",
-            "The refresh token has expired; log in again.",
-        )),
-        Outcome::Reused => Err(ApiError::unauthorized(
-            "refresh_token_reused",
-            "This refresh token was already used; every token of this login is now revoked. Log in again.",
-        )),
+    outcome.into_response()
+}
+
+impl Outcome {
+    /// The pair, or the reason the refresh failed.
+    fn into_response(self) -> Result<HttpResponse, ApiError> {
+        match self {
+            Outcome::Rotated(pair) => Ok(HttpResponse::Ok().json(pair)),
+            Outcome::Unknown => Err(ApiError::unauthorized(
+                "invalid_refresh_token",
+                "The refresh token is unknown.",
+            )),
+            Outcome::Expired => Err(ApiError::unauthorized(
+                "refresh_token_expired",
+                "The refresh token has expired; log in again.",
+            )),
+            Outcome::Reused => Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "This refresh token was already used; every token of this login is now revoked. Log in again.",
+            )),
+        }
     }
 }

@@ -5,12 +5,12 @@ use utoipa::IntoParams;
 use super::{OrganizationView, views};
 use crate::auth::Identity;
 use crate::db::organizations::{self, ListFilter};
-use crate::domain::id::OrganizationId;
 use crate::domain::organization::OrganizationKind;
-use crate::error::check;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::domain::text::{Lines, optional_text};
+use crate::error::{ApiError, Problem, check};
 use crate::routes::extract::QueryString;
 use crate::routes::{PageParams, Paginated};
+use crate::service;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -46,38 +46,13 @@ pub async fn list_organizations(
     let page = page.parse()?;
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
-    let name = filter
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
-    if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
-        errors.push(FieldError::new(
-            "name",
-            "invalid_length",
-            "name has at most 100 characters",
-        ));
-    }
+    let name = optional_text(filter.name.as_deref(), "name", 100, Lines::One, &mut errors);
     check(errors)?;
-    let kind = filter.kind;
-    let union = filter.union.clone();
+    let (kind, union) = (filter.kind, filter.union);
     let (rows, total) = state
         .db(move |conn| {
             let union_id = match union {
-                Some(key) => Some(
-                    organizations::find(conn, &OrganizationId::from(key.clone()))?
-                        .or(organizations::find_by_name(conn, &key)?)
-                        .filter(|u| u.kind == OrganizationKind::WideAreaUnion)
-                        .ok_or_else(|| {
-                            ApiError::invalid_field(
-                                "union",
-                                "unknown_union",
-                                format!("{key:?} is not a wide-area union"),
-                            )
-                        })?
-                        .id,
-                ),
+                Some(key) => Some(service::organizations::find_union(conn, &key)?),
                 None => None,
             };
             let filter = ListFilter {
@@ -86,10 +61,8 @@ pub async fn list_organizations(
                 name,
             };
             let (rows, total) = organizations::list(conn, &filter, page.offset(), page.per_page)?;
-            Ok((
-                views(conn, rows, |row| identity.may_read_private(&row.id))?,
-                total,
-            ))
+            let views = views(conn, rows, |row| identity.may_read_private(&row.id))?;
+            Ok((views, total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(Paginated::new(rows, page, total)))

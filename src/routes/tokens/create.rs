@@ -6,9 +6,8 @@ use utoipa::ToSchema;
 use super::ApiTokenView;
 use crate::auth::Identity;
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
+use crate::db::new_id;
 use crate::db::tokens::ApiTokenRow;
-use crate::db::{self, new_id};
-use crate::domain::audit::{Action, EntityType};
 use crate::domain::text::required_text;
 use crate::domain::user::TokenScope;
 use crate::error::check;
@@ -16,6 +15,7 @@ use crate::error::{ApiError, FieldError, Problem};
 use crate::reply::Reply;
 use crate::routes::API_V1;
 use crate::routes::extract::JsonBody;
+use crate::service::tokens;
 use crate::state::AppState;
 
 pub const MAX_LIFETIME_DAYS: i64 = 366;
@@ -89,11 +89,7 @@ pub async fn create_token(
     };
     let stored = row.clone();
     state
-        .transaction(move |conn| {
-            db::tokens::insert_api_token(conn, &stored)?;
-            let created = serde_json::json!({"id": stored.id, "name": stored.name, "scope": stored.scope, "expires_at": stored.expires_at.and_utc()});
-            Ok(db::audit::record_simple(conn, &actor, (EntityType::ApiToken, &stored.id), Action::Created, None, Some(created), now)?)
-        })
+        .transaction(move |conn| tokens::create(conn, &stored, &actor, now))
         .await?;
     let location = format!("{API_V1}/tokens/{}", row.id);
     let created = CreatedToken {
