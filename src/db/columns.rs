@@ -1,6 +1,5 @@
-//! Domain values kept in TEXT columns. Each type declares itself stored as `Text`
-//! (`diesel::AsExpression`, `diesel::FromSqlRow`); the conversions live here, so that the domain
-//! knows no backend. They are written once for any backend that stores `Text` as a string, which
+//! Domain values kept in TEXT columns: how each binds to `Text` and converts, all here, so that
+//! the domain knows nothing of diesel. They are written once for any backend that stores `Text` as a string, which
 //! covers PostgreSQL, SQLite and the `MultiBackend` of `DbConnection`.
 
 use diesel::backend::Backend;
@@ -19,6 +18,15 @@ use crate::domain::user::{Role, TokenScope};
 /// error naming the type and the value: a row written by a newer release, or by hand.
 macro_rules! text_enums {
     ($($ty:ty),+ $(,)?) => {$(
+        // The domain declares nothing of diesel: its types are bound to `Text` here, through a
+        // stand-in that diesel's derives know to read as the type it wraps.
+        const _: () = {
+            #[derive(diesel::AsExpression, diesel::FromSqlRow)]
+            #[diesel(foreign_derive, sql_type = Text)]
+            #[allow(dead_code)]
+            struct Stored($ty);
+        };
+
         impl<DB: Backend> ToSql<Text, DB> for $ty
         where
             str: ToSql<Text, DB>,
@@ -55,6 +63,15 @@ text_enums!(
 /// Ids stored as their text.
 macro_rules! text_ids {
     ($($ty:ty),+ $(,)?) => {$(
+        // The domain declares nothing of diesel: its types are bound to `Text` here, through a
+        // stand-in that diesel's derives know to read as the type it wraps.
+        const _: () = {
+            #[derive(diesel::AsExpression, diesel::FromSqlRow)]
+            #[diesel(foreign_derive, sql_type = Text)]
+            #[allow(dead_code)]
+            struct Stored($ty);
+        };
+
         impl<DB: Backend> ToSql<Text, DB> for $ty
         where
             str: ToSql<Text, DB>,

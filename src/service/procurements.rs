@@ -251,21 +251,7 @@ pub fn update(
     let mut input = input_of(&current);
     patch.apply_to(&mut input);
     let row = write(conn, input, Some(current.row.clone()), now)?;
-    if !procurements::update(conn, &row, current.row.version)? {
-        return Err(ApiError::stale(
-            "another request changed it at the same time",
-        ));
-    }
-    record(
-        conn,
-        actor,
-        Action::Updated,
-        Some(&current.row),
-        &row,
-        None,
-        now,
-    )?;
-    Procurement::decode(row)
+    save(conn, &current.row, row, Action::Updated, None, actor, now)
 }
 
 /// Publishes a draft, recorded as done by `actor`.
@@ -289,21 +275,7 @@ pub fn publish(
     row.published_at = Some(now);
     row.version += 1;
     row.updated_at = now;
-    if !procurements::update(conn, &row, current.row.version)? {
-        return Err(ApiError::stale(
-            "another request changed it at the same time",
-        ));
-    }
-    record(
-        conn,
-        actor,
-        Action::Published,
-        Some(&current.row),
-        &row,
-        None,
-        now,
-    )?;
-    Procurement::decode(row)
+    save(conn, &current.row, row, Action::Published, None, actor, now)
 }
 
 /// Cancels a draft or published procurement, and with it every round not yet finalized.
@@ -344,20 +316,33 @@ pub fn cancel(
     row.cancel_reason = Some(reason.to_owned());
     row.version += 1;
     row.updated_at = now;
-    if !procurements::update(conn, &row, current.row.version)? {
+    save(
+        conn,
+        &current.row,
+        row,
+        Action::Cancelled,
+        Some(reason),
+        actor,
+        now,
+    )
+}
+
+/// Writes `row` over `before`, unless another request changed it first, and records the change.
+fn save(
+    conn: &mut DbConnection,
+    before: &ProcurementRow,
+    row: ProcurementRow,
+    action: Action,
+    reason: Option<&str>,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Procurement, ApiError> {
+    if !procurements::update(conn, &row, before.version)? {
         return Err(ApiError::stale(
             "another request changed it at the same time",
         ));
     }
-    record(
-        conn,
-        actor,
-        Action::Cancelled,
-        Some(&current.row),
-        &row,
-        Some(reason),
-        now,
-    )?;
+    record(conn, actor, action, Some(before), &row, reason, now)?;
     Procurement::decode(row)
 }
 
