@@ -25,25 +25,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// One invalid field of a request.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FieldError {
-    /// JSON path of the field, e.g. `population.base_date`.
-    pub field: String,
-    /// Stable code, e.g. `required`, `invalid_format`, `out_of_range`.
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
-    }
-}
+use crate::domain::field_error::FieldError;
 
 /// RFC 9457 problem details, as sent.
 #[derive(Debug, Serialize, ToSchema)]

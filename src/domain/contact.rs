@@ -2,8 +2,8 @@
 //! wherever a request carries one (a body's answer, an organization's contact list).
 
 use crate::domain::email::Email;
+use crate::domain::field_error::FieldError;
 use crate::domain::text::{Lines, optional_text};
-use crate::error::FieldError;
 
 pub const MAX_PHONE: usize = 30;
 

@@ -1,7 +1,7 @@
 //! How many items each list in a request may hold: room for all 89 council bodies and for any real
 //! cost model, but no way for one request to make the service store and serve megabytes.
 
-use crate::error::FieldError;
+use crate::domain::field_error::FieldError;
 
 /// Options of a procurement, and options a body selects.
 pub const MAX_OPTIONS: usize = 20;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod contact;
 pub mod email;
+pub mod field_error;
 pub mod fiscal_year;
 pub mod id;
 pub mod lg_code;

@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::field_error::FieldError;
 use crate::domain::fiscal_year;
 use crate::domain::limits::{
     MAX_DOCUMENTS, MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_OPTIONS, MAX_STEPS, check_count,
 };
 use crate::domain::organization::OrganizationKind;
 use crate::domain::text::{Lines, optional_text, required_text};
-use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -5,7 +5,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::FieldError;
+use crate::domain::field_error::FieldError;
 
 /// Whether a field is one line (a name, a title) or free text (a note, a question).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::FieldError;
+use crate::domain::field_error::FieldError;
 
 /// Where the API's operations live.
 pub const API_V1: &str = "/api/v1";

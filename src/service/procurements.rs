@@ -13,13 +13,14 @@ use crate::db::participations;
 use crate::db::procurements::{self, ProcurementRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::audit::{Action, EntityType};
+use crate::domain::field_error::FieldError;
 use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
 use crate::domain::procurement::{ProcurementInput, ProcurementPatch};
 use crate::domain::round::{RoundAction, RoundState};
-use crate::error::{ApiError, FieldError, check};
+use crate::error::{ApiError, check};
 use crate::service::check_version;
 use crate::service::organizations as organization_service;
 use crate::service::rounds::{Details, transition};

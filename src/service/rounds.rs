@@ -9,11 +9,12 @@ use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
 use crate::domain::audit::{Action, EntityType};
+use crate::domain::field_error::FieldError;
 use crate::domain::id::RoundId;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundState, Schedule};
-use crate::error::{ApiError, FieldError, check};
+use crate::error::{ApiError, check};
 use crate::service::participations::round_not_found;
 use crate::service::procurements::{Procurement, eligible_bodies, visible};
 

@@ -9,10 +9,11 @@ use crate::db::users::UserRow;
 use crate::db::{self, DbConnection};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::email::Email;
+use crate::domain::field_error::FieldError;
 use crate::domain::id::UserId;
 use crate::domain::text::required_text;
 use crate::domain::user::{Invitation, Role};
-use crate::error::{ApiError, FieldError, check};
+use crate::error::{ApiError, check};
 use crate::service::organizations::resolve;
 
 /// Invites a user of the organization the invitation names (or the caller's), once the caller
