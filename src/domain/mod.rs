@@ -1,5 +1,6 @@
 //! Rules that know nothing of HTTP or SQL: the values the rest of the service may trust.
 
+pub mod allocation;
 pub mod audit;
 pub mod contact;
 pub mod email;
