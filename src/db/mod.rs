@@ -1,5 +1,6 @@
 //! Persistence: one diesel connection type over SQLite and PostgreSQL, picked by the URL scheme.
 
+pub mod allocations;
 pub mod audit;
 pub mod columns;
 pub mod idempotency;

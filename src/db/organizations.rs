@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -265,6 +267,41 @@ pub fn find_population_figure(
         .select(PopulationFigureRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Each body's population in force on `date`: its newest figure with a base date on or before it
+/// (the body's own current figure counts as one). Bodies without such a figure are absent.
+pub fn populations_on(
+    conn: &mut DbConnection,
+    date: NaiveDate,
+) -> QueryResult<HashMap<OrganizationId, (i64, NaiveDate)>> {
+    let figures: Vec<(OrganizationId, i64, NaiveDate)> = population_figures::table
+        .filter(population_figures::base_date.le(date))
+        .select((
+            population_figures::organization_id,
+            population_figures::population,
+            population_figures::base_date,
+        ))
+        .load(conn)?;
+    let current: Vec<(OrganizationId, Option<i64>, Option<NaiveDate>)> = organizations::table
+        .filter(organizations::population_base_date.le(date))
+        .select((
+            organizations::id,
+            organizations::population,
+            organizations::population_base_date,
+        ))
+        .load(conn)?;
+    let current = current
+        .into_iter()
+        .filter_map(|(id, population, date)| Some((id, population?, date?)));
+    let mut in_force: HashMap<OrganizationId, (i64, NaiveDate)> = HashMap::new();
+    for (id, population, base_date) in figures.into_iter().chain(current) {
+        let newer = in_force.get(&id).is_none_or(|&(_, seen)| base_date > seen);
+        if newer {
+            in_force.insert(id, (population, base_date));
+        }
+    }
+    Ok(in_force)
 }
 
 /// Records a figure and makes the newest figure by base date the one in force.

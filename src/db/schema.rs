@@ -212,6 +212,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    allocations (id) {
+        id -> Text,
+        round_id -> Text,
+        procurement_id -> Text,
+        version -> Integer,
+        reason -> Nullable<Text>,
+        total -> BigInt,
+        document -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(population_figures -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -236,4 +250,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     changes,
     idempotency_keys,
+    allocations,
 );

@@ -12,6 +12,7 @@ pub enum EntityType {
     Organization,
     User,
     ApiToken,
+    Allocation,
 }
 
 /// How it changed: the feed's `action`, and the audit log's after the entity type
@@ -40,17 +41,21 @@ pub enum Action {
     InvitationNotSent,
     Activated,
     Revoked,
+    /// A new version of a finalized allocation.
+    Corrected,
+    /// A procurement whose first round was finalized: its contract is signed.
+    Contracted,
 }
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
 /// participations and questions go to the audit log and the feed; changes to organizations,
 /// accounts and API tokens to the audit log only.
-pub const RECORDED: [(EntityType, &[Action]); 7] = {
+pub const RECORDED: [(EntityType, &[Action]); 8] = {
     use Action::*;
     [
         (
             EntityType::Procurement,
-            &[Created, Updated, Published, Cancelled],
+            &[Created, Updated, Published, Contracted, Cancelled],
         ),
         (
             EntityType::Round,
@@ -73,6 +78,7 @@ pub const RECORDED: [(EntityType, &[Action]); 7] = {
         (EntityType::Organization, &[Updated]),
         (EntityType::User, &[Invited, InvitationNotSent, Activated]),
         (EntityType::ApiToken, &[Created, Revoked]),
+        (EntityType::Allocation, &[Finalized, Corrected]),
     ]
 };
 
@@ -85,7 +91,11 @@ impl EntityType {
     pub fn in_feed(self) -> bool {
         matches!(
             self,
-            Self::Procurement | Self::Round | Self::Participation | Self::Question
+            Self::Procurement
+                | Self::Round
+                | Self::Participation
+                | Self::Question
+                | Self::Allocation
         )
     }
 }

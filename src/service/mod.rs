@@ -1,6 +1,7 @@
 //! Operations that span several tables and must run in one transaction: used by the handlers and
 //! by the scheduler alike.
 
+pub mod allocations;
 pub mod organizations;
 pub mod participations;
 pub mod procurements;

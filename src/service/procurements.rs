@@ -279,6 +279,20 @@ pub fn publish(
     save(conn, &current.row, row, Action::Published, None, actor, now)
 }
 
+/// A published procurement whose round was finalized: its contract is signed.
+pub fn mark_contracted(
+    conn: &mut DbConnection,
+    current: &Procurement,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Procurement, ApiError> {
+    let mut row = current.row.clone();
+    row.status = ProcurementStatus::Contracted;
+    row.version += 1;
+    row.updated_at = now;
+    save(conn, &current.row, row, Action::Contracted, None, actor, now)
+}
+
 /// Cancels a draft or published procurement, and with it every round not yet finalized.
 pub fn cancel(
     conn: &mut DbConnection,

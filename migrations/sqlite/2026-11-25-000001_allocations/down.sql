@@ -1,0 +1,3 @@
+DROP TRIGGER allocations_are_immutable_delete;
+DROP TRIGGER allocations_are_immutable_update;
+DROP TABLE allocations;
