@@ -37,6 +37,8 @@ pub struct ReadCache {
     last_look: AtomicU64,
     started: Instant,
     pub responses: Memo<Bytes>,
+    /// The generation, for those who wait for the next change (live estimates).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// One kind of cached value, bounded by the bytes it holds; full means cleared.
@@ -71,6 +73,7 @@ impl ReadCache {
             last_look: AtomicU64::new(0),
             started: Instant::now(),
             responses: Memo::new(budget),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -81,7 +84,13 @@ impl ReadCache {
 
     /// The database changed: every entry cached so far is stale.
     pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.changes.send_replace(generation);
+    }
+
+    /// Wakes whenever the database changes: a commit of this instance, or one the watcher saw.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn usable(&self) -> Option<u64> {

@@ -102,6 +102,13 @@ pub struct Config {
     /// Memory for cached answers to hot reads, in MiB; 0 turns the cache off.
     #[arg(long, env = "READ_CACHE_MIB", default_value_t = 8)]
     pub read_cache_mib: usize,
+    /// Serve finalized allocations as OCDS (`/api/v1/ocds/releases`) without signing in: they are
+    /// public budget figures. `false` asks for a login.
+    #[arg(long, env = "PUBLIC_OCDS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub public_ocds: bool,
+    /// The OCDS `ocid` prefix: `ocds-` and the prefix registered for the publisher.
+    #[arg(long, env = "OCDS_OCID_PREFIX", default_value = "ocds-kyodo")]
+    pub ocds_ocid_prefix: String,
     /// Log filter, e.g. `info` or `kyodo=debug,actix_web=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,

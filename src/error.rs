@@ -175,7 +175,7 @@ impl ApiError {
         self.status == StatusCode::NOT_FOUND
     }
 
-    fn problem(&self) -> Problem {
+    pub fn problem(&self) -> Problem {
         Problem {
             problem_type: format!("urn:kyodo:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),

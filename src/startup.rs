@@ -24,7 +24,7 @@ use crate::openapi;
 use crate::routes;
 use crate::scheduler;
 use crate::security_headers::{self, SecurityHeaders};
-use crate::state::AppState;
+use crate::state::{AppState, ExportSettings};
 use crate::telemetry::RequestSpan;
 
 pub struct Application {
@@ -71,6 +71,14 @@ impl Application {
                 .then_some(usize::from(config.trusted_proxy_hops)),
             database_backend: url.backend(),
             clock,
+            exports: ExportSettings {
+                public_ocds: config.public_ocds,
+                ocid_prefix: config.ocds_ocid_prefix.clone(),
+                public_base_url: config
+                    .public_base_url
+                    .as_ref()
+                    .map(|url| url.to_string().trim_end_matches('/').to_owned()),
+            },
         });
         // Catch up on rounds whose time came while the service was down, before serving.
         if let Err(error) = scheduler::tick(&state).await {

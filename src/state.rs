@@ -31,6 +31,29 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Answers to hot reads, until the database changes.
     pub cache: Arc<ReadCache>,
+    pub exports: ExportSettings,
+}
+
+/// How allocations are published.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// Whether OCDS release packages are served without signing in.
+    pub public_ocds: bool,
+    /// `ocds-` and the publisher's prefix, before each procurement's id in an `ocid`.
+    pub ocid_prefix: String,
+    /// Where clients reach the service (`PUBLIC_BASE_URL`), without a trailing slash.
+    pub public_base_url: Option<String>,
+}
+
+impl ExportSettings {
+    /// The service's address for links in documents: `PUBLIC_BASE_URL`, else as the request
+    /// reached it.
+    pub fn base_url(&self, request: &HttpRequest) -> String {
+        self.public_base_url.clone().unwrap_or_else(|| {
+            let info = request.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        })
+    }
 }
 
 impl AppState {

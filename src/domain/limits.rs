@@ -24,3 +24,8 @@ pub fn check_count(count: usize, max: usize, field: &str, errors: &mut Vec<Field
         ));
     }
 }
+
+/// Bodies in an administrator's what-if estimate: every municipality of Japan.
+pub const MAX_ESTIMATED_BODIES: usize = 2_000;
+/// Contracted totals in a finalization: a pool per option and the base, for each year of a term.
+pub const MAX_TOTALS: usize = (MAX_OPTIONS + 1) * 20;

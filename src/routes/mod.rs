@@ -1,12 +1,14 @@
 //! The HTTP edge. Every endpoint is listed here; handlers parse, authorize, call the database in
 //! one transaction and map the result to a response.
 
+pub mod allocations;
 pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod etag;
 pub mod extract;
 pub mod health;
+pub mod ocds;
 pub mod organizations;
 pub mod participations;
 pub mod procurements;
@@ -65,6 +67,14 @@ fn api_v1(cfg: &mut ServiceConfig) {
         .service(participations::withdraw::withdraw_participation)
         .service(participations::history::participation_history)
         .service(participations::non_respondents::non_respondents)
+        .service(allocations::estimate::estimate)
+        .service(allocations::estimate::what_if)
+        .service(allocations::stream::estimate_stream)
+        .service(allocations::finalize::finalize)
+        .service(allocations::finalize::correct)
+        .service(allocations::get::get_allocation)
+        .service(allocations::get::list_allocations)
+        .service(ocds::ocds_releases)
         .service(questions::list_questions)
         .service(questions::ask_question)
         .service(questions::answer_question)

@@ -1,0 +1,226 @@
+//! A finalized allocation for other programs: CSV that Excel in Japan opens as it is, and an
+//! Open Contracting Data Standard 1.1 release package.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
+
+use crate::domain::allocation::Share;
+use crate::error::ApiError;
+use crate::service::allocations::AllocationDocument;
+
+/// The CSV's columns, as Japanese finance offices name them.
+pub const CSV_HEADERS: [&str; 12] = [
+    "団体コード",
+    "団体名",
+    "人口",
+    "人口基準日",
+    "年度",
+    "費用区分",
+    "均等割",
+    "人口割",
+    "利用割",
+    "固定額",
+    "端数調整",
+    "負担額",
+];
+
+/// UTF-8 byte order mark: without it Excel reads UTF-8 as Shift_JIS.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The allocation as CSV: UTF-8 with a byte order mark, CRLF line ends, one row per body, pool
+/// and fiscal year (by year, pool, then 団体コード), and a last row of totals.
+pub fn csv(document: &AllocationDocument) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(BOM.to_vec());
+    writer
+        .write_record(CSV_HEADERS)
+        .map_err(anyhow::Error::from)?;
+    let mut sums = [0i64; 6];
+    let mut pools: Vec<_> = document.pools.iter().collect();
+    pools.sort_by_key(|p| p.fiscal_year);
+    for pool in pools {
+        let mut shares: Vec<&Share> = pool.shares.iter().collect();
+        shares.sort_by_key(|s| {
+            let body = document.body(&s.organization_id);
+            let code = body.and_then(|b| b.participant.lg_code.clone());
+            (code.is_none(), code, s.organization_id.clone())
+        });
+        for share in shares {
+            let (code, name, population, base_date) = match document.body(&share.organization_id)
+            {
+                Some(body) => (
+                    body.participant.lg_code.clone().unwrap_or_default(),
+                    body.participant.name.clone(),
+                    body.participant
+                        .population
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    body.population_base_date
+                        .map(|d| d.to_string())
+                        .unwrap_or_default(),
+                ),
+                // The lead body, paying only the leftover yen of a pool it takes no part in.
+                None => (
+                    document.lead_organization.lg_code.clone().unwrap_or_default(),
+                    document.lead_organization.name.clone(),
+                    String::new(),
+                    String::new(),
+                ),
+            };
+            let money = [
+                share.equal,
+                share.population,
+                share.usage,
+                share.fixed,
+                share.rounding,
+                share.amount,
+            ];
+            for (sum, value) in sums.iter_mut().zip(money) {
+                *sum += value;
+            }
+            let mut record = vec![
+                code,
+                name,
+                population,
+                base_date,
+                pool.fiscal_year.to_string(),
+                document.pool_name(&pool.pool).to_owned(),
+            ];
+            record.extend(money.iter().map(i64::to_string));
+            writer.write_record(&record).map_err(anyhow::Error::from)?;
+        }
+    }
+    let mut totals = vec![
+        String::new(),
+        "合計".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ];
+    totals.extend(sums.iter().map(i64::to_string));
+    writer.write_record(&totals).map_err(anyhow::Error::from)?;
+    writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing CSV: {e}").into())
+}
+
+/// The Budget Breakdown extension, which `planning.budget.budgetBreakdown` comes from.
+pub const BUDGET_BREAKDOWN_EXTENSION: &str = "https://raw.githubusercontent.com/open-contracting-extensions/ocds_budget_breakdown_extension/master/extension.json";
+
+/// Where an OCDS release package says it comes from.
+pub struct OcdsSource<'a> {
+    /// The package's own address.
+    pub uri: &'a str,
+    /// `ocds-` and the publisher's registered prefix.
+    pub ocid_prefix: &'a str,
+}
+
+/// The party id of a body: its 団体コード, or its id when it has none.
+fn party_id(lg_code: Option<&str>, organization_id: &str) -> String {
+    lg_code.map_or_else(|| organization_id.to_owned(), |code| format!("JP-LGC-{code}"))
+}
+
+/// The first and last moment of Japanese fiscal year `year` (April to March, JST).
+fn fiscal_year_period(year: i32) -> Value {
+    let start = NaiveDate::from_ymd_opt(year, 4, 1);
+    let end = NaiveDate::from_ymd_opt(year + 1, 3, 31);
+    match (start, end) {
+        (Some(start), Some(end)) => json!({
+            "startDate": format!("{start}T00:00:00+09:00"),
+            "endDate": format!("{end}T23:59:59+09:00"),
+        }),
+        _ => json!({}),
+    }
+}
+
+fn release(document: &AllocationDocument, ocid_prefix: &str) -> Value {
+    let lead = &document.lead_organization;
+    let lead_id = party_id(lead.lg_code.as_deref(), &lead.organization_id);
+    let mut parties = vec![json!({
+        "id": lead_id,
+        "name": lead.name,
+        "roles": ["buyer"],
+    })];
+    for body in &document.participants {
+        let p = &body.participant;
+        let id = party_id(p.lg_code.as_deref(), &p.organization_id);
+        if id == lead_id {
+            parties[0]["roles"] = json!(["buyer", "sourceParty"]);
+            continue;
+        }
+        parties.push(json!({"id": id, "name": p.name, "roles": ["buyer", "sourceParty"]}));
+    }
+    let mut breakdown = Vec::new();
+    for pool in &document.pools {
+        for share in &pool.shares {
+            let (id, name) = match document.body(&share.organization_id) {
+                Some(body) => (
+                    party_id(body.participant.lg_code.as_deref(), &share.organization_id),
+                    body.participant.name.as_str(),
+                ),
+                None => (lead_id.clone(), lead.name.as_str()),
+            };
+            breakdown.push(json!({
+                "id": format!("{}-{}-{}", pool.pool, pool.fiscal_year, id),
+                "description": format!("{} {}年度 {}", document.pool_name(&pool.pool), pool.fiscal_year, name),
+                "amount": {"amount": share.amount, "currency": "JPY"},
+                "period": fiscal_year_period(pool.fiscal_year),
+                "sourceParty": {"id": id, "name": name},
+            }));
+        }
+    }
+    json!({
+        "ocid": format!("{ocid_prefix}-{}", document.procurement_id),
+        "id": format!("{}-{}", document.round_id, document.version),
+        "date": document.finalized_at,
+        "tag": [if document.version == 1 { "planning" } else { "planningUpdate" }],
+        "initiationType": "tender",
+        "language": "ja",
+        "buyer": {"id": lead_id, "name": lead.name},
+        "parties": parties,
+        "planning": {
+            "rationale": document.reason,
+            "budget": {
+                "description": format!("{} 負担金（第{}版）", document.procurement_title, document.version),
+                "amount": {"amount": document.total, "currency": "JPY"},
+                "budgetBreakdown": breakdown,
+            },
+        },
+        "tender": {
+            "id": document.round_id,
+            "title": document.procurement_title,
+            "status": "complete",
+        },
+    })
+}
+
+/// An OCDS 1.1 release package: one release per finalized version, oldest first.
+pub fn ocds_package(
+    documents: &[AllocationDocument],
+    publisher: &str,
+    source: &OcdsSource<'_>,
+) -> Value {
+    let published: Option<DateTime<Utc>> = documents.iter().map(|d| d.finalized_at).max();
+    let mut releases: Vec<Value> = documents
+        .iter()
+        .map(|d| release(d, source.ocid_prefix))
+        .collect();
+    for release in &mut releases {
+        // A version without a reason has no rationale; OCDS wants the field left out, not null.
+        if release["planning"]["rationale"].is_null()
+            && let Some(planning) = release["planning"].as_object_mut()
+        {
+            planning.remove("rationale");
+        }
+    }
+    json!({
+        "uri": source.uri,
+        "version": "1.1",
+        "extensions": [BUDGET_BREAKDOWN_EXTENSION],
+        "publishedDate": published.unwrap_or_default(),
+        "publisher": {"name": publisher},
+        "releases": releases,
+    })
+}
