@@ -7,10 +7,11 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
 use crate::db::audit::Actor;
-use crate::db::{DbConnection, organizations, procurements};
+use crate::db::{DbConnection, organizations, procurements, rounds};
 use crate::domain::procurement::ProcurementInput;
 use crate::domain::round::{DEFAULT_REMINDER_DAYS, RoundAction, RoundKind, Schedule};
 use crate::error::ApiError;
+use crate::service::allocations::{self, FinalizeRequest};
 use crate::service::participations::{AnswerDetails, Context, ParticipationChange, answer};
 use crate::service::procurements::{self as procurement_service, Procurement, eligible_bodies};
 use crate::service::rounds::{self as round_service, Details, transition};
@@ -43,6 +44,9 @@ struct DemoRound {
     #[serde(default)]
     options: Vec<String>,
     declared_quantity: Option<i64>,
+    /// Finalized a week after closing, at the model's prices.
+    #[serde(default)]
+    finalize: bool,
 }
 
 /// Loads whatever of the demonstration is missing; returns how many procurements it created.
@@ -124,6 +128,16 @@ fn load_round(
             closes_at,
         )?
         .context("a demonstration round that is due cannot close")?;
+        if demo.finalize {
+            let closed = rounds::find(conn, &round.id)?.context("the demonstration round vanished")?;
+            let totals = allocations::totals_at_model_prices(conn, &closed, procurement)?;
+            let request = FinalizeRequest {
+                totals,
+                reason: None,
+            };
+            let at = (closes_at + Duration::days(7)).min(now);
+            allocations::finalize(conn, &closed, procurement, request, actor, at)?;
+        }
     }
     Ok(())
 }

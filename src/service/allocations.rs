@@ -325,6 +325,17 @@ pub fn estimate(
     organization: &OrganizationId,
 ) -> Result<Estimate, ApiError> {
     let bodies = Bodies::load(conn, round.population_base_date)?;
+    let member = bodies
+        .members
+        .get(organization)
+        .with_context(|| format!("organization {organization} is missing"))?;
+    procurement.admits(member).map_err(|why| {
+        ApiError::forbidden(
+            "not_eligible",
+            format!("{} cannot take part: {why}.", member.name),
+        )
+    })?;
+    let organization_name = member.name.clone();
     let answers = participations::list_for_round(conn, &round.id)?;
     let own = answers
         .iter()
@@ -356,11 +367,6 @@ pub fn estimate(
         }
     }
     let years = fiscal_years(round, procurement);
-    let organization_name = bodies
-        .members
-        .get(organization)
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
     Ok(Estimate {
         round_id: round.id.clone(),
         round_state: round.state,
@@ -553,6 +559,25 @@ fn check_totals(
         }
     }
     check(errors).map(|()| ordered)
+}
+
+/// The model's totals for the bodies that joined the round: what a contract at list price costs.
+pub fn totals_at_model_prices(
+    conn: &mut DbConnection,
+    round: &RoundRow,
+    procurement: &Procurement,
+) -> Result<Vec<PoolYearTotal>, ApiError> {
+    let bodies = Bodies::load(conn, round.population_base_date)?;
+    let participants: Vec<Participant> = joined(conn, round, &bodies)?
+        .into_iter()
+        .map(|b| b.participant)
+        .collect();
+    model_totals(
+        &procurement.cost_model,
+        &participants,
+        &fiscal_years(round, procurement),
+    )
+    .map_err(impossible)
 }
 
 /// What an administrator gives to finalize or correct.

@@ -125,6 +125,12 @@ enum Fresh {
     AnsweredRound,
     /// A question asked by body A about the shared published procurement.
     Question,
+    /// A closed round of a new procurement that body A joined.
+    JoinedClosedRound,
+    /// A finalized round of a new procurement that body A joined.
+    FinalizedRound,
+    /// A new procurement with a finalized round.
+    FinalizedProcurement,
     /// An API token of the caller (for API tokens and the unauthenticated: of coordinator_own).
     OwnToken,
 }
@@ -321,6 +327,26 @@ impl World {
         self.round(procurement, -Duration::hours(1)).await
     }
 
+    /// A new procurement with a round that body A joined, closed; returns both ids.
+    async fn joined_closed_round(&self) -> (String, String) {
+        let procurement = self.procurement(json!({}), true).await;
+        let id = self.open_round(&procurement).await;
+        let path = format!("/api/v1/rounds/{id}/participations/{OWN}");
+        let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
+        self.ok(Method::PUT, &path, coordinator, joined()).await;
+        let path = format!("/api/v1/rounds/{id}/close");
+        self.ok(Method::POST, &path, self.admin(), None).await;
+        (procurement, id)
+    }
+
+    async fn finalized_round(&self) -> (String, String) {
+        let (procurement, id) = self.joined_closed_round().await;
+        let path = format!("/api/v1/rounds/{id}/finalize");
+        self.ok(Method::POST, &path, self.admin(), contracted_totals())
+            .await;
+        (procurement, id)
+    }
+
     /// Makes what `fresh` asks for, for a request by `caller`; returns its id.
     async fn fresh(&self, fresh: Fresh, caller: Caller) -> String {
         let admin = self.admin();
@@ -343,6 +369,9 @@ impl World {
                 self.ok(Method::PUT, &path, coordinator, joined()).await;
                 id
             }
+            Fresh::JoinedClosedRound => self.joined_closed_round().await.1,
+            Fresh::FinalizedRound => self.finalized_round().await.1,
+            Fresh::FinalizedProcurement => self.finalized_round().await.0,
             Fresh::Question => {
                 let path = format!("/api/v1/procurements/{}/questions", self.published);
                 let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
@@ -404,6 +433,17 @@ impl World {
             failures.join("\n")
         );
     }
+}
+
+/// The contracted total of `procurement_input`'s one pool and year.
+fn contracted_totals() -> Option<Value> {
+    Some(json!({"totals": [{"pool": "base", "fiscal_year": 2027, "amount": 1_000_000}]}))
+}
+
+fn correction() -> Option<Value> {
+    Some(
+        json!({"totals": [{"pool": "base", "fiscal_year": 2027, "amount": 990_000}], "reason": "契約変更"}),
+    )
 }
 
 /// A body no endpoint takes: every input rejects unknown fields.
@@ -607,6 +647,33 @@ async fn participations() {
         case("DELETE /rounds/{new}/participations/202011?reason=x", Open,     none,        [NO_ANSWER, NO_ANSWER, ROLE, NOT_YOURS, ROLE, READ_ONLY, NO_ANSWER, ANON]),
         // A procurement for villages only: 長野市 (a city) may not take part.
         case("PUT /rounds/{ineligible_round}/participations/202011", Nothing, with_reason, [NOT_ELIGIBLE, NOT_ELIGIBLE, ROLE, NOT_YOURS, ROLE, READ_ONLY, NOT_ELIGIBLE, ANON]),
+    ];
+    let world = world().await;
+    world.check(&cases).await;
+    world.check_invalid_bodies(&cases).await;
+}
+
+#[actix_web::test]
+async fn allocations() {
+    use Fresh::{FinalizedProcurement, FinalizedRound, JoinedClosedRound, Nothing};
+    let what_if = || Some(json!({"participants": [{"organization": OWN}, {"organization": OTHER}]}));
+    let hidden = problem(404, "round_not_found");
+    #[rustfmt::skip]
+    let cases = [
+        // Each caller's own body by default; another body's only for administrators.
+        case("GET /rounds/{round}/estimate",                    Nothing,              none,               EVERYONE),
+        case("GET /rounds/{round}/estimate?org=202011",         Nothing,              none,               PRIVATE_OWN),
+        case("GET /rounds/{round}/estimate?org=202029",         Nothing,              none,               PRIVATE_OTHER),
+        case("GET /rounds/{ineligible_round}/estimate?org=202011", Nothing,           none,               [problem(403, "not_eligible"), hidden, hidden, hidden, hidden, hidden, hidden, ANON]),
+        case("POST /rounds/{round}/estimate",                   Nothing,              what_if,            admin_write(OK)),
+        case("POST /rounds/{new}/finalize",                     JoinedClosedRound,    contracted_totals,  admin_write(CREATED)),
+        case("POST /rounds/{new}/allocations",                  FinalizedRound,       correction,         admin_write(CREATED)),
+        // Once finalized, the whole table is public within the council.
+        case("GET /rounds/{new}/allocation",                    FinalizedRound,       none,               EVERYONE),
+        case("GET /rounds/{new}/allocation?format=csv",         FinalizedRound,       none,               EVERYONE),
+        case("GET /rounds/{new}/allocations",                   FinalizedRound,       none,               EVERYONE),
+        // Open data: no login needed.
+        case("GET /ocds/releases?procurement={new}",            FinalizedProcurement, none,               [OK; 8]),
     ];
     let world = world().await;
     world.check(&cases).await;

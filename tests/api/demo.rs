@@ -60,9 +60,33 @@ async fn the_demonstration_shows_each_stage_of_the_lifecycle_and_loads_once() {
     );
     assert_eq!(
         stage("電子入札システム"),
-        ("commitment".into(), "closed".into())
+        ("commitment".into(), "finalized".into())
     );
     assert_eq!(rounds["電子入札システム"]["counts"]["joined"], 31);
+    // Finalized at the model's prices: 31 bodies × ¥500,000 a year, 2026–2030, each paying the
+    // ¥10,000 fee and an equal share of the rest.
+    let bidding = rounds["電子入札システム"]["id"].as_str().unwrap();
+    let allocation = app
+        .get(&format!("/api/v1/rounds/{bidding}/allocation"), &admin)
+        .await;
+    assert_eq!(allocation.status, 200, "{}", allocation.text);
+    assert_eq!(allocation.body["total"], 5 * 31 * 500_000);
+    assert_eq!(allocation.body["pools"].as_array().unwrap().len(), 5);
+    assert_eq!(allocation.body["pools"][0]["shares"][0]["amount"], 500_000);
+    let csv = app
+        .get(&format!("/api/v1/rounds/{bidding}/allocation?format=csv"), &admin)
+        .await;
+    assert_eq!(csv.status, 200);
+    let procurement = rounds["電子入札システム"]["procurement_id"].as_str().unwrap();
+    let ocds = app
+        .request(
+            actix_web::http::Method::GET,
+            &format!("/api/v1/ocds/releases?procurement={procurement}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(ocds.status, 200, "{}", ocds.text);
     assert_eq!(rounds["電子契約サービス"]["counts"]["joined"], 22);
     assert_eq!(
         rounds["内部事務系システム"]["counts"]["joined"], 77,

@@ -1,6 +1,7 @@
 //! Black-box tests: the real service over real HTTP, on SQLite, or on PostgreSQL when
 //! `TEST_DATABASE_URL` is set.
 
+mod allocations;
 mod audit;
 mod auth;
 mod authorization;
