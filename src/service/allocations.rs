@@ -255,6 +255,9 @@ pub struct Scenario {
     pub per_year: BTreeMap<i32, i64>,
     /// Yen over the whole term.
     pub amount: i64,
+    /// Bodies this scenario could not price (no population figure in force where population
+    /// weighs), by name.
+    pub left_out: Vec<String>,
 }
 
 /// `GET /rounds/{id}/estimate`: what one body pays.
@@ -313,6 +316,7 @@ fn scenario(
         pools,
         amount: per_year.values().sum(),
         per_year,
+        left_out: Vec::new(),
     })
 }
 
@@ -359,11 +363,25 @@ pub fn estimate(
                 .participant,
         );
     }
+    // Bodies that have not answered join the base pool. Where it weighs population, a body with
+    // no figure in force cannot be priced: it is left out, and named.
+    let weighs_population = procurement
+        .cost_model
+        .pools
+        .iter()
+        .any(|p| p.code == BASE_POOL && p.weights.population > 0);
     let mut everyone = now.clone();
+    let mut left_out = Vec::new();
     for body in eligible_bodies(conn, procurement)? {
         let answered = answers.iter().any(|(row, _)| row.organization_id == body.id);
-        if !answered && &body.id != organization {
-            everyone.push(bodies.body(&body.id, None, Vec::new())?.participant);
+        if answered || &body.id == organization {
+            continue;
+        }
+        let hypothetical = bodies.body(&body.id, None, Vec::new())?.participant;
+        if weighs_population && hypothetical.population.is_none() {
+            left_out.push(hypothetical.name);
+        } else {
+            everyone.push(hypothetical);
         }
     }
     let years = fiscal_years(round, procurement);
@@ -376,7 +394,10 @@ pub fn estimate(
         selected_options,
         binding: false,
         if_joined_now: scenario(procurement, &now, &years, organization)?,
-        if_all_join: scenario(procurement, &everyone, &years, organization)?,
+        if_all_join: Scenario {
+            left_out,
+            ..scenario(procurement, &everyone, &years, organization)?
+        },
     })
 }
 
