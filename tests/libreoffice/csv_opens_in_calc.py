@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """The allocation CSV, opened by a spreadsheet as a person would open it: LibreOffice Calc converts
-it to .xlsx with its default import (no filter options: the byte order mark alone must make it read
-UTF-8), and the workbook must hold the Japanese headers and names intact, money as numbers, and a
-totals row equal to the contracted total. Exits non-zero on any difference.
+it to .xlsx, and the workbook must hold the Japanese headers and names intact (the byte order mark
+not left in the first header), money as numbers, and a totals row equal to the contracted total.
+Exits non-zero on any difference.
+
+Excel takes the encoding from the byte order mark. LibreOffice's headless import does not sniff it
+(7.4 reads the file as Windows-1252 without filter options, whatever the locale), so the import
+names UTF-8, comma and double quote, as a person picks them in Calc's import dialog.
 
 Usage: tests/libreoffice/csv_opens_in_calc.py [--binary target/debug/kyodo]
 Needs: LibreOffice Calc (apt-get install libreoffice-calc-nogui). Starts the service on a fresh
@@ -106,7 +110,8 @@ def main():
     source = work / "allocation.csv"
     source.write_bytes(csv_bytes)
     subprocess.run(["libreoffice", f"-env:UserInstallation=file://{work}/profile", "--headless",
-                    "--convert-to", "xlsx", "--outdir", str(work), str(source)],
+                    "--infilter=Text - txt - csv (StarCalc):44,34,76,1", "--convert-to", "xlsx",
+                    "--outdir", str(work), str(source)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     rows = read_xlsx(work / "allocation.xlsx")
     failures = []
