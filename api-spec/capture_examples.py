@@ -125,6 +125,40 @@ def walk():
     call("POST", "/api/v1/rounds/{id}/open", admin, {}, id=later)
     call("POST", "/api/v1/procurements/{id}/cancel", admin, {"reason": "仕様の見直しのため"}, id=procurement)
     call("GET", "/api/v1/audit-events", admin, query="?per_page=2")
+    cost_shares(admin, nagano)
+
+
+def cost_shares(admin, nagano):
+    """Estimates while a round runs, then finalization, a correction and the exports."""
+    procurement = call("POST", "/api/v1/procurements", admin, {
+        "title": "AI音声文字起こしツール", "category": "administration", "lead_organization": "200000",
+        "options": [{"code": "lgwan", "name": "LGWAN接続"}],
+        "cost_model": {"pools": [
+            {"code": "base", "total": {"kind": "fixed", "amount": 9000000}, "weights": {"equal": 2000, "population": 8000}},
+            {"code": "lgwan", "total": {"kind": "fixed", "amount": 1200000}, "weights": {"equal": 10000}}]},
+        "contract_start_fiscal_year": 2027, "contract_end_fiscal_year": 2027}, record=False)["id"]
+    call("POST", "/api/v1/procurements/{id}/publish", admin, {}, id=procurement, record=False)
+    round_id = call("POST", "/api/v1/procurements/{id}/rounds", admin, {
+        "kind": "commitment", "opens_at": iso(0), "closes_at": iso(14 * 86400),
+        "population_base_date": "2026-01-01"}, id=procurement, record=False)["id"]
+    call("PUT", "/api/v1/rounds/{id}/participations/{org}", nagano, {"status": "joined", "selected_options": ["lgwan"]},
+         id=round_id, org="202011", record=False)
+    for org in ("202029", "203041"):
+        call("PUT", "/api/v1/rounds/{id}/participations/{org}", admin, {"status": "joined", "reason": "電話で回答あり"},
+             id=round_id, org=org, record=False)
+    call("GET", "/api/v1/rounds/{id}/estimate", nagano, id=round_id)
+    call("POST", "/api/v1/rounds/{id}/estimate", admin, {"participants": [
+        {"organization": "202011", "options": ["lgwan"]}, {"organization": "203041"}]}, id=round_id)
+    call("POST", "/api/v1/rounds/{id}/close", admin, {}, id=round_id, record=False)
+    call("POST", "/api/v1/rounds/{id}/finalize", admin, {"totals": [
+        {"pool": "base", "fiscal_year": 2027, "amount": 8800000},
+        {"pool": "lgwan", "fiscal_year": 2027, "amount": 1200000}]}, id=round_id)
+    call("POST", "/api/v1/rounds/{id}/allocations", admin, {"totals": [
+        {"pool": "base", "fiscal_year": 2027, "amount": 8750000},
+        {"pool": "lgwan", "fiscal_year": 2027, "amount": 1200000}], "reason": "変更契約（第1号）による減額"}, id=round_id)
+    call("GET", "/api/v1/rounds/{id}/allocation", nagano, id=round_id)
+    call("GET", "/api/v1/rounds/{id}/allocations", nagano, id=round_id)
+    call("GET", "/api/v1/ocds/releases", None, query=f"?procurement={procurement}")
 
 
 def main():

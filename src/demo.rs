@@ -129,7 +129,8 @@ fn load_round(
         )?
         .context("a demonstration round that is due cannot close")?;
         if demo.finalize {
-            let closed = rounds::find(conn, &round.id)?.context("the demonstration round vanished")?;
+            let closed =
+                rounds::find(conn, &round.id)?.context("the demonstration round vanished")?;
             let totals = allocations::totals_at_model_prices(conn, &closed, procurement)?;
             let request = FinalizeRequest {
                 totals,

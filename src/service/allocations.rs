@@ -2,7 +2,7 @@
 //! The engine (`domain::allocation`) computes; this module gathers its inputs from the database
 //! and stores what it returns.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -14,10 +14,10 @@ use crate::auth::Identity;
 use crate::db::DbConnection;
 use crate::db::allocations::{self, AllocationRow};
 use crate::db::audit::{self, Actor, Audience, Change};
-use crate::db::organizations::{self, Member};
-use crate::db::participations;
-use crate::db::rounds::{self, RoundRow};
 use crate::db::new_id;
+use crate::db::organizations::{self, Member};
+use crate::db::participations::{self, ParticipationRow};
+use crate::db::rounds::{self, RoundRow};
 use crate::domain::allocation::{
     self as engine, Allocation, AllocationError, Participant, PoolAllocation, PoolYearTotal, Share,
 };
@@ -29,7 +29,7 @@ use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::{BASE_POOL, CostModel, ProcurementStatus};
 use crate::domain::round::{RoundAction, RoundState};
 use crate::error::{ApiError, check};
-use crate::service::procurements::{Procurement, eligible_bodies};
+use crate::service::procurements::Procurement;
 use crate::service::rounds::{Details, transition};
 
 /// A body in an allocation, with what the engine read of it.
@@ -168,8 +168,20 @@ fn joined(
     round: &RoundRow,
     bodies: &Bodies,
 ) -> Result<Vec<AllocatedBody>, ApiError> {
+    let answers: Vec<ParticipationRow> = participations::list_for_round(conn, &round.id)?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect();
+    joined_of(&answers, bodies)
+}
+
+/// Of these answers, the bodies that joined, in organization id order.
+fn joined_of(
+    answers: &[ParticipationRow],
+    bodies: &Bodies,
+) -> Result<Vec<AllocatedBody>, ApiError> {
     let mut joined = Vec::new();
-    for (row, _) in participations::list_for_round(conn, &round.id)? {
+    for row in answers {
         if row.status != ParticipationStatus::Joined {
             continue;
         }
@@ -340,18 +352,22 @@ pub fn estimate(
         )
     })?;
     let organization_name = member.name.clone();
-    let answers = participations::list_for_round(conn, &round.id)?;
+    let answers: Vec<ParticipationRow> = participations::list_for_round(conn, &round.id)?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect();
+    let answered: HashSet<&OrganizationId> =
+        answers.iter().map(|row| &row.organization_id).collect();
     let own = answers
         .iter()
-        .find(|(row, _)| &row.organization_id == organization)
-        .map(|(row, _)| row);
+        .find(|row| &row.organization_id == organization);
     let selected_options: Vec<String> = match own {
         Some(row) => {
             serde_json::from_str(&row.selected_options).context("reading selected options")?
         }
         None => Vec::new(),
     };
-    let mut now: Vec<Participant> = joined(conn, round, &bodies)?
+    let mut now: Vec<Participant> = joined_of(&answers, &bodies)?
         .into_iter()
         .map(|b| b.participant)
         .collect();
@@ -372,11 +388,17 @@ pub fn estimate(
         .any(|p| p.code == BASE_POOL && p.weights.population > 0);
     let mut everyone = now.clone();
     let mut left_out = Vec::new();
-    for body in eligible_bodies(conn, procurement)? {
-        let answered = answers.iter().any(|(row, _)| row.organization_id == body.id);
-        if answered || &body.id == organization {
-            continue;
-        }
+    // Every council member the procurement admits, in code order (as `eligible_bodies` lists them).
+    let mut unanswered: Vec<&Member> = bodies
+        .members
+        .values()
+        .filter(|m| !answered.contains(&m.id) && &m.id != organization)
+        .filter(|m| procurement.admits(*m).is_ok())
+        .collect();
+    unanswered.sort_by(|a, b| {
+        (a.lg_code.is_none(), &a.lg_code, &a.name).cmp(&(b.lg_code.is_none(), &b.lg_code, &b.name))
+    });
+    for body in unanswered {
         let hypothetical = bodies.body(&body.id, None, Vec::new())?.participant;
         if weighs_population && hypothetical.population.is_none() {
             left_out.push(hypothetical.name);
@@ -769,8 +791,8 @@ pub fn correct(
             "a correction says why",
         ));
     }
-    let latest = allocations::find(conn, &round.id, None)?
-        .context("a finalized round has no allocation")?;
+    let latest =
+        allocations::find(conn, &round.id, None)?.context("a finalized round has no allocation")?;
     // A new version of the round serializes corrections: of two at once, one is stale.
     let mut updated = round.clone();
     updated.version += 1;
@@ -844,7 +866,10 @@ pub fn find(
 }
 
 /// Whether `identity` may ask for `organization`'s estimate: its own body, or any as an admin.
-pub fn may_estimate_for(identity: &Identity, organization: &OrganizationId) -> Result<(), ApiError> {
+pub fn may_estimate_for(
+    identity: &Identity,
+    organization: &OrganizationId,
+) -> Result<(), ApiError> {
     if identity.may_read_private(organization) {
         Ok(())
     } else {

@@ -47,8 +47,7 @@ pub fn csv(document: &AllocationDocument) -> Result<Vec<u8>, ApiError> {
             (code.is_none(), code, s.organization_id.clone())
         });
         for share in shares {
-            let (code, name, population, base_date) = match document.body(&share.organization_id)
-            {
+            let (code, name, population, base_date) = match document.body(&share.organization_id) {
                 Some(body) => (
                     body.participant.lg_code.clone().unwrap_or_default(),
                     body.participant.name.clone(),
@@ -62,7 +61,11 @@ pub fn csv(document: &AllocationDocument) -> Result<Vec<u8>, ApiError> {
                 ),
                 // The lead body, paying only the leftover yen of a pool it takes no part in.
                 None => (
-                    document.lead_organization.lg_code.clone().unwrap_or_default(),
+                    document
+                        .lead_organization
+                        .lg_code
+                        .clone()
+                        .unwrap_or_default(),
                     document.lead_organization.name.clone(),
                     String::new(),
                     String::new(),
@@ -119,7 +122,10 @@ pub struct OcdsSource<'a> {
 
 /// The party id of a body: its 団体コード, or its id when it has none.
 fn party_id(lg_code: Option<&str>, organization_id: &str) -> String {
-    lg_code.map_or_else(|| organization_id.to_owned(), |code| format!("JP-LGC-{code}"))
+    lg_code.map_or_else(
+        || organization_id.to_owned(),
+        |code| format!("JP-LGC-{code}"),
+    )
 }
 
 /// The first and last moment of Japanese fiscal year `year` (April to March, JST).

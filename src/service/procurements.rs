@@ -290,7 +290,15 @@ pub fn mark_contracted(
     row.status = ProcurementStatus::Contracted;
     row.version += 1;
     row.updated_at = now;
-    save(conn, &current.row, row, Action::Contracted, None, actor, now)
+    save(
+        conn,
+        &current.row,
+        row,
+        Action::Contracted,
+        None,
+        actor,
+        now,
+    )
 }
 
 /// Cancels a draft or published procurement, and with it every round not yet finalized.

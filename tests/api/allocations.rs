@@ -28,7 +28,14 @@ async fn put(app: &TestApp, token: &str, round: &str, org: &str, body: Value) ->
 /// equal shares; fiscal years 2027–2029) and an open round of it.
 async fn open_round(app: &TestApp, admin: &str) -> (String, String) {
     let procurement = published_procurement(app, admin, json!({})).await;
-    let round = round(app, admin, &procurement, -Duration::hours(1), Duration::days(10)).await;
+    let round = round(
+        app,
+        admin,
+        &procurement,
+        -Duration::hours(1),
+        Duration::days(10),
+    )
+    .await;
     (procurement, round["id"].as_str().unwrap().to_owned())
 }
 
@@ -61,7 +68,14 @@ async fn a_small_village_watches_its_share_fall_as_others_join() {
     assert!(amount(&alone.body, "if_all_join") < 30_000_000 / 10);
 
     let city = app.user("coordinator", NAGANO).await;
-    let joined = put(&app, &city.token, &round, NAGANO, json!({"status": "joined"})).await;
+    let joined = put(
+        &app,
+        &city.token,
+        &round,
+        NAGANO,
+        json!({"status": "joined"}),
+    )
+    .await;
     assert_eq!(joined.status, 201, "{}", joined.text);
     let with_city = app.get(&path, &village.token).await;
     assert_eq!(with_city.body["if_joined_now"]["participants"], 2);
@@ -105,7 +119,11 @@ async fn a_small_village_watches_its_share_fall_as_others_join() {
 }
 
 /// Reads server-sent events from `response` until `count` events have arrived.
-async fn events<S>(response: &mut awc::ClientResponse<S>, count: usize, seen: &mut String) -> Vec<Value>
+async fn events<S>(
+    response: &mut awc::ClientResponse<S>,
+    count: usize,
+    seen: &mut String,
+) -> Vec<Value>
 where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
         + Unpin,
@@ -124,11 +142,12 @@ where
         if events.len() >= count {
             return events;
         }
-        let chunk = actix_web::rt::time::timeout(std::time::Duration::from_secs(10), response.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("the stream goes on")
-            .expect("a readable chunk");
+        let chunk =
+            actix_web::rt::time::timeout(std::time::Duration::from_secs(10), response.next())
+                .await
+                .expect("an event within 10 s")
+                .expect("the stream goes on")
+                .expect("a readable chunk");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
@@ -157,7 +176,14 @@ async fn the_live_estimate_pushes_a_new_share_when_another_body_joins() {
     let first = events(&mut stream, 1, &mut seen).await;
     assert_eq!(amount(&first[0], "if_joined_now"), 30_000_000);
 
-    let joined = put(&app, &city.token, &round, NAGANO, json!({"status": "joined"})).await;
+    let joined = put(
+        &app,
+        &city.token,
+        &round,
+        NAGANO,
+        json!({"status": "joined"}),
+    )
+    .await;
     assert_eq!(joined.status, 201, "{}", joined.text);
     let both = events(&mut stream, 2, &mut seen).await;
     assert_eq!(both[1]["if_joined_now"]["participants"], 2);
@@ -166,7 +192,14 @@ async fn the_live_estimate_pushes_a_new_share_when_another_body_joins() {
     // Another instance on the same database: its commit reaches this stream too.
     let other = app.another_instance().await;
     let matsumoto = app.user("coordinator", MATSUMOTO).await;
-    let joined = put(&other, &matsumoto.token, &round, MATSUMOTO, json!({"status": "joined"})).await;
+    let joined = put(
+        &other,
+        &matsumoto.token,
+        &round,
+        MATSUMOTO,
+        json!({"status": "joined"}),
+    )
+    .await;
     assert_eq!(joined.status, 201, "{}", joined.text);
     let three = events(&mut stream, 3, &mut seen).await;
     assert_eq!(three[2]["if_joined_now"]["participants"], 3);
@@ -187,15 +220,25 @@ async fn the_live_estimate_pushes_a_new_share_when_another_body_joins() {
 async fn closed_round_with_three_bodies(app: &TestApp, admin: &str) -> (String, String) {
     let (procurement, round) = open_round(app, admin).await;
     for (org, body) in [
-        (NAGANO, json!({"status": "joined", "selected_options": ["lgwan"], "reason": "代理登録", "contact": {"name": "秘密 太郎", "email": "secret.contact@example.lg.jp", "phone": "026-000-0000"}, "note": "内部メモ：予算未確定"})),
-        (MATSUMOTO, json!({"status": "joined", "selected_options": ["lgwan"], "reason": "代理登録"})),
+        (
+            NAGANO,
+            json!({"status": "joined", "selected_options": ["lgwan"], "reason": "代理登録", "contact": {"name": "秘密 太郎", "email": "secret.contact@example.lg.jp", "phone": "026-000-0000"}, "note": "内部メモ：予算未確定"}),
+        ),
+        (
+            MATSUMOTO,
+            json!({"status": "joined", "selected_options": ["lgwan"], "reason": "代理登録"}),
+        ),
         (KAWAKAMI, json!({"status": "joined", "reason": "代理登録"})),
     ] {
         let joined = put(app, admin, &round, org, body).await;
         assert_eq!(joined.status, 201, "{}", joined.text);
     }
     let closed = app
-        .post(&format!("/api/v1/rounds/{round}/close"), Some(admin), json!({}))
+        .post(
+            &format!("/api/v1/rounds/{round}/close"),
+            Some(admin),
+            json!({}),
+        )
         .await;
     assert_eq!(closed.status, 200, "{}", closed.text);
     (procurement, round)
@@ -219,10 +262,22 @@ async fn finalizing_stores_every_input_and_share_and_contracts_the_procurement()
 
     // Totals that do not fit: nothing is written, the round stays closed.
     for (body, code) in [
-        (json!({"totals": [{"pool": "base", "fiscal_year": 2027, "amount": 9_000_000}]}), "missing_total"),
-        (json!({"totals": [{"pool": "nothing", "fiscal_year": 2027, "amount": 1}]}), "unknown_pool"),
-        (json!({"totals": [{"pool": "voice", "fiscal_year": 2027, "amount": 600_000}]}), "no_participants"),
-        (json!({"totals": [{"pool": "base", "fiscal_year": 2031, "amount": 1}]}), "out_of_term"),
+        (
+            json!({"totals": [{"pool": "base", "fiscal_year": 2027, "amount": 9_000_000}]}),
+            "missing_total",
+        ),
+        (
+            json!({"totals": [{"pool": "nothing", "fiscal_year": 2027, "amount": 1}]}),
+            "unknown_pool",
+        ),
+        (
+            json!({"totals": [{"pool": "voice", "fiscal_year": 2027, "amount": 600_000}]}),
+            "no_participants",
+        ),
+        (
+            json!({"totals": [{"pool": "base", "fiscal_year": 2031, "amount": 1}]}),
+            "out_of_term",
+        ),
     ] {
         let refused = app.post(&finalize, Some(&admin), body).await;
         assert_eq!(refused.status, 422, "{}", refused.text);
@@ -242,7 +297,9 @@ async fn finalizing_stores_every_input_and_share_and_contracts_the_procurement()
     assert_eq!(none.status, 404, "{}", none.text);
     assert_eq!(none.problem_code(), "allocation_not_found");
 
-    let done = app.post(&finalize, Some(&admin), totals(9_000_000, 1_100_000)).await;
+    let done = app
+        .post(&finalize, Some(&admin), totals(9_000_000, 1_100_000))
+        .await;
     assert_eq!(done.status, 201, "{}", done.text);
     assert_eq!(
         done.headers.get("location").unwrap(),
@@ -284,7 +341,12 @@ async fn finalizing_stores_every_input_and_share_and_contracts_the_procurement()
         .get("/api/v1/audit-events?action=allocation.finalized", &admin)
         .await;
     assert_eq!(audit.status, 200, "{}", audit.text);
-    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{}", audit.text);
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        audit.text
+    );
     // On PostgreSQL a change shows once every older transaction in the cluster has ended.
     let in_feed = eventually(|| async {
         let feed = app.get("/api/v1/changes?limit=1000", &admin).await;
@@ -300,7 +362,9 @@ async fn finalizing_stores_every_input_and_share_and_contracts_the_procurement()
 
     // A correction is a new version with a reason; the first stays as it was.
     let corrections = format!("/api/v1/rounds/{round}/allocations");
-    let no_reason = app.post(&corrections, Some(&admin), totals(8_800_000, 1_100_000)).await;
+    let no_reason = app
+        .post(&corrections, Some(&admin), totals(8_800_000, 1_100_000))
+        .await;
     assert_eq!(no_reason.status, 422, "{}", no_reason.text);
     let mut body = totals(8_800_000, 1_100_000);
     body["reason"] = json!("契約額の変更（変更契約 第1号）");
@@ -318,10 +382,16 @@ async fn finalizing_stores_every_input_and_share_and_contracts_the_procurement()
         .collect();
     assert_eq!(
         listed,
-        vec![(1, Value::Null), (2, json!("契約額の変更（変更契約 第1号）"))]
+        vec![
+            (1, Value::Null),
+            (2, json!("契約額の変更（変更契約 第1号）"))
+        ]
     );
     let first = app
-        .get(&format!("/api/v1/rounds/{round}/allocation?version=1"), &admin)
+        .get(
+            &format!("/api/v1/rounds/{round}/allocation?version=1"),
+            &admin,
+        )
         .await;
     assert_eq!(&first.body, document);
     let latest = app
@@ -394,7 +464,10 @@ async fn the_csv_opens_in_excel_as_it_is() {
     assert_eq!(done.status, 201, "{}", done.text);
 
     let by_query = app
-        .get(&format!("/api/v1/rounds/{round}/allocation?format=csv"), &admin)
+        .get(
+            &format!("/api/v1/rounds/{round}/allocation?format=csv"),
+            &admin,
+        )
         .await;
     let mut by_accept = app
         .client
@@ -421,21 +494,36 @@ async fn the_csv_opens_in_excel_as_it_is() {
     assert!(text.starts_with('\u{feff}'), "no byte order mark");
     assert!(text.ends_with("\r\n"));
     assert!(!text.replace("\r\n", "").contains('\n'), "a bare LF");
-    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').split_terminator("\r\n").collect();
+    let lines: Vec<&str> = text
+        .trim_start_matches('\u{feff}')
+        .split_terminator("\r\n")
+        .collect();
     assert_eq!(
         lines[0],
         "団体コード,団体名,人口,人口基準日,年度,費用区分,均等割,人口割,利用割,固定額,端数調整,負担額"
     );
     // Three bodies × 3 years in the base pool, two × 3 in lgwan, and the totals row.
     assert_eq!(lines.len(), 1 + 9 + 6 + 1, "{text}");
-    assert!(lines.iter().any(|l| l.starts_with("203041,川上村,3963,2020-01-01,2027,基本,")), "{text}");
-    assert!(lines.iter().any(|l| l.contains(",2028,LGWAN接続,")), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("203041,川上村,3963,2020-01-01,2027,基本,")),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(",2028,LGWAN接続,")),
+        "{text}"
+    );
     let last: Vec<&str> = lines.last().unwrap().split(',').collect();
     assert_eq!(last[1], "合計");
     assert_eq!(last[11], (3 * (9_000_000 + 1_100_000)).to_string());
     // Each row's parts add up to its amount.
     for line in &lines[1..] {
-        let cells: Vec<i64> = line.split(',').skip(6).map(|c| c.parse().unwrap()).collect();
+        let cells: Vec<i64> = line
+            .split(',')
+            .skip(6)
+            .map(|c| c.parse().unwrap())
+            .collect();
         assert_eq!(cells[..5].iter().sum::<i64>(), cells[5], "{line}");
     }
 }
@@ -448,7 +536,10 @@ fn ocds_validator() -> jsonschema::Validator {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
     let mut release = read("release-schema.json");
-    json_patch::merge(&mut release, &read("budget-breakdown-extension-release-schema.json"));
+    json_patch::merge(
+        &mut release,
+        &read("budget-breakdown-extension-release-schema.json"),
+    );
     let registry = jsonschema::Registry::new()
         .add(
             "https://standard.open-contracting.org/schema/1__1__5/release-schema.json",
@@ -480,8 +571,12 @@ async fn the_ocds_package_validates_and_is_open_data() {
     .await;
     let mut body = totals(8_800_000, 1_100_000);
     body["reason"] = json!("変更契約");
-    app.post(&format!("/api/v1/rounds/{round}/allocations"), Some(&admin), body)
-        .await;
+    app.post(
+        &format!("/api/v1/rounds/{round}/allocations"),
+        Some(&admin),
+        body,
+    )
+    .await;
 
     let package = app.request(Method::GET, &path, None, None).await;
     assert_eq!(package.status, StatusCode::OK, "{}", package.text);
@@ -504,7 +599,9 @@ async fn the_ocds_package_validates_and_is_open_data() {
     );
     let parties = release["parties"].as_array().unwrap();
     assert_eq!(parties.len(), 4, "the lead and three participants");
-    let breakdown = release["planning"]["budget"]["budgetBreakdown"].as_array().unwrap();
+    let breakdown = release["planning"]["budget"]["budgetBreakdown"]
+        .as_array()
+        .unwrap();
     assert_eq!(breakdown.len(), 15);
     let sum: i64 = breakdown
         .iter()
@@ -527,7 +624,12 @@ async fn the_ocds_package_validates_and_is_open_data() {
 async fn ocds_asks_for_a_login_when_it_is_not_public() {
     let app = spawn_app_with(|config| config.public_ocds = false).await;
     let response = app
-        .request(Method::GET, "/api/v1/ocds/releases?procurement=x", None, None)
+        .request(
+            Method::GET,
+            "/api/v1/ocds/releases?procurement=x",
+            None,
+            None,
+        )
         .await;
     assert_eq!(response.status, 401, "{}", response.text);
     let admin = app.admin_token().await;

@@ -656,7 +656,8 @@ async fn participations() {
 #[actix_web::test]
 async fn allocations() {
     use Fresh::{FinalizedProcurement, FinalizedRound, JoinedClosedRound, Nothing};
-    let what_if = || Some(json!({"participants": [{"organization": OWN}, {"organization": OTHER}]}));
+    let what_if =
+        || Some(json!({"participants": [{"organization": OWN}, {"organization": OTHER}]}));
     let hidden = problem(404, "round_not_found");
     #[rustfmt::skip]
     let cases = [

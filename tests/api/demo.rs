@@ -74,10 +74,15 @@ async fn the_demonstration_shows_each_stage_of_the_lifecycle_and_loads_once() {
     assert_eq!(allocation.body["pools"].as_array().unwrap().len(), 5);
     assert_eq!(allocation.body["pools"][0]["shares"][0]["amount"], 500_000);
     let csv = app
-        .get(&format!("/api/v1/rounds/{bidding}/allocation?format=csv"), &admin)
+        .get(
+            &format!("/api/v1/rounds/{bidding}/allocation?format=csv"),
+            &admin,
+        )
         .await;
     assert_eq!(csv.status, 200);
-    let procurement = rounds["電子入札システム"]["procurement_id"].as_str().unwrap();
+    let procurement = rounds["電子入札システム"]["procurement_id"]
+        .as_str()
+        .unwrap();
     let ocds = app
         .request(
             actix_web::http::Method::GET,

@@ -89,7 +89,16 @@ pub async fn finalize(
     id: web::Path<RoundId>,
     body: JsonBody<FinalizeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    allocate(req, state, identity, request_id, id.into_inner(), body, Version::First).await
+    allocate(
+        req,
+        state,
+        identity,
+        request_id,
+        id.into_inner(),
+        body,
+        Version::First,
+    )
+    .await
 }
 
 /// Correct a finalized allocation (administrators): a new version, computed afresh from the
@@ -117,5 +126,14 @@ pub async fn correct(
     id: web::Path<RoundId>,
     body: JsonBody<FinalizeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    allocate(req, state, identity, request_id, id.into_inner(), body, Version::Correction).await
+    allocate(
+        req,
+        state,
+        identity,
+        request_id,
+        id.into_inner(),
+        body,
+        Version::Correction,
+    )
+    .await
 }

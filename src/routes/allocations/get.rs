@@ -88,10 +88,7 @@ pub async fn get_allocation(
         })
         .await?;
     let body = exports::csv(&document)?;
-    let filename = format!(
-        "allocation-{}-v{}.csv",
-        document.round_id, document.version
-    );
+    let filename = format!("allocation-{}-v{}.csv", document.round_id, document.version);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

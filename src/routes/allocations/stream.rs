@@ -86,9 +86,9 @@ pub async fn estimate_stream(
                 .state
                 .db(move |conn| compute(conn, &identity, &id, org.as_deref()))
                 .await;
-            let json = match estimate.and_then(|e| {
-                serde_json::to_string(&e).map_err(|e| anyhow::Error::from(e).into())
-            }) {
+            let json = match estimate
+                .and_then(|e| serde_json::to_string(&e).map_err(|e| anyhow::Error::from(e).into()))
+            {
                 Ok(json) => json,
                 Err(error) => {
                     live.ended = true;
@@ -102,7 +102,8 @@ pub async fn estimate_stream(
             }
         }
     });
-    let body = stream::once(async move { Ok::<_, actix_web::Error>(event("estimate", &first)) }).chain(updates);
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(event("estimate", &first)) })
+        .chain(updates);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-store"))
