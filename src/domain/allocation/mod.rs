@@ -84,7 +84,8 @@ pub struct PoolAllocation {
     /// Yen handed out by the remainder rule after truncation.
     pub remainder: i64,
     /// One per body paying into this pool (plus the lead body under `lead_org` if it takes no
-    /// part but receives the leftover), ordered by organization id.
+    /// part but receives the leftover; no such line when nothing is left over), ordered by
+    /// organization id.
     pub shares: Vec<Share>,
 }
 
@@ -92,7 +93,8 @@ pub struct PoolAllocation {
 pub struct Share {
     pub organization_id: String,
     /// The integer weight the population part used: the population (linear), the band's points
-    /// (tiered), or population^k in fixed point (degressive, scaled by 2^20).
+    /// (tiered), or population^k in fixed point (degressive, scaled by 2^20 and truncated);
+    /// 0 when the pool does not weigh population.
     pub population_weight: i64,
     /// 固定額
     pub fixed: i64,
@@ -163,9 +165,11 @@ impl AllocationError {
 /// Allocates every (pool, fiscal year) of `input.totals` among the participants of that pool:
 /// every participant for `base`, those who chose the option for an option's pool.
 ///
-/// The participants may come in any order: the result is the same. Each pool costs one sort of
-/// its members' ids plus linear work (one 256-bit division per member); a call with 1,741
-/// bodies and five pools takes about a millisecond in a release build.
+/// The participants may come in any order: the result is the same. A call sorts the
+/// participants' ids once, then each pool costs linear work (one 256-bit division per member,
+/// plus about 0.1 µs per member for a degressive weight) and, under `largest_remainder`, one
+/// selection of the members who get a leftover yen. 1,741 bodies in each of five pools take
+/// about 1.5 ms in a release build (`tests::timing_1741_bodies_and_5_pools`, ignored by default).
 pub fn allocate(input: &Input<'_>) -> Result<Allocation, AllocationError> {
     engine::allocate(input)
 }

@@ -1243,7 +1243,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1_000))]
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
 
     #[test]
     fn the_same_inputs_in_any_order_give_the_same_output(s in scenario()) {
@@ -1452,22 +1452,11 @@ fn reference(s: &Scenario) -> Vec<(String, i64)> {
 
 /// 1,741 bodies (Japan's municipalities) × 5 pools, timed in whatever profile runs it:
 /// `cargo test --release --lib domain::allocation::tests::timing -- --ignored --nocapture`.
+/// Once with each body in about half of the option pools, once with every body in every pool.
 #[test]
 #[ignore = "a timing, not a test: run it in a release build"]
 fn timing_1741_bodies_and_5_pools() {
-    let mut draw = Draw(1_741);
     let options = ["lgwan", "backup", "support", "training"];
-    let bodies: Vec<Participant> = (0..1_741)
-        .map(|i| {
-            let mut body = draw_body(&mut draw, format!("{:06}", 10_000 + i * 7), REAL);
-            body.options = options
-                .iter()
-                .filter(|_| draw.below(2) == 0)
-                .map(|o| (*o).to_owned())
-                .collect();
-            body
-        })
-        .collect();
     let mut pools = vec![pool(BASE_POOL, fixed(0), weights(1_000, 9_000, 0))];
     let mut degressive = pool("lgwan", fixed(0), weights(1_000, 9_000, 0));
     degressive.population_transform = PopulationTransform::Degressive { exponent: 0.585 };
@@ -1489,23 +1478,49 @@ fn timing_1741_bodies_and_5_pools() {
             amount: 987_654_321_987,
         })
         .collect();
-    let input = Input {
-        model: &model,
-        lead_organization_id: PREFECTURE,
-        participants: &bodies,
-        totals: &totals,
-    };
-    let runs = 200;
-    let started = std::time::Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(allocate(std::hint::black_box(&input)).unwrap());
+    for everyone in [false, true] {
+        let mut draw = Draw(1_741);
+        let bodies: Vec<Participant> = (0..1_741)
+            .map(|i| {
+                let mut body = draw_body(&mut draw, format!("{:06}", 10_000 + i * 7), REAL);
+                body.options = options
+                    .iter()
+                    .filter(|_| everyone || draw.below(2) == 0)
+                    .map(|o| (*o).to_owned())
+                    .collect();
+                body
+            })
+            .collect();
+        let input = Input {
+            model: &model,
+            lead_organization_id: PREFECTURE,
+            participants: &bodies,
+            totals: &totals,
+        };
+        let runs = 200;
+        let started = std::time::Instant::now();
+        for _ in 0..runs {
+            std::hint::black_box(allocate(std::hint::black_box(&input)).unwrap());
+        }
+        let each = started.elapsed() / runs;
+        let shares: usize = allocate(&input)
+            .unwrap()
+            .pools
+            .iter()
+            .map(|p| p.shares.len())
+            .sum();
+        println!("1,741 bodies, 5 pools, {shares} shares: {each:?} an allocation");
     }
-    let each = started.elapsed() / runs;
-    let shares: usize = allocate(&input)
-        .unwrap()
-        .pools
-        .iter()
-        .map(|p| p.shares.len())
-        .sum();
-    println!("1,741 bodies, 5 pools ({shares} shares): {each:?} an allocation");
+    let mut draw = Draw(7);
+    let populations: Vec<u32> = (0..1_741).map(|_| 1 + draw.below(400_000) as u32).collect();
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        for &p in &populations {
+            std::hint::black_box(degressive_weight(std::hint::black_box(p), 585_000));
+        }
+    }
+    println!(
+        "a degressive weight: {:?}",
+        started.elapsed() / (200 * populations.len() as u32)
+    );
 }
