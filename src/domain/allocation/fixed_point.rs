@@ -128,13 +128,19 @@ fn log2_fixed(x: u32) -> u64 {
 fn exp2_scaled(y: u128) -> u64 {
     let whole = (y >> LOG_FRACTION_BITS) as u32;
     debug_assert!(whole < 32);
-    let fraction = (y as u64) & ((1u64 << LOG_FRACTION_BITS) - 1);
+    let p = exp2_fraction((y as u64) & ((1u64 << LOG_FRACTION_BITS) - 1));
+    // p < 2^63 and whole < 32: below 2^95 before the shift, below 2^53 after.
+    ((u128::from(p) << whole) >> (MANTISSA_BITS - WEIGHT_SCALE_BITS)) as u64
+}
+
+/// `2^(fraction / 2^48)` with 62 fractional bits, truncated: in [2^62, 2^63).
+pub(super) fn exp2_fraction(fraction: u64) -> u64 {
+    debug_assert!(fraction < 1 << LOG_FRACTION_BITS);
     let mut p: u64 = 1 << MANTISSA_BITS;
     for (chunk, table) in EXP2_BYTES.iter().enumerate() {
         let byte = (fraction >> (LOG_FRACTION_BITS - 8 * (chunk as u32 + 1))) & 0xff;
         // Both factors are below 2^63 and their product below 2 · 2^62.
         p = ((u128::from(p) * u128::from(table[byte as usize])) >> MANTISSA_BITS) as u64;
     }
-    // p < 2^63 and whole < 32: below 2^95 before the shift, below 2^53 after.
-    ((u128::from(p) << whole) >> (MANTISSA_BITS - WEIGHT_SCALE_BITS)) as u64
+    p
 }

@@ -935,6 +935,26 @@ fn degressive_weights_never_fall_across_a_sweep() {
     }
 }
 
+#[test]
+fn powers_of_two_never_fall_where_a_carry_crosses_the_tables() {
+    // 2^f is a product of six table entries, one per byte of f. Going from f − 1 to f where f
+    // ends in a 1 followed by zeros swaps many truncated factors for one: the truncation errors
+    // (tens of units of 2^-62) must stay below the exact step (at least ln 2 · 2^14 units).
+    use super::fixed_point::exp2_fraction;
+    let mut draw = Draw(48);
+    assert_eq!(exp2_fraction(0), 1 << 62);
+    assert!(exp2_fraction((1 << 48) - 1) < 1 << 63);
+    for bit in 0..48 {
+        for _ in 0..2_000 {
+            let high = draw.next() & !((2u64 << bit) - 1) & ((1 << 48) - 1);
+            let f = high | (1 << bit);
+            let (below, at) = (exp2_fraction(f - 1), exp2_fraction(f));
+            assert!(below < at, "2^({f} − 1) = {below} ≥ 2^{f} = {at}");
+            assert!(at - below > 11_000, "a step of {} at {f}", at - below);
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Properties
 
