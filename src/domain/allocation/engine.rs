@@ -186,7 +186,7 @@ fn allocate_pool(
         )));
     }
 
-    // Both below 10^5 · 10^15 < 2^127.
+    // n ≤ 10^5 and F ≤ 10^15: the product is below 2^67.
     let fees = n as i128 * i128::from(fee);
     if fees > i128::from(t) {
         return Err(AllocationError::FixedFeesExceedTotal {

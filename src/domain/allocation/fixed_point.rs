@@ -1,10 +1,10 @@
 //! The degressive population transform, population^k, in integers only.
 //!
-//! The weight is `floor(population^k · 2^20)` up to a last-bit error, computed as
-//! `2^(k · log2 population)` with fixed-point numbers and no floating point at all, so every
-//! platform gets the same integer. The steps, each monotone non-decreasing in its input:
+//! The weight is `population^k · 2^20` truncated: never above the exact value, and below it by
+//! less than one unit plus 10^-12 of it. It is computed as `2^(k · log2 population)` with
+//! fixed-point numbers and no floating point at all, so every platform gets the same integer. The steps, each monotone non-decreasing in its input:
 //!
-//! 1. `log2 p` with [`LOG_FRACTION_BITS`] fractional bits: the integer part is the position of
+//! 1. `log2 p` with 48 fractional bits: the integer part is the position of
 //!    the highest set bit; the fraction comes bit by bit from squaring the mantissa m ∈ [1, 2)
 //!    (a square ≥ 2 means the next bit is 1, and the mantissa is halved).
 //! 2. `y = floor(log2 p · k_micro / 10^6)`, k in millionths.
@@ -19,7 +19,8 @@
 //! floors of monotone functions. In step 3 every constant and every product is truncated, so the
 //! computed `2^f` lies in `[2^f − E, 2^f]` with E about a hundred units of the 62-bit mantissa,
 //! while two fractions one unit of 2^-48 apart differ in `2^f` by at least `ln 2 · 2^14` units:
-//! the truncation can never swap two of them (nor reach 2 at the top of a binade).
+//! the truncation can never swap two of them (nor reach 2 at the top of a binade). The tests
+//! check this where it is tightest, at the carries between the tables' bytes.
 
 /// Degressive weights are scaled by 2^20: a population of 1 weighs exactly 2^20.
 pub const WEIGHT_SCALE_BITS: u32 = 20;
@@ -31,7 +32,7 @@ const MANTISSA_BITS: u32 = 62;
 /// Fractional bits of the logarithms.
 const LOG_FRACTION_BITS: u32 = 48;
 
-/// `2^(2^-(j+1))` with [`MANTISSA_BITS`] fractional bits, truncated: √2, ⁴√2, ⁸√2, …
+/// `2^(2^-(j+1))` with 62 fractional bits, truncated: √2, ⁴√2, ⁸√2, …
 const EXP2_CONSTANTS: [u64; LOG_FRACTION_BITS as usize] = exp2_constants();
 
 const fn exp2_constants() -> [u64; LOG_FRACTION_BITS as usize] {
@@ -88,8 +89,8 @@ pub fn exponent_micro(exponent: f64) -> Option<u32> {
     }
 }
 
-/// `population^(exponent_micro / 10^6)` scaled by 2^20 and truncated (to within one unit of the
-/// last place): 0 for a population of 0, 2^20 for 1, `population · 2^20` exactly for k = 1.
+/// `population^(exponent_micro / 10^6)` scaled by 2^20 and truncated (see the module comment for
+/// the precision): 0 for a population of 0, 2^20 for 1, `population · 2^20` exactly for k = 1.
 ///
 /// Monotone non-decreasing in `population`. An `exponent_micro` above 10^6 counts as 10^6.
 pub fn degressive_weight(population: u32, exponent_micro: u32) -> u64 {
