@@ -43,6 +43,7 @@ pub struct Participant {
 
 /// What one pool costs in one fiscal year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PoolYearTotal {
     pub pool: String,
     pub fiscal_year: i32,
