@@ -2,8 +2,9 @@
 //! year, as `bench/allocation.py` reports it. Prints the median, p99 and worst of many runs.
 //!
 //! The pools cover every path: a volume schedule with 均等割 10% / 人口割 90% (linear), a fixed total
-//! with a ¥10,000 fee and degressive population (k = 0.585), a tiered table, usage by quantity,
-//! and an option pool that half of the bodies chose.
+//! with a ¥10,000 fee and degressive population (k = 0.585), a tiered table, usage by quantity
+//! (these three are options every body chose), and an option that half of the bodies chose, its
+//! leftover yen to the lead body.
 
 use std::time::{Duration, Instant};
 
@@ -43,11 +44,11 @@ fn main() {
                 name: format!("団体{i:05}"),
                 population: Some(population),
                 quantity: Some(10 + (i as i64 * 31) % 500),
-                options: if i % 2 == 0 {
-                    vec!["option".into()]
-                } else {
-                    vec![]
-                },
+                options: ["harp", "tiers", "usage"]
+                    .into_iter()
+                    .chain((i % 2 == 0).then_some("option"))
+                    .map(str::to_owned)
+                    .collect(),
             }
         })
         .collect();
