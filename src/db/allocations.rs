@@ -47,21 +47,23 @@ pub fn find(
     query.first(conn).optional()
 }
 
+/// A version as listed, without its document.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = allocations)]
+pub struct VersionRow {
+    pub version: i32,
+    pub reason: Option<String>,
+    pub total: i64,
+    pub created_by: Option<UserId>,
+    pub created_at: NaiveDateTime,
+}
+
 /// Every version of a round's allocation, oldest first, without their documents.
-pub fn versions(
-    conn: &mut DbConnection,
-    round_id: &RoundId,
-) -> QueryResult<Vec<(i32, Option<String>, i64, Option<UserId>, NaiveDateTime)>> {
+pub fn versions(conn: &mut DbConnection, round_id: &RoundId) -> QueryResult<Vec<VersionRow>> {
     allocations::table
         .filter(allocations::round_id.eq(round_id))
         .order(allocations::version.asc())
-        .select((
-            allocations::version,
-            allocations::reason,
-            allocations::total,
-            allocations::created_by,
-            allocations::created_at,
-        ))
+        .select(VersionRow::as_select())
         .load(conn)
 }
 

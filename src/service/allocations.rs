@@ -371,7 +371,7 @@ pub fn estimate(
         .into_iter()
         .map(|b| b.participant)
         .collect();
-    if !now.iter().any(|p| p.organization_id == &**organization) {
+    if !now.iter().any(|p| p.organization_id == **organization) {
         let quantity = own.and_then(|row| row.declared_quantity);
         now.push(
             bodies
@@ -470,7 +470,7 @@ pub fn what_if(
         };
         if participants
             .iter()
-            .any(|p| p.participant.organization_id == &*organization.id)
+            .any(|p| p.participant.organization_id == *organization.id)
         {
             errors.push(FieldError::new(
                 field("organization"),
@@ -831,15 +831,13 @@ pub fn versions(
 ) -> Result<Vec<AllocationVersion>, ApiError> {
     Ok(allocations::versions(conn, &round.id)?
         .into_iter()
-        .map(
-            |(version, reason, total, created_by, created_at)| AllocationVersion {
-                version,
-                reason,
-                total,
-                created_by,
-                finalized_at: created_at.and_utc(),
-            },
-        )
+        .map(|row| AllocationVersion {
+            version: row.version,
+            reason: row.reason,
+            total: row.total,
+            created_by: row.created_by,
+            finalized_at: row.created_at.and_utc(),
+        })
         .collect())
 }
 
