@@ -329,6 +329,8 @@ async fn operations_take_a_key_exactly_when_the_document_lists_it() {
         "POST /api/v1/rounds/{id}/close",
         "POST /api/v1/rounds/{id}/reopen",
         "POST /api/v1/rounds/{id}/cancel",
+        "POST /api/v1/rounds/{id}/finalize",
+        "POST /api/v1/rounds/{id}/allocations",
         "PUT /api/v1/rounds/{id}/participations/{org}",
     ]
     .into_iter()
