@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
 use crate::db::audit::Actor;
-use crate::db::{DbConnection, organizations, procurements, rounds};
+use crate::db::{DbConnection, organizations, procurements};
 use crate::domain::procurement::ProcurementInput;
 use crate::domain::round::{DEFAULT_REMINDER_DAYS, RoundAction, RoundKind, Schedule};
 use crate::error::ApiError;
@@ -119,7 +119,7 @@ fn load_round(
         answer(conn, actor, &context, change, given, opens_at.min(now))?;
     }
     if closes_at <= now {
-        transition(
+        let closed = transition(
             conn,
             &round,
             RoundAction::Close,
@@ -129,8 +129,6 @@ fn load_round(
         )?
         .context("a demonstration round that is due cannot close")?;
         if demo.finalize {
-            let closed =
-                rounds::find(conn, &round.id)?.context("the demonstration round vanished")?;
             let totals = allocations::totals_at_model_prices(conn, &closed, procurement)?;
             let request = FinalizeRequest {
                 totals,

@@ -49,17 +49,15 @@ pub async fn ocds_releases(
         Identity::extract(&request).await?;
     }
     let procurement_id = query.parse()?.procurement;
-    let found = state
+    let id = procurement_id.clone();
+    let documents = state
         .db(move |conn| {
-            let rows = allocations::for_procurement(conn, &procurement_id)?;
-            let documents = rows
+            allocations::for_procurement(conn, &id)?
                 .iter()
                 .map(AllocationDocument::decode)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((procurement_id, documents))
+                .collect::<Result<Vec<_>, _>>()
         })
         .await?;
-    let (procurement_id, documents) = found;
     if documents.is_empty() {
         return Err(ApiError::not_found(
             "no_finalized_allocation",

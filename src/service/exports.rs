@@ -177,6 +177,17 @@ fn release(document: &AllocationDocument, ocid_prefix: &str) -> Value {
             }));
         }
     }
+    let mut planning = json!({
+        "budget": {
+            "description": format!("{} 負担金（第{}版）", document.procurement_title, document.version),
+            "amount": {"amount": document.total, "currency": "JPY"},
+            "budgetBreakdown": breakdown,
+        },
+    });
+    // A version without a reason has no rationale: OCDS wants the field left out, not null.
+    if let Some(reason) = &document.reason {
+        planning["rationale"] = json!(reason);
+    }
     json!({
         "ocid": format!("{ocid_prefix}-{}", document.procurement_id),
         "id": format!("{}-{}", document.round_id, document.version),
@@ -186,14 +197,7 @@ fn release(document: &AllocationDocument, ocid_prefix: &str) -> Value {
         "language": "ja",
         "buyer": {"id": lead_id, "name": lead.name},
         "parties": parties,
-        "planning": {
-            "rationale": document.reason,
-            "budget": {
-                "description": format!("{} 負担金（第{}版）", document.procurement_title, document.version),
-                "amount": {"amount": document.total, "currency": "JPY"},
-                "budgetBreakdown": breakdown,
-            },
-        },
+        "planning": planning,
         "tender": {
             "id": document.round_id,
             "title": document.procurement_title,
@@ -209,18 +213,10 @@ pub fn ocds_package(
     source: &OcdsSource<'_>,
 ) -> Value {
     let published: Option<DateTime<Utc>> = documents.iter().map(|d| d.finalized_at).max();
-    let mut releases: Vec<Value> = documents
+    let releases: Vec<Value> = documents
         .iter()
         .map(|d| release(d, source.ocid_prefix))
         .collect();
-    for release in &mut releases {
-        // A version without a reason has no rationale; OCDS wants the field left out, not null.
-        if release["planning"]["rationale"].is_null()
-            && let Some(planning) = release["planning"].as_object_mut()
-        {
-            planning.remove("rationale");
-        }
-    }
     json!({
         "uri": source.uri,
         "version": "1.1",

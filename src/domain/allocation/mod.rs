@@ -211,10 +211,7 @@ pub fn pool_members<'p>(
     pool: &str,
     participants: &'p [Participant],
 ) -> impl Iterator<Item = &'p Participant> {
-    let base = pool == crate::domain::procurement::BASE_POOL;
-    participants
-        .iter()
-        .filter(move |p| base || p.options.iter().any(|o| o == pool))
+    participants.iter().filter(move |p| takes_part(pool, p))
 }
 
 /// Whether `participant` pays into the option pool `pool` (everyone pays into `base`).
