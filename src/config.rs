@@ -99,6 +99,25 @@ pub struct Config {
     /// Seconds between the scheduler's passes over due rounds; 0 turns the scheduler off.
     #[arg(long, env = "SCHEDULER_INTERVAL_SECONDS", default_value_t = 5)]
     pub scheduler_interval_seconds: u64,
+    /// Where e-mail goes: `smtp://host:587` (STARTTLS when offered; `?tls=required` insists),
+    /// `smtps://host:465` (TLS), with `user:password@` for a login. Unset, each message is written
+    /// as an `.eml` file into `DATA_DIR/outbox/`.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+    /// Seconds the SMTP server may take to answer before an attempt counts as failed.
+    #[arg(long, env = "SMTP_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub smtp_timeout_seconds: u64,
+    /// The sender of every e-mail.
+    #[arg(long, env = "MAIL_FROM", default_value = "共同調達 事務局 <no-reply@localhost>", value_parser = parse_mailbox)]
+    pub mail_from: lettre::message::Mailbox,
+    /// Milliseconds between the dispatcher's looks at the outbox when nothing wakes it sooner; 0
+    /// leaves messages in the outbox (another instance delivers them).
+    #[arg(long, env = "DISPATCH_INTERVAL_MS", default_value_t = 1000)]
+    pub dispatch_interval_ms: u64,
+    /// Attempts at delivering a message before it is `failed` (30 s after the first, doubling up
+    /// to an hour between attempts).
+    #[arg(long, env = "DELIVERY_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub delivery_attempts: u32,
     /// Memory for cached answers to hot reads, in MiB; 0 turns the cache off.
     #[arg(long, env = "READ_CACHE_MIB", default_value_t = 8)]
     pub read_cache_mib: usize,
@@ -157,4 +176,10 @@ fn parse_public_base_url(value: &str) -> Result<Uri, String> {
         (Some("http" | "https"), Some(_)) => Ok(uri),
         _ => Err("expected an absolute http:// or https:// address".to_owned()),
     }
+}
+
+fn parse_mailbox(value: &str) -> Result<lettre::message::Mailbox, String> {
+    value
+        .parse()
+        .map_err(|e| format!("expected an address such as `共同調達 事務局 <no-reply@example.lg.jp>`: {e}"))
 }

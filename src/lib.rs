@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod reply;
 pub mod routes;

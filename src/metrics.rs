@@ -58,6 +58,11 @@ impl HttpMetrics {
         })
     }
 
+    /// Where other parts of the service register what `/metrics` serves beside requests.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     fn observe(&self, endpoint: Option<&str>, method: &Method, status: &str, started: Instant) {
         let labels = [endpoint.unwrap_or(UNMATCHED), method_label(method), status];
         self.requests.with_label_values(&labels).inc();

@@ -7,11 +7,12 @@ use actix_web::web;
 
 use crate::db::idempotency;
 use crate::error::ApiError;
+use crate::service::notifications;
 use crate::service::rounds::run_due;
 use crate::state::AppState;
 
-/// One pass: every round whose opening or closing time has come changes state, and expired
-/// idempotency keys are forgotten. Returns how many rounds changed.
+/// One pass: every round whose opening or closing time has come changes state, reminders that
+/// are due are written to the outbox, and expired idempotency keys are forgotten. Returns how many rounds changed.
 pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let changed = state
@@ -20,7 +21,9 @@ pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
                 conn,
                 now - chrono::Duration::hours(crate::idempotency::RETENTION_HOURS),
             )?;
-            run_due(conn, now)
+            let changed = run_due(conn, now)?;
+            notifications::send_due_reminders(conn, now)?;
+            Ok(changed)
         })
         .await?;
     if changed > 0 {

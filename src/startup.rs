@@ -19,7 +19,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error;
 use crate::idempotency;
+use crate::domain::notification::Backoff;
 use crate::metrics::{self, HttpMetrics, MetricsToken};
+use crate::notify::Dispatcher;
+use crate::notify::email::MailSettings;
+use crate::notify::transport::Mailer;
+use crate::notify::unsubscribe::UnsubscribeLinks;
 use crate::openapi;
 use crate::routes;
 use crate::scheduler;
@@ -31,6 +36,10 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    dispatcher: Arc<Dispatcher>,
+    /// Tells the background dispatcher to stop, once the server has.
+    stop_dispatcher: tokio::sync::watch::Sender<bool>,
+    dispatcher_task: Option<actix_web::rt::task::JoinHandle<()>>,
     pub first_admin: Option<FirstAdmin>,
 }
 
@@ -52,6 +61,7 @@ impl Application {
         .await
         .context("preparing the service")??;
 
+        let unsubscribe = UnsubscribeLinks::new(&secret);
         let budget = config.read_cache_mib << 20;
         let cache = Arc::new(ReadCache::new(budget));
         cache::watch(&cache, &url).context("starting the cache watcher")?;
@@ -70,7 +80,8 @@ impl Application {
                 .trust_forwarded_for
                 .then_some(usize::from(config.trusted_proxy_hops)),
             database_backend: url.backend(),
-            clock,
+            clock: clock.clone(),
+            unsubscribe: unsubscribe.clone(),
             exports: ExportSettings {
                 public_ocds: config.public_ocds,
                 ocid_prefix: config.ocds_ocid_prefix.clone(),
@@ -91,6 +102,36 @@ impl Application {
             ));
         }
         let http_metrics = web::Data::new(HttpMetrics::new().context("setting up metrics")?);
+        let dispatcher = Arc::new(Dispatcher::new(
+            state.pool.clone(),
+            clock,
+            Mailer::new(
+                config.smtp_url.as_ref(),
+                &config.data_dir,
+                std::time::Duration::from_secs(config.smtp_timeout_seconds),
+            )?,
+            MailSettings {
+                from: config.mail_from.clone(),
+                base_url: state.exports.public_base_url.clone().unwrap_or_else(|| {
+                    format!("http://{}", config.bind_address)
+                }),
+                unsubscribe,
+            },
+            Backoff {
+                attempts: config.delivery_attempts,
+                ..Backoff::default()
+            },
+        )?);
+        dispatcher.register_metrics(http_metrics.registry())?;
+        let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
+        let dispatcher_task = (config.dispatch_interval_ms > 0).then(|| {
+            tracing::info!(to = %dispatcher.mailer().describe(), "delivering e-mail");
+            actix_web::rt::spawn(dispatcher.clone().run(
+                std::time::Duration::from_millis(config.dispatch_interval_ms),
+                state.cache.subscribe(),
+                stopped,
+            ))
+        });
         let metrics_token = match config.metrics_token {
             Some(token) => Some(web::Data::new(MetricsToken::new(token)?)),
             None => {
@@ -171,6 +212,9 @@ impl Application {
             port,
             server,
             state,
+            dispatcher,
+            stop_dispatcher,
+            dispatcher_task,
             first_admin,
         })
     }
@@ -184,7 +228,25 @@ impl Application {
         self.state.clone()
     }
 
+    /// The outbox's dispatcher, for delivering by hand in tests.
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        self.dispatcher.clone()
+    }
+
+    /// Serves until the server is told to stop (SIGTERM, SIGINT); then the dispatcher finishes
+    /// the message in hand and hands back the rest of its batch.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.dispatcher.stop();
+        // Nobody listens once the dispatcher has stopped by itself; nothing is lost then.
+        let _ = self.stop_dispatcher.send(true);
+        if let Some(task) = self.dispatcher_task
+            && actix_web::rt::time::timeout(std::time::Duration::from_secs(60), task)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the dispatcher did not stop within 60 s");
+        }
+        served
     }
 }

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::db::idempotency::{self, Claim};
 use crate::db::{self, DbConnection, Pool};
 use crate::error::ApiError;
+use crate::notify::unsubscribe::UnsubscribeLinks;
 use crate::reply::{self, Reply};
 
 /// What every handler may reach, shared by all workers.
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Answers to hot reads, until the database changes.
     pub cache: Arc<ReadCache>,
     pub exports: ExportSettings,
+    /// Checks the links in reminders that stop them.
+    pub unsubscribe: UnsubscribeLinks,
 }
 
 /// How allocations are published.

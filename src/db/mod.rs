@@ -5,6 +5,7 @@ pub mod audit;
 pub mod columns;
 pub mod idempotency;
 pub mod organizations;
+pub mod outbox;
 pub mod participations;
 pub mod procurements;
 pub mod questions;

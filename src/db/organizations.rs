@@ -345,3 +345,14 @@ pub fn set_contacts(
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     organizations::table.count().get_result(conn)
 }
+
+/// The contact lists (JSON) of `organizations`.
+pub fn contacts_of(
+    conn: &mut DbConnection,
+    ids: &[OrganizationId],
+) -> QueryResult<Vec<(OrganizationId, String)>> {
+    organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::contacts))
+        .load(conn)
+}

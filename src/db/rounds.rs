@@ -113,3 +113,12 @@ pub fn due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Round
         .select(RoundRow::as_select())
         .load(conn)
 }
+
+/// Every round in `state`, soonest deadline first.
+pub fn in_state(conn: &mut DbConnection, state: RoundState) -> QueryResult<Vec<RoundRow>> {
+    rounds::table
+        .filter(rounds::state.eq(state))
+        .order((rounds::closes_at.asc(), rounds::id.asc()))
+        .select(RoundRow::as_select())
+        .load(conn)
+}

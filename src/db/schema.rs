@@ -226,6 +226,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        channel -> Text,
+        event -> Text,
+        recipient -> Text,
+        organization_id -> Nullable<Text>,
+        round_id -> Nullable<Text>,
+        context -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reminders_sent (round_id, organization_id, days_before) {
+        round_id -> Text,
+        organization_id -> Text,
+        days_before -> Integer,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminder_opt_outs (email) {
+        email -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(population_figures -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -251,4 +295,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     changes,
     idempotency_keys,
     allocations,
+    outbox,
+    reminders_sent,
+    reminder_opt_outs,
+    leases,
 );

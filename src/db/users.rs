@@ -103,3 +103,31 @@ pub fn accept_invitation(
     .execute(conn)
     .map(|n| n == 1)
 }
+
+/// The addresses of the activated users of `organizations` who have one of `roles`, with their
+/// organization.
+pub fn addresses(
+    conn: &mut DbConnection,
+    organizations: &[OrganizationId],
+    roles: &[Role],
+) -> QueryResult<Vec<(OrganizationId, String)>> {
+    let roles: Vec<&'static str> = roles.iter().map(|r| r.into()).collect();
+    users::table
+        .filter(users::organization_id.eq_any(organizations))
+        .filter(users::role.eq_any(roles))
+        .filter(users::password_hash.is_not_null())
+        .order((users::created_at.asc(), users::id.asc()))
+        .select((users::organization_id, users::email))
+        .load(conn)
+}
+
+/// The addresses of every activated administrator.
+pub fn admin_addresses(conn: &mut DbConnection) -> QueryResult<Vec<(OrganizationId, String)>> {
+    let admin: &'static str = Role::Admin.into();
+    users::table
+        .filter(users::role.eq(admin))
+        .filter(users::password_hash.is_not_null())
+        .order((users::created_at.asc(), users::id.asc()))
+        .select((users::organization_id, users::email))
+        .load(conn)
+}

@@ -13,6 +13,8 @@ pub enum EntityType {
     User,
     ApiToken,
     Allocation,
+    /// A message in the outbox.
+    Notification,
 }
 
 /// How it changed: the feed's `action`, and the audit log's after the entity type
@@ -45,12 +47,16 @@ pub enum Action {
     Corrected,
     /// A procurement whose first round was finalized: its contract is signed.
     Contracted,
+    /// A failed message put back in the queue.
+    Retried,
+    /// An address that asked for no more reminders.
+    OptedOut,
 }
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
 /// participations and questions go to the audit log and the feed; changes to organizations,
 /// accounts and API tokens to the audit log only.
-pub const RECORDED: [(EntityType, &[Action]); 8] = {
+pub const RECORDED: [(EntityType, &[Action]); 9] = {
     use Action::*;
     [
         (
@@ -79,6 +85,7 @@ pub const RECORDED: [(EntityType, &[Action]); 8] = {
         (EntityType::User, &[Invited, InvitationNotSent, Activated]),
         (EntityType::ApiToken, &[Created, Revoked]),
         (EntityType::Allocation, &[Finalized, Corrected]),
+        (EntityType::Notification, &[Retried, OptedOut]),
     ]
 };
 

@@ -9,6 +9,7 @@ pub mod fiscal_year;
 pub mod id;
 pub mod lg_code;
 pub mod limits;
+pub mod notification;
 pub mod organization;
 pub mod participation;
 pub mod password;

@@ -23,6 +23,18 @@ pub enum RoundKind {
     Renewal,
 }
 
+impl RoundKind {
+    /// The round as Japanese messages name it: 意向調査, 本申込, 2027年度の更新申込.
+    pub fn label_ja(self, fiscal_year: Option<i32>) -> String {
+        match (self, fiscal_year) {
+            (Self::InterestSurvey, _) => "意向調査".to_owned(),
+            (Self::Commitment, _) => "本申込".to_owned(),
+            (Self::Renewal, Some(year)) => format!("{year}年度の更新申込"),
+            (Self::Renewal, None) => "更新申込".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]

@@ -14,6 +14,17 @@ pub enum Role {
     Viewer,
 }
 
+impl Role {
+    /// The role as Japanese messages name it.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Self::Admin => "事務局管理者",
+            Self::Coordinator => "団体担当者",
+            Self::Viewer => "閲覧者",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod etag;
 pub mod extract;
 pub mod health;
+pub mod notifications;
 pub mod ocds;
 pub mod organizations;
 pub mod participations;
@@ -79,6 +80,10 @@ fn api_v1(cfg: &mut ServiceConfig) {
         .service(questions::ask_question)
         .service(questions::answer_question)
         .service(audit::list_audit_events)
+        .service(notifications::list_notifications)
+        .service(notifications::retry_notification)
+        .service(notifications::unsubscribe_page)
+        .service(notifications::unsubscribe)
         .service(changes::list_changes);
 }
 

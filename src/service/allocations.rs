@@ -23,12 +23,14 @@ use crate::domain::allocation::{
 };
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::field_error::FieldError;
+use crate::domain::notification::{Event, yen};
 use crate::domain::id::{OrganizationId, ProcurementId, RoundId, UserId};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::{BASE_POOL, CostModel, ProcurementStatus};
 use crate::domain::round::{RoundAction, RoundState};
 use crate::error::{ApiError, check};
+use crate::service::notifications::{self, Message};
 use crate::service::procurements::Procurement;
 use crate::service::rounds::{Details, transition};
 
@@ -720,7 +722,75 @@ fn store(
         },
         now,
     )?;
+    tell_participants(conn, &document, now)?;
     Ok(document)
+}
+
+/// E-mails each participant its own shares, per pool and fiscal year, with the whole table as
+/// the CSV `GET /rounds/{id}/allocation` serves.
+fn tell_participants(
+    conn: &mut DbConnection,
+    document: &AllocationDocument,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    let csv = String::from_utf8(crate::service::exports::csv(document)?)
+        .context("an allocation's CSV is UTF-8")?;
+    let csv_filename = format!("allocation-{}-v{}.csv", document.round_id, document.version);
+    let bodies: Vec<OrganizationId> = document
+        .participants
+        .iter()
+        .map(|b| OrganizationId::from(b.participant.organization_id.clone()))
+        .collect();
+    let mut messages = Vec::new();
+    for (organization, addresses) in
+        notifications::addresses_of(conn, &bodies, Some(&document.round_id))?
+    {
+        let Some(body) = document.body(&organization) else {
+            continue;
+        };
+        let mut total = 0;
+        let shares: Vec<_> = document
+            .pools
+            .iter()
+            .flat_map(|pool| {
+                pool.shares
+                    .iter()
+                    .filter(|share| *share.organization_id == *organization)
+                    .map(move |share| (pool, share))
+            })
+            .map(|(pool, share)| {
+                total += share.amount;
+                json!({
+                    "pool": document.pool_name(&pool.pool),
+                    "fiscal_year": pool.fiscal_year,
+                    "amount": yen(share.amount),
+                })
+            })
+            .collect();
+        let context = json!({
+            "procurement_id": document.procurement_id,
+            "procurement_title": document.procurement_title,
+            "round_id": document.round_id,
+            "organization_name": body.participant.name,
+            "version": document.version,
+            "reason": document.reason,
+            "shares": shares,
+            "total": yen(total),
+            "path": format!("/api/v1/rounds/{}/allocation", document.round_id),
+            "csv_filename": csv_filename,
+            "csv": csv,
+        });
+        for recipient in addresses {
+            messages.push(Message {
+                event: Event::AllocationFinalized,
+                recipient,
+                organization_id: Some(organization.clone()),
+                round_id: Some(document.round_id.clone()),
+                context: context.clone(),
+            });
+        }
+    }
+    notifications::enqueue(conn, messages, now)
 }
 
 /// The allocation as the audit log and the feed describe it: no shares.

@@ -3,6 +3,7 @@
 
 pub mod allocations;
 pub mod exports;
+pub mod notifications;
 pub mod organizations;
 pub mod participations;
 pub mod procurements;

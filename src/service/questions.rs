@@ -11,6 +11,7 @@ use crate::db::{DbConnection, new_id};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::procurement::ProcurementStatus;
 use crate::error::ApiError;
+use crate::service::notifications;
 use crate::service::procurements::Procurement;
 use crate::service::single_text;
 
@@ -101,5 +102,6 @@ pub fn answer(
         },
         now,
     )?;
+    notifications::question_answered(conn, &row, now)?;
     Ok(row)
 }

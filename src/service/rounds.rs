@@ -15,6 +15,7 @@ use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundState, Schedule};
 use crate::error::{ApiError, check};
+use crate::service::notifications;
 use crate::service::participations::round_not_found;
 use crate::service::procurements::{Procurement, eligible_bodies, visible};
 
@@ -81,15 +82,14 @@ pub fn transition(
         },
         now,
     )?;
-    if matches!(action, RoundAction::Open | RoundAction::Reopen) {
-        let procurement = Procurement::decode(
-            procurements::find(conn, &round.procurement_id)?
-                .context("the round's procurement is missing")?,
-        )?;
-        if procurement.row.mandatory {
-            enroll_mandatory(conn, &procurement, &updated, now)?;
-        }
+    let procurement = Procurement::decode(
+        procurements::find(conn, &round.procurement_id)?
+            .context("the round's procurement is missing")?,
+    )?;
+    if matches!(action, RoundAction::Open | RoundAction::Reopen) && procurement.row.mandatory {
+        enroll_mandatory(conn, &procurement, &updated, now)?;
     }
+    notifications::round_changed(conn, &procurement, round, &updated, action, now)?;
     Ok(Some(updated))
 }
 

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use chrono::NaiveDateTime;
 
 use crate::auth::Identity;
+use crate::auth::secret::NewSecret;
 use crate::db::audit::Actor;
 use crate::db::users::UserRow;
 use crate::db::{self, DbConnection};
@@ -11,9 +12,11 @@ use crate::domain::audit::{Action, EntityType};
 use crate::domain::email::Email;
 use crate::domain::field_error::FieldError;
 use crate::domain::id::UserId;
+use crate::domain::notification::{Event, japanese_datetime};
 use crate::domain::text::required_text;
 use crate::domain::user::{Invitation, Role};
 use crate::error::{ApiError, check};
+use crate::service::notifications::{self, Message};
 use crate::service::organizations::resolve;
 
 /// Invites a user of the organization the invitation names (or the caller's), once the caller
@@ -23,7 +26,7 @@ pub fn invite(
     conn: &mut DbConnection,
     identity: &Identity,
     body: Invitation,
-    invitation_digest: String,
+    invitation: &NewSecret,
     expires_at: NaiveDateTime,
     actor: &Actor,
     now: NaiveDateTime,
@@ -51,12 +54,12 @@ pub fn invite(
     let email = email.context("a checked e-mail address is missing")?;
     let row = UserRow {
         id: UserId::generate(),
-        organization_id: organization.id,
+        organization_id: organization.id.clone(),
         email: email.to_string(),
         display_name,
         role: body.role,
         password_hash: None,
-        invitation_token_hash: Some(invitation_digest),
+        invitation_token_hash: Some(invitation.digest.clone()),
         invitation_expires_at: Some(expires_at),
         created_by: Some(identity.user_id.clone()),
         created_at: now,
@@ -91,6 +94,28 @@ pub fn invite(
         Action::Invited,
         None,
         Some(invited),
+        now,
+    )?;
+    let inviter = db::users::find(conn, &identity.user_id)?
+        .map(|u| u.display_name)
+        .unwrap_or_default();
+    notifications::enqueue(
+        conn,
+        vec![Message {
+            event: Event::Invitation,
+            recipient: row.email.clone(),
+            organization_id: Some(row.organization_id.clone()),
+            round_id: None,
+            context: serde_json::json!({
+                "display_name": row.display_name,
+                "organization_name": organization.name,
+                "role": row.role,
+                "role_label": row.role.label_ja(),
+                "inviter": inviter,
+                "expires_at": japanese_datetime(expires_at),
+                "path": format!("/api/v1/invitations/{}/accept", invitation.plain),
+            }),
+        }],
         now,
     )?;
     Ok(row)

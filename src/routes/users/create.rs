@@ -20,12 +20,15 @@ const INVITATION_PREFIX: &str = "kyi_";
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvitedUser {
     pub user: UserView,
-    /// One-time token for `POST /invitations/{token}/accept`; shown only here.
-    pub invitation_token: String,
+    /// Until when the link e-mailed to the new user works. The one-time token travels only by
+    /// e-mail, to the invited address.
     pub invitation_expires_at: DateTime<Utc>,
 }
 
 /// Invite a user. Administrators invite anyone; coordinators invite users of their own body.
+///
+/// The new user is e-mailed a one-time link (`POST /invitations/{token}/accept` sets the
+/// password); the token is never in this answer.
 ///
 /// Administrators belong to the council's secretariat (長野県 or 長野県市町村自治振興組合).
 /// Inviting needs a password login (403 `session_required` with an API token), so that a leaked
@@ -69,16 +72,14 @@ pub async fn create_user(
     let invitation = secret::generate(INVITATION_PREFIX);
     let now = state.now();
     let expires_at = now + Duration::days(INVITATION_TTL_DAYS);
-    let digest = invitation.digest.clone();
     let row = state
         .transaction(move |conn| {
-            users::invite(conn, &identity, body, digest, expires_at, &actor, now)
+            users::invite(conn, &identity, body, &invitation, expires_at, &actor, now)
         })
         .await?;
     let location = format!("{API_V1}/users/{}", row.id);
     let invited = InvitedUser {
         user: UserView::from(row),
-        invitation_token: invitation.plain,
         invitation_expires_at: expires_at.and_utc(),
     };
     Ok(Reply::created(&location, &invited)?.into_response())

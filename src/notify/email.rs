@@ -1,0 +1,237 @@
+//! E-mails rendered from the outbox: one template per event (`templates/email/`), in Japanese,
+//! with a plain-text and an HTML part, and the allocation's CSV attached where there is one.
+
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use lettre::Message;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::outbox::OutboxRow;
+use crate::domain::notification::Event;
+use crate::notify::unsubscribe::UnsubscribeLinks;
+
+/// Every subject starts with it, so that people can sort the service's mail.
+pub const SUBJECT_PREFIX: &str = "【共同調達】";
+
+/// The templates, compiled into the binary: one per event, each extending the layout.
+const SOURCES: [(&str, &str); 9] = [
+    ("layout.j2", include_str!("../../templates/email/layout.j2")),
+    ("invitation.j2", include_str!("../../templates/email/invitation.j2")),
+    ("round_opened.j2", include_str!("../../templates/email/round_opened.j2")),
+    ("reminder.j2", include_str!("../../templates/email/reminder.j2")),
+    ("deadline_extended.j2", include_str!("../../templates/email/deadline_extended.j2")),
+    ("round_cancelled.j2", include_str!("../../templates/email/round_cancelled.j2")),
+    ("round_closed.j2", include_str!("../../templates/email/round_closed.j2")),
+    ("allocation_finalized.j2", include_str!("../../templates/email/allocation_finalized.j2")),
+    ("question_answered.j2", include_str!("../../templates/email/question_answered.j2")),
+];
+
+/// What the rendering of a message needs beyond the message.
+#[derive(Clone)]
+pub struct MailSettings {
+    pub from: Mailbox,
+    /// Where links point: `PUBLIC_BASE_URL`, without a trailing slash.
+    pub base_url: String,
+    pub unsubscribe: UnsubscribeLinks,
+}
+
+/// A message's parts, as the templates render them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// For events one may opt out of.
+    pub unsubscribe_url: Option<String>,
+    pub attachment: Option<CsvAttachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CsvAttachment {
+    pub filename: String,
+    pub content: String,
+}
+
+/// Why a message cannot be rendered: a fault of the service, never fixed by trying again.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("unknown event {0:?}")]
+    UnknownEvent(String),
+    #[error("the message's context is not JSON: {0}")]
+    Context(#[from] serde_json::Error),
+    #[error("rendering the template: {0:#}")]
+    Template(#[from] minijinja::Error),
+    #[error("the recipient {0:?} is not an address")]
+    Recipient(String),
+    #[error("building the message: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// The compiled templates.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    pub fn load() -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        // HTML is escaped unless a block says otherwise (the subject and the plain text do).
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        // A value the template names and the context lacks is a fault, not an empty string.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        for (name, source) in SOURCES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders an outbox message's parts.
+    pub fn render(&self, row: &OutboxRow, settings: &MailSettings) -> Result<Rendered, RenderError> {
+        let event =
+            Event::from_str(&row.event).map_err(|_| RenderError::UnknownEvent(row.event.clone()))?;
+        let mut context: Value = serde_json::from_str(&row.context)?;
+        let path = context["path"].as_str().unwrap_or("/");
+        let link = format!("{}{path}", settings.base_url);
+        let unsubscribe_url = event.may_opt_out().then(|| {
+            format!(
+                "{}/api/v1/unsubscribe/{}",
+                settings.base_url,
+                settings.unsubscribe.token(&row.recipient)
+            )
+        });
+        let attachment = match (context["csv_filename"].as_str(), context["csv"].as_str()) {
+            (Some(filename), Some(content)) => Some(CsvAttachment {
+                filename: filename.to_owned(),
+                content: content.to_owned(),
+            }),
+            _ => None,
+        };
+        if let Some(fields) = context.as_object_mut() {
+            fields.remove("csv");
+            fields.insert("link".to_owned(), Value::from(link));
+            fields.insert("unsubscribe_url".to_owned(), Value::from(unsubscribe_url.clone()));
+        }
+        let template = self.env.get_template(&format!("{event}.j2"))?;
+        let mut captured = template.render_captured(minijinja::value::Serde(&context))?;
+        let (subject, text, html) = captured.with_state_mut(|state| {
+            Ok::<_, minijinja::Error>((
+                state.render_block("subject")?,
+                state.render_block("text")?,
+                state.render_block("html")?,
+            ))
+        })?;
+        Ok(Rendered {
+            to: row.recipient.clone(),
+            subject: format!("{SUBJECT_PREFIX}{}", subject.trim()),
+            text: text.trim_start().to_owned(),
+            html: html.trim_start().to_owned(),
+            unsubscribe_url,
+            attachment,
+        })
+    }
+}
+
+/// The e-mail of a rendered message. Its `Message-ID` is the outbox id's, so that a message sent
+/// twice (a dispatcher that stopped between sending and recording it) is one message to mail
+/// clients.
+pub fn message(
+    id: &str,
+    rendered: &Rendered,
+    settings: &MailSettings,
+    date: SystemTime,
+) -> Result<Message, RenderError> {
+    let to: Mailbox = rendered
+        .to
+        .parse()
+        .map_err(|_| RenderError::Recipient(rendered.to.clone()))?;
+    let domain = settings.from.email.domain().to_owned();
+    let mut builder = Message::builder()
+        .from(settings.from.clone())
+        .to(to)
+        .subject(&rendered.subject)
+        .message_id(Some(format!("<{id}@{domain}>")))
+        .date(date)
+        .header(AutoSubmitted);
+    if let Some(url) = &rendered.unsubscribe_url {
+        builder = builder
+            .header(ListUnsubscribe(url.clone()))
+            .header(ListUnsubscribePost);
+    }
+    let body = MultiPart::alternative()
+        .singlepart(SinglePart::plain(rendered.text.clone()))
+        .singlepart(SinglePart::html(rendered.html.clone()));
+    let message = match &rendered.attachment {
+        None => builder.multipart(body)?,
+        Some(csv) => builder.multipart(
+            MultiPart::mixed().multipart(body).singlepart(
+                Attachment::new(csv.filename.clone()).body(
+                    csv.content.clone().into_bytes(),
+                    ContentType::parse("text/csv; charset=utf-8")
+                        .map_err(|e| RenderError::Build(lettre::error::Error::Io(std::io::Error::other(e))))?,
+                ),
+            ),
+        )?,
+    };
+    Ok(message)
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834): out-of-office replies leave it alone.
+#[derive(Debug, Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
+/// `List-Unsubscribe: <url>` (RFC 2369).
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.trim_matches(['<', '>']).to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058): mail clients may
+/// unsubscribe with one POST to the link, without a page.
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
+}
