@@ -10,7 +10,10 @@ example still fits its schema.
 Usage: python3 api-spec/capture_examples.py && cargo run -- openapi > api-spec/openapi.json
 """
 
+import email
 import json
+import re
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -24,8 +27,53 @@ sys.path.insert(0, str(ROOT / "bench"))
 from run import ADMIN, BINARY, wait_ready  # noqa: E402
 
 PORT = 8097
+SMTP_PORT = 8098
 BASE = f"http://127.0.0.1:{PORT}"
 examples = {}
+received = []
+
+
+class Smtp(socketserver.StreamRequestHandler):
+    """Just enough SMTP for the service's e-mail: keeps each message, refuses `reject…` for good."""
+
+    def handle(self):
+        say = lambda line: self.wfile.write(line.encode() + b"\r\n")
+        say("220 capture")
+        while line := self.rfile.readline().decode():
+            verb = line[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                say("250 capture")
+            elif verb == "RCPT" and "<reject" in line:
+                say("550 no such mailbox")
+            elif verb == "DATA":
+                say("354 go on")
+                lines = []
+                while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                    lines.append(data)
+                received.append(email.message_from_bytes(b"".join(lines)))
+                say("250 kept")
+            elif verb == "QUIT":
+                say("221 bye")
+                return
+            else:
+                say("250 ok")
+
+
+def invitation_token(address):
+    """The one-time token in the latest invitation e-mailed to `address`."""
+    for _ in range(100):
+        for message in reversed(received):
+            if message["to"] == address:
+                text = message.get_body(("plain",)).get_content() if hasattr(message, "get_body") else ""
+                if not text:
+                    for part in message.walk():
+                        if part.get_content_type() == "text/plain":
+                            text = part.get_payload(decode=True).decode()
+                found = re.search(r"invitations/(kyi_[A-Za-z0-9_-]+)", text)
+                if found:
+                    return found.group(1)
+        time.sleep(0.1)
+    raise SystemExit(f"no invitation reached {address}")
 
 
 def shorten(value):
@@ -74,7 +122,8 @@ def walk():
     invited = call("POST", "/api/v1/users", admin, {"email": "dx@city.nagano.lg.jp", "display_name": "信州 太郎",
                                                     "role": "coordinator", "organization": "202011"})
     password = "a passphrase of at least 12 characters"
-    call("POST", "/api/v1/invitations/{token}/accept", None, {"password": password}, token=invited["invitation_token"])
+    call("POST", "/api/v1/invitations/{token}/accept", None, {"password": password},
+         token=invitation_token(invited["user"]["email"]))
     call("GET", "/api/v1/users", admin, query="?per_page=2")
     nagano = login("dx@city.nagano.lg.jp", password)
     call("POST", "/api/v1/tokens", nagano, {"name": "nightly sync", "scope": "read_only", "expires_in_days": 90})
@@ -126,6 +175,20 @@ def walk():
     call("POST", "/api/v1/procurements/{id}/cancel", admin, {"reason": "仕様の見直しのため"}, id=procurement)
     call("GET", "/api/v1/audit-events", admin, query="?per_page=2")
     cost_shares(admin, nagano)
+    notifications(admin)
+
+
+def notifications(admin):
+    """A message the SMTP server refuses for good, seen in the outbox and retried."""
+    call("POST", "/api/v1/users", admin, {"email": "reject.example@city.nagano.lg.jp", "display_name": "信州 次郎",
+                                          "role": "viewer", "organization": "202011"}, record=False)
+    for _ in range(100):
+        failed = call("GET", "/api/v1/notifications", admin, query="?state=failed&per_page=2", record=False)
+        if failed["items"]:
+            break
+        time.sleep(0.1)
+    call("GET", "/api/v1/notifications", admin, query="?state=failed&per_page=2")
+    call("POST", "/api/v1/notifications/{id}/retry", admin, {}, id=failed["items"][0]["id"])
 
 
 def cost_shares(admin, nagano):
@@ -165,7 +228,10 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
     workdir = Path(tempfile.mkdtemp(prefix="kyodo-examples-"))
     env = {"DATA_DIR": str(workdir), "BIND_ADDRESS": f"127.0.0.1:{PORT}", "ADMIN_EMAIL": ADMIN[0],
-           "ADMIN_PASSWORD": ADMIN[1], "RUST_LOG": "warn", "PATH": "/usr/bin:/bin"}
+           "ADMIN_PASSWORD": ADMIN[1], "RUST_LOG": "warn", "PATH": "/usr/bin:/bin",
+           "SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}", "DISPATCH_INTERVAL_MS": "100"}
+    smtp = socketserver.ThreadingTCPServer(("127.0.0.1", SMTP_PORT), Smtp)
+    __import__("threading").Thread(target=smtp.serve_forever, daemon=True).start()
     service = subprocess.Popen([str(BINARY)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"{BASE}/ready")

@@ -235,3 +235,164 @@ impl Header for ListUnsubscribePost {
         HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    fn settings() -> MailSettings {
+        MailSettings {
+            from: "共同調達 事務局 <no-reply@kyodo.example.lg.jp>".parse().unwrap(),
+            base_url: "https://kyodo.example.lg.jp".to_owned(),
+            unsubscribe: UnsubscribeLinks::new(&SecretString::from("s".repeat(40))),
+        }
+    }
+
+    fn row(event: &str, recipient: &str, context: Value) -> OutboxRow {
+        let at = NaiveDate::from_ymd_opt(2026, 12, 1)
+            .and_then(|d| d.and_hms_opt(8, 0, 0))
+            .unwrap();
+        OutboxRow {
+            id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".to_owned(),
+            channel: "email".to_owned(),
+            event: event.to_owned(),
+            recipient: recipient.to_owned(),
+            organization_id: None,
+            round_id: None,
+            context: context.to_string(),
+            state: "pending".to_owned(),
+            attempts: 0,
+            next_attempt_at: at,
+            claimed_until: None,
+            claimed_by: None,
+            last_error: None,
+            created_at: at,
+            sent_at: None,
+        }
+    }
+
+    fn round(extra: Value) -> Value {
+        let mut context = json!({
+            "procurement_id": "p-1",
+            "procurement_title": "AI議事録作成支援 <共同利用> & 保守",
+            "round_id": "r-1",
+            "round_kind": "commitment",
+            "round_label": "本申込",
+            "fiscal_year": null,
+            "opens_at": "2026年12月1日(火) 09:00 JST",
+            "closes_at": "2026年12月25日(金) 17:00 JST",
+            "path": "/api/v1/rounds/r-1",
+            "organization_name": "阿智村",
+        });
+        context
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        context
+    }
+
+    fn snapshot(rendered: &Rendered) -> String {
+        format!(
+            "To: {}\nSubject: {}\nUnsubscribe: {}\nAttachment: {}\n\n--- text ---\n{}\n--- html ---\n{}",
+            rendered.to,
+            rendered.subject,
+            rendered.unsubscribe_url.as_deref().unwrap_or("-"),
+            rendered
+                .attachment
+                .as_ref()
+                .map_or("-".to_owned(), |a| format!("{} ({} bytes)", a.filename, a.content.len())),
+            rendered.text,
+            rendered.html
+        )
+    }
+
+    /// Every event's message, as its recipient reads it.
+    #[test]
+    fn every_event_renders_in_japanese() {
+        let templates = Templates::load().unwrap();
+        let settings = settings();
+        let cases = [
+            row(
+                "invitation",
+                "hanako@vill.achi.nagano.jp",
+                json!({"display_name": "信州 花子", "organization_name": "阿智村", "role": "coordinator", "role_label": "団体担当者", "inviter": "県 DX推進課", "expires_at": "2026年12月8日(火) 17:00 JST", "path": "/api/v1/invitations/kyi_example/accept"}),
+            ),
+            row("round_opened", "dx@vill.achi.nagano.jp", round(json!({"reopened": false}))),
+            row("round_opened", "dx@vill.achi.nagano.jp", round(json!({"reopened": true}))),
+            row("reminder", "dx@vill.achi.nagano.jp", round(json!({"days_before": 7}))),
+            row(
+                "deadline_extended",
+                "dx@vill.achi.nagano.jp",
+                round(json!({"previous_closes_at": "2026年12月18日(金) 17:00 JST"})),
+            ),
+            row(
+                "round_cancelled",
+                "dx@vill.achi.nagano.jp",
+                round(json!({"reason": "予算措置の遅れのため"})),
+            ),
+            row(
+                "round_closed",
+                "dx@pref.nagano.lg.jp",
+                round(json!({"eligible": 87, "joined": 3, "declined": 1, "unanswered": 83, "joined_bodies": ["長野市", "松本市", "阿智村"]})),
+            ),
+            row(
+                "allocation_finalized",
+                "dx@vill.achi.nagano.jp",
+                json!({"procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "round_id": "r-1", "organization_name": "阿智村", "version": 1, "reason": null,
+                       "shares": [{"pool": "基本", "fiscal_year": 2027, "amount": "¥418,174"}, {"pool": "LGWAN接続", "fiscal_year": 2027, "amount": "¥100,000"}],
+                       "total": "¥518,174", "path": "/api/v1/rounds/r-1/allocation", "csv_filename": "allocation-r-1-v1.csv", "csv": "\u{feff}団体コード,団体名\r\n203882,阿智村\r\n"}),
+            ),
+            row(
+                "allocation_finalized",
+                "dx@vill.achi.nagano.jp",
+                json!({"procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "round_id": "r-1", "organization_name": "阿智村", "version": 2, "reason": "契約額の訂正",
+                       "shares": [{"pool": "基本", "fiscal_year": 2027, "amount": "¥400,000"}],
+                       "total": "¥400,000", "path": "/api/v1/rounds/r-1/allocation", "csv_filename": "allocation-r-1-v2.csv", "csv": "\u{feff}団体コード\r\n"}),
+            ),
+            row(
+                "question_answered",
+                "dx@vill.achi.nagano.jp",
+                json!({"organization_name": "阿智村", "procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "question": "LGWAN環境から\n利用できますか。", "answer": "はい、LGWAN-ASPとして提供されます。", "answered_at": "2026年12月2日(水) 10:30 JST", "path": "/api/v1/procurements/p-1/questions"}),
+            ),
+        ];
+        let mut all = String::new();
+        for case in &cases {
+            let rendered = templates.render(case, &settings).unwrap();
+            assert!(rendered.subject.starts_with(SUBJECT_PREFIX), "{rendered:?}");
+            // Every message builds, with its Japanese encoded for the wire.
+            message(&case.id, &rendered, &settings, std::time::UNIX_EPOCH).unwrap();
+            all.push_str(&format!("===== {} =====\n{}\n", case.event, snapshot(&rendered)));
+        }
+        insta::assert_snapshot!(all);
+    }
+
+    #[test]
+    fn html_is_escaped_in_the_html_part_only() {
+        let templates = Templates::load().unwrap();
+        let rendered = templates
+            .render(
+                &row("round_opened", "dx@example.jp", round(json!({"reopened": false}))),
+                &settings(),
+            )
+            .unwrap();
+        assert!(rendered.subject.contains("<共同利用> & 保守"), "{}", rendered.subject);
+        assert!(rendered.text.contains("<共同利用> & 保守"), "{}", rendered.text);
+        assert!(
+            rendered.html.contains("&lt;共同利用&gt; &amp; 保守"),
+            "{}",
+            rendered.html
+        );
+    }
+
+    #[test]
+    fn a_context_that_lacks_a_value_is_an_error_not_an_empty_string() {
+        let templates = Templates::load().unwrap();
+        let error = templates
+            .render(&row("reminder", "dx@example.jp", json!({"path": "/"})), &settings())
+            .unwrap_err();
+        assert!(matches!(error, RenderError::Template(_)), "{error}");
+    }
+}

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use crate::helpers::{Response, TestApp, eventually, spawn_app, spawn_app_with};
 use crate::lifecycle::{published_procurement, round};
 
-const NAGANO: &str = "202011"; // 長野市, population 372,760 on 2020-01-01
-const MATSUMOTO: &str = "202029"; // 松本市
-const KAWAKAMI: &str = "203041"; // 川上村, 3,963
+pub const NAGANO: &str = "202011"; // 長野市, population 372,760 on 2020-01-01
+pub const MATSUMOTO: &str = "202029"; // 松本市
+pub const KAWAKAMI: &str = "203041"; // 川上村, 3,963
 
-async fn put(app: &TestApp, token: &str, round: &str, org: &str, body: Value) -> Response {
+pub async fn put(app: &TestApp, token: &str, round: &str, org: &str, body: Value) -> Response {
     app.request(
         Method::PUT,
         &format!("/api/v1/rounds/{round}/participations/{org}"),
@@ -26,7 +26,7 @@ async fn put(app: &TestApp, token: &str, round: &str, org: &str, body: Value) ->
 /// A published procurement (the lifecycle tests' chatbot: base pool ¥10,000,000 up to 10 bodies,
 /// ¥14,000,000 above, 均等割 10% / 人口割 90%; options lgwan ¥1,200,000 and voice ¥600,000,
 /// equal shares; fiscal years 2027–2029) and an open round of it.
-async fn open_round(app: &TestApp, admin: &str) -> (String, String) {
+pub async fn open_round(app: &TestApp, admin: &str) -> (String, String) {
     let procurement = published_procurement(app, admin, json!({})).await;
     let round = round(
         app,
@@ -217,7 +217,7 @@ async fn the_live_estimate_pushes_a_new_share_when_another_body_joins() {
 
 /// A round that three bodies joined (two with the lgwan option, one with contacts and a note),
 /// closed; returns the round id.
-async fn closed_round_with_three_bodies(app: &TestApp, admin: &str) -> (String, String) {
+pub async fn closed_round_with_three_bodies(app: &TestApp, admin: &str) -> (String, String) {
     let (procurement, round) = open_round(app, admin).await;
     for (org, body) in [
         (
@@ -244,7 +244,7 @@ async fn closed_round_with_three_bodies(app: &TestApp, admin: &str) -> (String, 
     (procurement, round)
 }
 
-fn totals(base: i64, lgwan: i64) -> Value {
+pub fn totals(base: i64, lgwan: i64) -> Value {
     let mut totals = Vec::new();
     for year in 2027..=2029 {
         totals.push(json!({"pool": "base", "fiscal_year": year, "amount": base}));

@@ -7,7 +7,7 @@ use actix_web::http::{Method, StatusCode};
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use crate::helpers::{Response, TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, spawn_app, spawn_app_with};
 use crate::lifecycle::{procurement_body, published_procurement, round};
 
 #[track_caller]
@@ -56,8 +56,36 @@ async fn every_audit_action(app: &TestApp, admin: &str) -> Vec<String> {
 
 #[actix_web::test]
 async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() {
-    let app = spawn_app().await;
+    let (_sink, smtp) = crate::smtp::SmtpSink::start_anywhere();
+    let app = spawn_app_with(|config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{smtp}").into());
+    })
+    .await;
     let admin = app.admin_token().await;
+    // A message the SMTP server refuses for good, retried; an address that stops its reminders.
+    succeeded(
+        app.post(
+            "/api/v1/users",
+            Some(&admin),
+            json!({"email": "reject.audit@example.lg.jp", "display_name": "拒否 太郎", "role": "viewer", "organization": "202011"}),
+        )
+        .await,
+    );
+    assert_eq!(app.deliver().await.failed, 1);
+    let failed = &app.outbox("invitation", "reject.audit@example.lg.jp")[0];
+    succeeded(
+        app.post(
+            &format!("/api/v1/notifications/{}/retry", failed.id),
+            Some(&admin),
+            json!({}),
+        )
+        .await,
+    );
+    let unsubscribe = app.state.unsubscribe.token("reminded@example.lg.jp");
+    succeeded(
+        app.post(&format!("/api/v1/unsubscribe/{unsubscribe}"), None, json!({}))
+            .await,
+    );
     let nagano = app.user("coordinator", "202011").await;
     let matsumoto = app.user("coordinator", "202029").await;
     // An address with an account in another body: answered as if invited, and never invited.

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use kyodo::clock::ManualClock;
 use kyodo::config::Config;
 use kyodo::db::{self, DatabaseUrl, Pool};
+use kyodo::notify::Dispatcher;
 use kyodo::startup::Application;
 use kyodo::state::AppState;
 
@@ -28,6 +29,9 @@ pub struct TestApp {
     /// The time the service acts on: it stands still until a test moves it.
     pub clock: Arc<ManualClock>,
     pub state: web::Data<AppState>,
+    /// Delivers the outbox by hand (the background dispatcher is off unless a test turns it on).
+    pub dispatcher: Arc<Dispatcher>,
+    pub data_dir: std::path::PathBuf,
     _data_dir: TempDir,
     /// Dropped (and the database with it) by the instance that created it.
     _database: Option<TestDatabase>,
@@ -92,13 +96,18 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 impl TestApp {
     /// Another instance of the service on the same database and clock, as behind a load balancer.
     pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// `another_instance`, with its settings adjusted.
+    pub async fn another_instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         start(
             data_dir,
             self.database_url.clone(),
             None,
             self.clock.clone(),
-            |_| {},
+            adjust,
         )
         .await
     }
@@ -121,6 +130,7 @@ async fn start(
     let mut config = Config::defaults();
     config.database_url = Some(database_url.clone().into());
     config.scheduler_interval_seconds = 0;
+    config.dispatch_interval_ms = 0;
     config.data_dir = data_dir.path().to_owned();
     config.bind_address = "127.0.0.1:0".parse().unwrap();
     config.database_pool_size = 4;
@@ -138,6 +148,7 @@ async fn start(
         .expect("the service starts");
     let port = app.port();
     let state = app.state();
+    let dispatcher = app.dispatcher();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -148,6 +159,8 @@ async fn start(
         database_url,
         clock,
         state,
+        dispatcher,
+        data_dir: data_dir.path().to_owned(),
         _data_dir: data_dir,
         _database: database,
     }
@@ -237,7 +250,7 @@ impl TestApp {
             .post("/api/v1/users", Some(&admin), json!({"email": email, "display_name": "テスト 利用者", "role": role, "organization": organization}))
             .await;
         assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
-        let token = invited.body["invitation_token"].as_str().unwrap();
+        let token = self.invitation_token(&email);
         let accepted = self
             .post(
                 &format!("/api/v1/invitations/{token}/accept"),
@@ -256,6 +269,57 @@ impl TestApp {
                 .to_owned(),
             email,
             token: login.body["access_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// The one-time token of the latest invitation e-mailed to `email`, read from the outbox.
+    pub fn invitation_token(&self, email: &str) -> String {
+        let rows = self.outbox("invitation", email);
+        let context: Value = serde_json::from_str(&rows.last().expect("an invitation was written").context).unwrap();
+        let path = context["path"].as_str().unwrap();
+        path.trim_start_matches("/api/v1/invitations/")
+            .trim_end_matches("/accept")
+            .to_owned()
+    }
+
+    /// The messages about `event` written to `recipient`, oldest first.
+    pub fn outbox(&self, event: &str, recipient: &str) -> Vec<kyodo::db::outbox::OutboxRow> {
+        let filter = kyodo::db::outbox::OutboxFilter {
+            event: Some(event.to_owned()),
+            recipient: Some(recipient.to_owned()),
+            ..Default::default()
+        };
+        let (mut rows, _) =
+            kyodo::db::outbox::list(&mut self.pool().get().unwrap(), &filter, 0, 1000).unwrap();
+        rows.reverse();
+        rows
+    }
+
+    /// Every message in the outbox, oldest first.
+    pub fn all_messages(&self) -> Vec<kyodo::db::outbox::OutboxRow> {
+        let (mut rows, _) = kyodo::db::outbox::list(
+            &mut self.pool().get().unwrap(),
+            &Default::default(),
+            0,
+            100_000,
+        )
+        .unwrap();
+        rows.reverse();
+        rows
+    }
+
+    /// Runs the dispatcher until the outbox has nothing due.
+    pub async fn deliver(&self) -> kyodo::notify::PassReport {
+        let mut total = kyodo::notify::PassReport::default();
+        loop {
+            let report = self.dispatcher.pass().await.expect("the dispatcher runs");
+            total.claimed += report.claimed;
+            total.sent += report.sent;
+            total.retried += report.retried;
+            total.failed += report.failed;
+            if report.claimed == 0 {
+                return total;
+            }
         }
     }
 
