@@ -10,7 +10,6 @@ example still fits its schema.
 Usage: python3 api-spec/capture_examples.py && cargo run -- openapi > api-spec/openapi.json
 """
 
-import email
 import json
 import re
 import socketserver
@@ -25,38 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from run import ADMIN, BINARY, wait_ready  # noqa: E402
+from smtp_sink import Smtp, received  # noqa: E402
 
 PORT = 8097
 SMTP_PORT = 8098
 BASE = f"http://127.0.0.1:{PORT}"
 examples = {}
-received = []
-
-
-class Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP for the service's e-mail: keeps each message, refuses `reject…` for good."""
-
-    def handle(self):
-        say = lambda line: self.wfile.write(line.encode() + b"\r\n")
-        say("220 capture")
-        while line := self.rfile.readline().decode():
-            verb = line[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                say("250 capture")
-            elif verb == "RCPT" and "<reject" in line:
-                say("550 no such mailbox")
-            elif verb == "DATA":
-                say("354 go on")
-                lines = []
-                while (data := self.rfile.readline()) not in (b".\r\n", b""):
-                    lines.append(data)
-                received.append(email.message_from_bytes(b"".join(lines)))
-                say("250 kept")
-            elif verb == "QUIT":
-                say("221 bye")
-                return
-            else:
-                say("250 ok")
 
 
 def invitation_token(address):

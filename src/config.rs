@@ -179,7 +179,7 @@ fn parse_public_base_url(value: &str) -> Result<Uri, String> {
 }
 
 fn parse_mailbox(value: &str) -> Result<lettre::message::Mailbox, String> {
-    value
-        .parse()
-        .map_err(|e| format!("expected an address such as `共同調達 事務局 <no-reply@example.lg.jp>`: {e}"))
+    value.parse().map_err(|e| {
+        format!("expected an address such as `共同調達 事務局 <no-reply@example.lg.jp>`: {e}")
+    })
 }

@@ -17,9 +17,9 @@ use crate::bootstrap::{self, FirstAdmin};
 use crate::cache::{self, ReadCache};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::notification::Backoff;
 use crate::error;
 use crate::idempotency;
-use crate::domain::notification::Backoff;
 use crate::metrics::{self, HttpMetrics, MetricsToken};
 use crate::notify::Dispatcher;
 use crate::notify::email::MailSettings;
@@ -112,9 +112,11 @@ impl Application {
             )?,
             MailSettings {
                 from: config.mail_from.clone(),
-                base_url: state.exports.public_base_url.clone().unwrap_or_else(|| {
-                    format!("http://{}", config.bind_address)
-                }),
+                base_url: state
+                    .exports
+                    .public_base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.bind_address)),
                 unsubscribe,
             },
             Backoff {

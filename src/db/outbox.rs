@@ -105,9 +105,14 @@ pub fn claim(
 pub enum Outcome {
     Sent,
     /// Try again at that time.
-    Retry { at: NaiveDateTime, error: String },
+    Retry {
+        at: NaiveDateTime,
+        error: String,
+    },
     /// No more attempts: refused for good, or out of attempts.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Records how `holder`'s attempt at message `id` ended. `false` when the claim was no longer

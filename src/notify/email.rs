@@ -21,14 +21,38 @@ pub const SUBJECT_PREFIX: &str = "【共同調達】";
 /// The templates, compiled into the binary: one per event, each extending the layout.
 const SOURCES: [(&str, &str); 9] = [
     ("layout.j2", include_str!("../../templates/email/layout.j2")),
-    ("invitation.j2", include_str!("../../templates/email/invitation.j2")),
-    ("round_opened.j2", include_str!("../../templates/email/round_opened.j2")),
-    ("reminder.j2", include_str!("../../templates/email/reminder.j2")),
-    ("deadline_extended.j2", include_str!("../../templates/email/deadline_extended.j2")),
-    ("round_cancelled.j2", include_str!("../../templates/email/round_cancelled.j2")),
-    ("round_closed.j2", include_str!("../../templates/email/round_closed.j2")),
-    ("allocation_finalized.j2", include_str!("../../templates/email/allocation_finalized.j2")),
-    ("question_answered.j2", include_str!("../../templates/email/question_answered.j2")),
+    (
+        "invitation.j2",
+        include_str!("../../templates/email/invitation.j2"),
+    ),
+    (
+        "round_opened.j2",
+        include_str!("../../templates/email/round_opened.j2"),
+    ),
+    (
+        "reminder.j2",
+        include_str!("../../templates/email/reminder.j2"),
+    ),
+    (
+        "deadline_extended.j2",
+        include_str!("../../templates/email/deadline_extended.j2"),
+    ),
+    (
+        "round_cancelled.j2",
+        include_str!("../../templates/email/round_cancelled.j2"),
+    ),
+    (
+        "round_closed.j2",
+        include_str!("../../templates/email/round_closed.j2"),
+    ),
+    (
+        "allocation_finalized.j2",
+        include_str!("../../templates/email/allocation_finalized.j2"),
+    ),
+    (
+        "question_answered.j2",
+        include_str!("../../templates/email/question_answered.j2"),
+    ),
 ];
 
 /// What the rendering of a message needs beyond the message.
@@ -92,9 +116,13 @@ impl Templates {
     }
 
     /// Renders an outbox message's parts.
-    pub fn render(&self, row: &OutboxRow, settings: &MailSettings) -> Result<Rendered, RenderError> {
-        let event =
-            Event::from_str(&row.event).map_err(|_| RenderError::UnknownEvent(row.event.clone()))?;
+    pub fn render(
+        &self,
+        row: &OutboxRow,
+        settings: &MailSettings,
+    ) -> Result<Rendered, RenderError> {
+        let event = Event::from_str(&row.event)
+            .map_err(|_| RenderError::UnknownEvent(row.event.clone()))?;
         let mut context: Value = serde_json::from_str(&row.context)?;
         let path = context["path"].as_str().unwrap_or("/");
         let link = format!("{}{path}", settings.base_url);
@@ -115,7 +143,10 @@ impl Templates {
         if let Some(fields) = context.as_object_mut() {
             fields.remove("csv");
             fields.insert("link".to_owned(), Value::from(link));
-            fields.insert("unsubscribe_url".to_owned(), Value::from(unsubscribe_url.clone()));
+            fields.insert(
+                "unsubscribe_url".to_owned(),
+                Value::from(unsubscribe_url.clone()),
+            );
         }
         let template = self.env.get_template(&format!("{event}.j2"))?;
         let mut captured = template.render_captured(minijinja::value::Serde(&context))?;
@@ -168,15 +199,14 @@ pub fn message(
         .singlepart(SinglePart::html(rendered.html.clone()));
     let message = match &rendered.attachment {
         None => builder.multipart(body)?,
-        Some(csv) => builder.multipart(
-            MultiPart::mixed().multipart(body).singlepart(
-                Attachment::new(csv.filename.clone()).body(
-                    csv.content.clone().into_bytes(),
-                    ContentType::parse("text/csv; charset=utf-8")
-                        .map_err(|e| RenderError::Build(lettre::error::Error::Io(std::io::Error::other(e))))?,
-                ),
+        Some(csv) => builder.multipart(MultiPart::mixed().multipart(body).singlepart(
+            Attachment::new(csv.filename.clone()).body(
+                csv.content.clone().into_bytes(),
+                ContentType::parse("text/csv; charset=utf-8").map_err(|e| {
+                    RenderError::Build(lettre::error::Error::Io(std::io::Error::other(e)))
+                })?,
             ),
-        )?,
+        ))?,
     };
     Ok(message)
 }
@@ -245,7 +275,9 @@ mod tests {
 
     fn settings() -> MailSettings {
         MailSettings {
-            from: "共同調達 事務局 <no-reply@kyodo.example.lg.jp>".parse().unwrap(),
+            from: "共同調達 事務局 <no-reply@kyodo.example.lg.jp>"
+                .parse()
+                .unwrap(),
             base_url: "https://kyodo.example.lg.jp".to_owned(),
             unsubscribe: UnsubscribeLinks::new(&SecretString::from("s".repeat(40))),
         }
@@ -303,7 +335,11 @@ mod tests {
             rendered
                 .attachment
                 .as_ref()
-                .map_or("-".to_owned(), |a| format!("{} ({} bytes)", a.filename, a.content.len())),
+                .map_or("-".to_owned(), |a| format!(
+                    "{} ({} bytes)",
+                    a.filename,
+                    a.content.len()
+                )),
             rendered.text,
             rendered.html
         )
@@ -320,9 +356,21 @@ mod tests {
                 "hanako@vill.achi.nagano.jp",
                 json!({"display_name": "信州 花子", "organization_name": "阿智村", "role": "coordinator", "role_label": "団体担当者", "inviter": "県 DX推進課", "expires_at": "2026年12月8日(火) 17:00 JST", "path": "/api/v1/invitations/kyi_example/accept"}),
             ),
-            row("round_opened", "dx@vill.achi.nagano.jp", round(json!({"reopened": false}))),
-            row("round_opened", "dx@vill.achi.nagano.jp", round(json!({"reopened": true}))),
-            row("reminder", "dx@vill.achi.nagano.jp", round(json!({"days_before": 7}))),
+            row(
+                "round_opened",
+                "dx@vill.achi.nagano.jp",
+                round(json!({"reopened": false})),
+            ),
+            row(
+                "round_opened",
+                "dx@vill.achi.nagano.jp",
+                round(json!({"reopened": true})),
+            ),
+            row(
+                "reminder",
+                "dx@vill.achi.nagano.jp",
+                round(json!({"days_before": 7})),
+            ),
             row(
                 "deadline_extended",
                 "dx@vill.achi.nagano.jp",
@@ -336,7 +384,9 @@ mod tests {
             row(
                 "round_closed",
                 "dx@pref.nagano.lg.jp",
-                round(json!({"eligible": 87, "joined": 3, "declined": 1, "unanswered": 83, "joined_bodies": ["長野市", "松本市", "阿智村"]})),
+                round(
+                    json!({"eligible": 87, "joined": 3, "declined": 1, "unanswered": 83, "joined_bodies": ["長野市", "松本市", "阿智村"]}),
+                ),
             ),
             row(
                 "allocation_finalized",
@@ -364,7 +414,11 @@ mod tests {
             assert!(rendered.subject.starts_with(SUBJECT_PREFIX), "{rendered:?}");
             // Every message builds, with its Japanese encoded for the wire.
             message(&case.id, &rendered, &settings, std::time::UNIX_EPOCH).unwrap();
-            all.push_str(&format!("===== {} =====\n{}\n", case.event, snapshot(&rendered)));
+            all.push_str(&format!(
+                "===== {} =====\n{}\n",
+                case.event,
+                snapshot(&rendered)
+            ));
         }
         insta::assert_snapshot!(all);
     }
@@ -374,12 +428,24 @@ mod tests {
         let templates = Templates::load().unwrap();
         let rendered = templates
             .render(
-                &row("round_opened", "dx@example.jp", round(json!({"reopened": false}))),
+                &row(
+                    "round_opened",
+                    "dx@example.jp",
+                    round(json!({"reopened": false})),
+                ),
                 &settings(),
             )
             .unwrap();
-        assert!(rendered.subject.contains("<共同利用> & 保守"), "{}", rendered.subject);
-        assert!(rendered.text.contains("<共同利用> & 保守"), "{}", rendered.text);
+        assert!(
+            rendered.subject.contains("<共同利用> & 保守"),
+            "{}",
+            rendered.subject
+        );
+        assert!(
+            rendered.text.contains("<共同利用> & 保守"),
+            "{}",
+            rendered.text
+        );
         assert!(
             rendered.html.contains("&lt;共同利用&gt; &amp; 保守"),
             "{}",
@@ -391,7 +457,10 @@ mod tests {
     fn a_context_that_lacks_a_value_is_an_error_not_an_empty_string() {
         let templates = Templates::load().unwrap();
         let error = templates
-            .render(&row("reminder", "dx@example.jp", json!({"path": "/"})), &settings())
+            .render(
+                &row("reminder", "dx@example.jp", json!({"path": "/"})),
+                &settings(),
+            )
             .unwrap_err();
         assert!(matches!(error, RenderError::Template(_)), "{error}");
     }

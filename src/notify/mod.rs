@@ -164,7 +164,10 @@ impl Dispatcher {
             Ok(()) => Outcome::Sent,
             Err(SendError::Permanent(error)) => Outcome::Failed { error },
             Err(SendError::Transient(error)) => {
-                match self.backoff.after(u32::try_from(row.attempts).unwrap_or(u32::MAX)) {
+                match self
+                    .backoff
+                    .after(u32::try_from(row.attempts).unwrap_or(u32::MAX))
+                {
                     Some(wait) => Outcome::Retry {
                         at: self.clock.now() + wait,
                         error,
@@ -179,7 +182,10 @@ impl Dispatcher {
 
     fn send_email(&self, row: &OutboxRow) -> Result<(), SendError> {
         let permanent = |e: email::RenderError| SendError::Permanent(e.to_string());
-        let rendered = self.templates.render(row, &self.settings).map_err(permanent)?;
+        let rendered = self
+            .templates
+            .render(row, &self.settings)
+            .map_err(permanent)?;
         let message = email::message(
             &row.id,
             &rendered,
@@ -202,7 +208,10 @@ impl Dispatcher {
                 .iter()
                 .find(|(s, _)| s == state.as_str())
                 .map_or(0, |(_, n)| *n);
-            self.metrics.messages.with_label_values(&[state.as_str()]).set(n);
+            self.metrics
+                .messages
+                .with_label_values(&[state.as_str()])
+                .set(n);
         }
         Ok(())
     }
@@ -263,7 +272,10 @@ impl Dispatcher {
         let dispatcher = self.clone();
         let released = actix_web::rt::task::spawn_blocking(move || dispatcher.release_all()).await;
         if let Ok(Err(error)) | Err(error) = released.map_err(anyhow::Error::from) {
-            tracing::error!(error = format!("{error:#}"), "handing back messages on shutdown failed");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "handing back messages on shutdown failed"
+            );
         }
     }
 
@@ -299,7 +311,9 @@ impl DispatchMetrics {
                     "Time from the change that caused a message to its delivery",
                 )
                 .namespace("kyodo")
-                .buckets(vec![0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0]),
+                .buckets(vec![
+                    0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0,
+                ]),
             )?,
         })
     }
@@ -314,7 +328,10 @@ impl DispatchMetrics {
     fn delivered(&self, row: &OutboxRow, now: NaiveDateTime) {
         // Label values come from the service's own names, never from a request.
         let event = row.event.parse::<Event>().map_or("unknown", Event::as_str);
-        let channel = row.channel.parse::<Channel>().map_or("unknown", |c| c.into());
+        let channel = row
+            .channel
+            .parse::<Channel>()
+            .map_or("unknown", |c| c.into());
         self.sent.with_label_values(&[channel, event]).inc();
         let seconds = (now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0;
         self.latency.observe(seconds);

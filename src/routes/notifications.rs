@@ -60,7 +60,9 @@ impl TryFrom<OutboxRow> for Notification {
 
     fn try_from(row: OutboxRow) -> Result<Self, ApiError> {
         let unreadable = |what: &str, value: &str| {
-            ApiError::unexpected(anyhow::anyhow!("the outbox holds an unknown {what} {value:?}"))
+            ApiError::unexpected(anyhow::anyhow!(
+                "the outbox holds an unknown {what} {value:?}"
+            ))
         };
         Ok(Self {
             channel: row

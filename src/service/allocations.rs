@@ -23,8 +23,8 @@ use crate::domain::allocation::{
 };
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::field_error::FieldError;
-use crate::domain::notification::{Event, yen};
 use crate::domain::id::{OrganizationId, ProcurementId, RoundId, UserId};
+use crate::domain::notification::{Event, yen};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::{BASE_POOL, CostModel, ProcurementStatus};

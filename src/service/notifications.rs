@@ -252,7 +252,8 @@ fn round_closed(
 ) -> Result<Vec<Message>, ApiError> {
     let eligible = eligible_bodies(conn, procurement)?.len();
     let answers = db::participations::list_for_round(conn, &round.id)?;
-    let count = |status: ParticipationStatus| answers.iter().filter(|(p, _)| p.status == status).count();
+    let count =
+        |status: ParticipationStatus| answers.iter().filter(|(p, _)| p.status == status).count();
     let joined = count(ParticipationStatus::Joined);
     let declined = count(ParticipationStatus::Declined);
     let mut context = serde_json::to_value(round_facts(procurement, round))
@@ -420,7 +421,9 @@ pub fn retry(
         actor,
         (EntityType::Notification, id),
         Action::Retried,
-        Some(json!({"state": current.state, "attempts": current.attempts, "last_error": current.last_error})),
+        Some(
+            json!({"state": current.state, "attempts": current.attempts, "last_error": current.last_error}),
+        ),
         Some(json!({"state": DeliveryState::Pending})),
         now,
     )?;

@@ -83,8 +83,12 @@ async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() 
     );
     let unsubscribe = app.state.unsubscribe.token("reminded@example.lg.jp");
     succeeded(
-        app.post(&format!("/api/v1/unsubscribe/{unsubscribe}"), None, json!({}))
-            .await,
+        app.post(
+            &format!("/api/v1/unsubscribe/{unsubscribe}"),
+            None,
+            json!({}),
+        )
+        .await,
     );
     let nagano = app.user("coordinator", "202011").await;
     let matsumoto = app.user("coordinator", "202029").await;

@@ -133,6 +133,10 @@ enum Fresh {
     FinalizedProcurement,
     /// An API token of the caller (for API tokens and the unauthenticated: of coordinator_own).
     OwnToken,
+    /// A message in the outbox that failed for good.
+    FailedMessage,
+    /// The token of an unsubscribe link, as a reminder carries it.
+    UnsubscribeLink,
 }
 
 /// One row: an endpoint and what each caller gets.
@@ -379,6 +383,30 @@ impl World {
                 let question = self.ok(Method::POST, &path, coordinator, body).await;
                 question["id"].as_str().unwrap().to_owned()
             }
+            Fresh::FailedMessage => {
+                let now = self.app.clock_now();
+                let row = kyodo::db::outbox::OutboxRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    channel: "email".to_owned(),
+                    event: "reminder".to_owned(),
+                    recipient: "refused@example.lg.jp".to_owned(),
+                    organization_id: None,
+                    round_id: None,
+                    context: "{}".to_owned(),
+                    state: "failed".to_owned(),
+                    attempts: 10,
+                    next_attempt_at: now,
+                    claimed_until: None,
+                    claimed_by: None,
+                    last_error: Some("550 Mailbox unavailable".to_owned()),
+                    created_at: now,
+                    sent_at: None,
+                };
+                kyodo::db::outbox::insert(&mut self.app.pool().get().unwrap(), &[row.clone()])
+                    .unwrap();
+                row.id
+            }
+            Fresh::UnsubscribeLink => self.app.state.unsubscribe.token("reminded@example.lg.jp"),
             Fresh::OwnToken => {
                 let owner = match caller {
                     Caller::TokenRo | Caller::TokenRw | Caller::Anonymous => Caller::CoordinatorOwn,
@@ -679,6 +707,22 @@ async fn allocations() {
     let world = world().await;
     world.check(&cases).await;
     world.check_invalid_bodies(&cases).await;
+}
+
+#[actix_web::test]
+async fn notifications() {
+    use Fresh::{FailedMessage, Nothing, UnsubscribeLink};
+    #[rustfmt::skip]
+    let cases = [
+        // The outbox is the secretariat's.
+        case("GET /notifications",                              Nothing,              none,               ADMIN_READ),
+        case("GET /notifications?state=failed",                 Nothing,              none,               ADMIN_READ),
+        case("POST /notifications/{new}/retry",                 FailedMessage,        none,               admin_write(OK)),
+        // Whoever holds the link, signed in or not: a mail client follows it without a login.
+        case("GET /unsubscribe/{new}",                          UnsubscribeLink,      none,               [OK; 8]),
+        case("POST /unsubscribe/{new}",                         UnsubscribeLink,      none,               [OK; 8]),
+    ];
+    world().await.check(&cases).await;
 }
 
 // --- an ineligible body, in detail ---------------------------------------------------------------

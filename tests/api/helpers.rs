@@ -275,7 +275,8 @@ impl TestApp {
     /// The one-time token of the latest invitation e-mailed to `email`, read from the outbox.
     pub fn invitation_token(&self, email: &str) -> String {
         let rows = self.outbox("invitation", email);
-        let context: Value = serde_json::from_str(&rows.last().expect("an invitation was written").context).unwrap();
+        let context: Value =
+            serde_json::from_str(&rows.last().expect("an invitation was written").context).unwrap();
         let path = context["path"].as_str().unwrap();
         path.trim_start_matches("/api/v1/invitations/")
             .trim_end_matches("/accept")

@@ -60,7 +60,9 @@ async fn an_invitation_in_japanese_reaches_a_real_smtp_server_intact_and_its_lin
         Some("【共同調達】川上村のアカウントへの招待")
     );
     assert_eq!(
-        mail.to().and_then(|to| to.first()).and_then(|a| a.address()),
+        mail.to()
+            .and_then(|to| to.first())
+            .and_then(|a| a.address()),
         Some("hanako.shinshu@example.lg.jp")
     );
     let from = mail.from().and_then(|f| f.first()).expect("a sender");
@@ -78,7 +80,10 @@ async fn an_invitation_in_japanese_reaches_a_real_smtp_server_intact_and_its_lin
     // The link in the mail sets the password: the token travelled by e-mail only.
     let path = text
         .split_whitespace()
-        .find_map(|word| word.split_once("/api/v1/invitations/").map(|(_, rest)| rest))
+        .find_map(|word| {
+            word.split_once("/api/v1/invitations/")
+                .map(|(_, rest)| rest)
+        })
         .expect("the invitation link");
     let accepted = app
         .post(
@@ -142,16 +147,17 @@ async fn a_permanent_refusal_fails_at_once_and_an_administrator_retries_it() {
     let report = app.deliver().await;
     assert_eq!((report.sent, report.failed), (0, 1), "{report:?}");
 
-    let failed = app
-        .get("/api/v1/notifications?state=failed", &admin)
-        .await;
+    let failed = app.get("/api/v1/notifications?state=failed", &admin).await;
     assert_eq!(failed.status, StatusCode::OK, "{}", failed.text);
     assert_eq!(failed.body["total"], 1, "{}", failed.text);
     let item = &failed.body["items"][0];
     assert_eq!(item["event"], "invitation");
     assert_eq!(item["recipient"], "reject.me@example.lg.jp");
     assert_eq!(item["attempts"], 1);
-    assert!(item["last_error"].as_str().unwrap().contains("550"), "{item}");
+    assert!(
+        item["last_error"].as_str().unwrap().contains("550"),
+        "{item}"
+    );
     // What the message says is not shown: an invitation carries its one-time link.
     assert!(!failed.text.contains("kyi_"), "{}", failed.text);
     let id = item["id"].as_str().unwrap();
@@ -206,10 +212,19 @@ async fn a_permanent_refusal_fails_at_once_and_an_administrator_retries_it() {
             json!({}),
         )
         .await;
-    assert_eq!(not_failed.status, StatusCode::CONFLICT, "{}", not_failed.text);
+    assert_eq!(
+        not_failed.status,
+        StatusCode::CONFLICT,
+        "{}",
+        not_failed.text
+    );
     assert_eq!(not_failed.problem_code(), "notification_not_failed");
     let unknown = app
-        .post("/api/v1/notifications/nothing/retry", Some(&admin), json!({}))
+        .post(
+            "/api/v1/notifications/nothing/retry",
+            Some(&admin),
+            json!({}),
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
     assert!(sink.received().len() >= 1);
@@ -229,8 +244,15 @@ async fn without_an_smtp_server_each_message_is_an_eml_file_a_person_can_open() 
     assert_eq!(files.len(), 1, "{files:?}");
     let raw = std::fs::read(&files[0]).unwrap();
     let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    assert_eq!(mail.subject(), Some("【共同調達】川上村のアカウントへの招待"));
-    assert!(mail.body_text(0).unwrap().contains("/api/v1/invitations/kyi_"));
+    assert_eq!(
+        mail.subject(),
+        Some("【共同調達】川上村のアカウントへの招待")
+    );
+    assert!(
+        mail.body_text(0)
+            .unwrap()
+            .contains("/api/v1/invitations/kyi_")
+    );
 }
 
 /// Makes the procurement's move to `contracted`, the last write of a finalization, fail: what was
@@ -265,12 +287,22 @@ async fn a_change_that_rolls_back_sends_nothing_and_one_that_commits_sends_its_s
         )
         .await;
     assert_eq!(failed.status, 500, "{}", failed.text);
-    assert_eq!(app.all_messages().len(), before, "a rolled-back change wrote e-mail");
+    assert_eq!(
+        app.all_messages().len(),
+        before,
+        "a rolled-back change wrote e-mail"
+    );
 
-    diesel::sql_query("DROP TRIGGER refuse_contracts".to_owned()
-        + if app.database_url.starts_with("postgres") { " ON changes" } else { "" })
-        .execute(&mut *app.pool().get().unwrap())
-        .unwrap();
+    diesel::sql_query(
+        "DROP TRIGGER refuse_contracts".to_owned()
+            + if app.database_url.starts_with("postgres") {
+                " ON changes"
+            } else {
+                ""
+            },
+    )
+    .execute(&mut *app.pool().get().unwrap())
+    .unwrap();
     let done = app
         .post(
             &format!("/api/v1/rounds/{round}/finalize"),
@@ -310,7 +342,10 @@ async fn a_change_that_rolls_back_sends_nothing_and_one_that_commits_sends_its_s
         attachment.attachment_name()
     );
     let csv = String::from_utf8(attachment.contents().to_vec()).unwrap();
-    assert!(csv.starts_with('\u{feff}'), "the CSV keeps its BOM for Excel");
+    assert!(
+        csv.starts_with('\u{feff}'),
+        "the CSV keeps its BOM for Excel"
+    );
     assert!(csv.contains("長野市") && csv.contains("川上村"), "{csv}");
 }
 
@@ -325,7 +360,11 @@ async fn reminders_go_once_per_body_and_offset_to_bodies_that_have_not_answered(
     let matsumoto = app.user("coordinator", MATSUMOTO).await;
     let reminders = |app: &TestApp| -> BTreeMap<String, Vec<i64>> {
         let mut found: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        for row in app.all_messages().into_iter().filter(|r| r.event == "reminder") {
+        for row in app
+            .all_messages()
+            .into_iter()
+            .filter(|r| r.event == "reminder")
+        {
             let context: serde_json::Value = serde_json::from_str(&row.context).unwrap();
             found
                 .entry(row.recipient)
@@ -338,7 +377,14 @@ async fn reminders_go_once_per_body_and_offset_to_bodies_that_have_not_answered(
     assert!(reminders(&app).is_empty());
 
     // 長野市 answers; 川上村 opts out of reminders through the link in one.
-    let joined = put(&app, &nagano.token, &round, NAGANO, json!({"status": "joined"})).await;
+    let joined = put(
+        &app,
+        &nagano.token,
+        &round,
+        NAGANO,
+        json!({"status": "joined"}),
+    )
+    .await;
     assert_eq!(joined.status, 201, "{}", joined.text);
     app.clock.advance(Duration::days(3) + Duration::minutes(1));
     app.tick().await;
@@ -349,7 +395,11 @@ async fn reminders_go_once_per_body_and_offset_to_bodies_that_have_not_answered(
     let after_first = reminders(&app);
     assert_eq!(after_first.get(&kawakami.email), Some(&vec![7]));
     assert_eq!(after_first.get(&matsumoto.email), Some(&vec![7]));
-    assert_eq!(after_first.get(&nagano.email), None, "a body that answered was reminded");
+    assert_eq!(
+        after_first.get(&nagano.email),
+        None,
+        "a body that answered was reminded"
+    );
 
     let link = {
         let row = &app.outbox("reminder", &kawakami.email)[0];
@@ -359,11 +409,22 @@ async fn reminders_go_once_per_body_and_offset_to_bodies_that_have_not_answered(
             .unwrap();
         rendered.unsubscribe_url.expect("an unsubscribe link")
     };
-    let path = link.split_once("/api/v1/").map(|(_, p)| format!("/api/v1/{p}")).unwrap();
-    let page = app.request(actix_web::http::Method::GET, &path, None, None).await;
+    let path = link
+        .split_once("/api/v1/")
+        .map(|(_, p)| format!("/api/v1/{p}"))
+        .unwrap();
+    let page = app
+        .request(actix_web::http::Method::GET, &path, None, None)
+        .await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert!(page.text.contains("<form method=\"post\">"), "{}", page.text);
-    let stopped = app.request(actix_web::http::Method::POST, &path, None, None).await;
+    assert!(
+        page.text.contains("<form method=\"post\">"),
+        "{}",
+        page.text
+    );
+    let stopped = app
+        .request(actix_web::http::Method::POST, &path, None, None)
+        .await;
     assert_eq!(stopped.status, 200, "{}", stopped.text);
     let forged = app
         .request(
@@ -381,7 +442,11 @@ async fn reminders_go_once_per_body_and_offset_to_bodies_that_have_not_answered(
     app.tick().await;
     let after_second = reminders(&app);
     assert_eq!(after_second.get(&matsumoto.email), Some(&vec![7, 1]));
-    assert_eq!(after_second.get(&kawakami.email), Some(&vec![7]), "opted out");
+    assert_eq!(
+        after_second.get(&kawakami.email),
+        Some(&vec![7]),
+        "opted out"
+    );
     assert_eq!(after_second.get(&nagano.email), None);
 
     // After the deadline, and for a cancelled round, nothing more.
@@ -414,10 +479,11 @@ async fn a_cancelled_round_sends_no_reminders_but_tells_every_eligible_body() {
 async fn two_dispatchers_on_one_database_send_each_message_once() {
     let (sink, port) = SmtpSink::start_anywhere();
     let app = app_with_smtp(port).await;
-    let other = app.another_instance_with(|config| {
-        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
-    })
-    .await;
+    let other = app
+        .another_instance_with(|config| {
+            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        })
+        .await;
     let admin = app.admin_token().await;
     for n in 0..60 {
         invite(&app, &admin, &format!("many{n}@example.lg.jp"), NAGANO).await;

@@ -46,7 +46,11 @@ fn assert_problem(response: &Response, status: StatusCode, code: &str) {
 fn assert_invited(app: &TestApp, response: &Response) -> String {
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
     // The one-time token travels by e-mail only.
-    assert!(response.body.get("invitation_token").is_none(), "{}", response.text);
+    assert!(
+        response.body.get("invitation_token").is_none(),
+        "{}",
+        response.text
+    );
     let email = response.body["user"]["email"].as_str().expect("an address");
     let token = app.invitation_token(email);
     assert!(token.starts_with("kyi_"), "{token}");
@@ -264,7 +268,9 @@ async fn administrators_belong_to_the_secretariat_only() {
 async fn an_email_address_has_one_account_whatever_its_case() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    assert_invited(&app, &invite(
+    assert_invited(
+        &app,
+        &invite(
             &app,
             &admin,
             invitation("dup@city.nagano.lg.jp", "viewer", "202011"),
@@ -372,7 +378,9 @@ async fn an_unknown_invitation_is_not_found() {
 async fn a_short_password_is_refused_and_the_invitation_stays_usable() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let token = assert_invited(&app, &invite(
+    let token = assert_invited(
+        &app,
+        &invite(
             &app,
             &admin,
             invitation("hanako@city.nagano.lg.jp", "viewer", "202011"),
