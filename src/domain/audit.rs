@@ -13,6 +13,8 @@ pub enum EntityType {
     User,
     ApiToken,
     Allocation,
+    /// A user's secret calendar feed address.
+    CalendarFeed,
 }
 
 /// How it changed: the feed's `action`, and the audit log's after the entity type
@@ -49,8 +51,8 @@ pub enum Action {
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
 /// participations and questions go to the audit log and the feed; changes to organizations,
-/// accounts and API tokens to the audit log only.
-pub const RECORDED: [(EntityType, &[Action]); 8] = {
+/// accounts, API tokens and calendar feeds to the audit log only.
+pub const RECORDED: [(EntityType, &[Action]); 9] = {
     use Action::*;
     [
         (
@@ -79,6 +81,7 @@ pub const RECORDED: [(EntityType, &[Action]); 8] = {
         (EntityType::User, &[Invited, InvitationNotSent, Activated]),
         (EntityType::ApiToken, &[Created, Revoked]),
         (EntityType::Allocation, &[Finalized, Corrected]),
+        (EntityType::CalendarFeed, &[Created, Revoked]),
     ]
 };
 
