@@ -83,6 +83,19 @@ async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() 
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
     succeeded(
+        app.post("/api/v1/me/calendar", Some(&nagano.token), json!({}))
+            .await,
+    );
+    let revoked = app
+        .request(
+            Method::DELETE,
+            "/api/v1/me/calendar",
+            Some(&nagano.token),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    succeeded(
         app.patch(
             "/api/v1/organizations/202011",
             &admin,
