@@ -101,6 +101,8 @@ def walk():
     nagano = login("dx@city.nagano.lg.jp", password)
     call("POST", "/api/v1/tokens", nagano, {"name": "nightly sync", "scope": "read_only", "expires_in_days": 90})
     call("GET", "/api/v1/tokens", nagano)
+    call("POST", "/api/v1/me/calendar", nagano)
+    call("GET", "/api/v1/me/calendar", nagano)
 
     procurement = call("POST", "/api/v1/procurements", admin, {
         "title": "AIチャットボット", "category": "residents", "lead_organization": "200000",

@@ -27,6 +27,7 @@ which are never stored).",
     tags(
         (name = "auth", description = "Logging in and out, the caller"),
         (name = "tokens", description = "API tokens for scripts and other clients"),
+        (name = "calendar", description = "A secret iCalendar feed of the rounds that concern the caller's body"),
         (name = "organizations", description = "The council's 89 member bodies"),
         (name = "users", description = "Accounts and invitations"),
         (name = "procurements", description = "Joint procurements (共同調達案件)"),

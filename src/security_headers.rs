@@ -17,12 +17,14 @@ const API_POLICY: &str =
 const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'";
-/// Answers under these paths carry passwords, tokens or invitation tokens, or refuse them.
-const CREDENTIAL_PATHS: [&str; 4] = [
+/// Answers under these paths carry passwords, tokens or invitation tokens, or refuse them; a
+/// calendar feed is fetched with the secret in its address, and is private.
+const CREDENTIAL_PATHS: [&str; 5] = [
     "/api/v1/auth/",
     "/api/v1/tokens",
     "/api/v1/users",
     "/api/v1/invitations/",
+    "/api/v1/calendar/",
 ];
 /// One year, without subdomains: other services may share the domain.
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";

@@ -84,13 +84,14 @@ fn cause_chain(error: &Error) -> String {
         .map_or_else(|| error.to_string(), ApiError::cause_chain)
 }
 
-/// Hides the token in `/invitations/{token}/…`, the one secret that travels in a path.
+/// Hides the secrets that travel in a path: the token in `/invitations/{token}/…` and the
+/// calendar feed's in `/calendar/{token}.ics`.
 pub fn redact_path(path: &str) -> String {
     let mut redact_next = false;
     path.split('/')
         .map(|segment| {
             let shown = if redact_next { "[REDACTED]" } else { segment };
-            redact_next = segment == "invitations";
+            redact_next = matches!(segment, "invitations" | "calendar");
             shown
         })
         .collect::<Vec<_>>()
@@ -102,11 +103,16 @@ mod tests {
     use super::redact_path;
 
     #[test]
-    fn invitation_tokens_never_reach_the_log() {
+    fn secrets_in_paths_never_reach_the_log() {
         assert_eq!(
             redact_path("/api/v1/invitations/kyi_secret/accept"),
             "/api/v1/invitations/[REDACTED]/accept"
         );
+        assert_eq!(
+            redact_path("/api/v1/calendar/kydcal_secret.ics"),
+            "/api/v1/calendar/[REDACTED]"
+        );
+        assert_eq!(redact_path("/api/v1/me/calendar"), "/api/v1/me/calendar");
         assert_eq!(
             redact_path("/api/v1/organizations/202011"),
             "/api/v1/organizations/202011"

@@ -1,4 +1,4 @@
-//! Opaque secrets (refresh tokens, API tokens, invitation tokens): random, shown once, stored as
+//! Opaque secrets (refresh tokens, API tokens, invitation tokens, calendar feed addresses): random, shown once, stored as
 //! SHA-256 digests. They carry 256 bits of entropy, so a fast digest is enough to store them.
 
 use base64::Engine;
@@ -8,6 +8,9 @@ use sha2::{Digest, Sha256};
 /// Prefix of API tokens, so that a leaked token is recognizable and the bearer parser can tell
 /// API tokens from access tokens.
 pub const API_TOKEN_PREFIX: &str = "kyd_";
+/// Prefix of the secret in a calendar feed's address: recognizable when leaked, and never taken
+/// for an API token.
+pub const CALENDAR_TOKEN_PREFIX: &str = "kydcal_";
 
 pub struct NewSecret {
     pub plain: String,

@@ -2,6 +2,7 @@
 
 pub mod allocations;
 pub mod audit;
+pub mod calendar_feeds;
 pub mod columns;
 pub mod idempotency;
 pub mod organizations;

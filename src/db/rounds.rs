@@ -66,6 +66,22 @@ pub fn list_for_procurement(
         .load(conn)
 }
 
+/// Every round of these procurements, each procurement's in the order they were created.
+pub fn for_procurements(
+    conn: &mut DbConnection,
+    procurement_ids: &[ProcurementId],
+) -> QueryResult<Vec<RoundRow>> {
+    rounds::table
+        .filter(rounds::procurement_id.eq_any(procurement_ids))
+        .order((
+            rounds::procurement_id.asc(),
+            rounds::created_at.asc(),
+            rounds::id.asc(),
+        ))
+        .select(RoundRow::as_select())
+        .load(conn)
+}
+
 /// Rounds in `state` of these procurements.
 pub fn in_state_for(
     conn: &mut DbConnection,

@@ -270,10 +270,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    calendar_feeds (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(population_figures -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(calendar_feeds -> users (user_id));
 
 diesel::joinable!(rounds -> procurements (procurement_id));
 diesel::joinable!(participations -> rounds (round_id));
@@ -299,4 +310,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     reminders_sent,
     reminder_opt_outs,
     leases,
+    calendar_feeds,
 );

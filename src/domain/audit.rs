@@ -15,6 +15,8 @@ pub enum EntityType {
     Allocation,
     /// A message in the outbox.
     Notification,
+    /// A user's secret calendar feed address.
+    CalendarFeed,
 }
 
 /// How it changed: the feed's `action`, and the audit log's after the entity type
@@ -55,8 +57,8 @@ pub enum Action {
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
 /// participations and questions go to the audit log and the feed; changes to organizations,
-/// accounts and API tokens to the audit log only.
-pub const RECORDED: [(EntityType, &[Action]); 9] = {
+/// accounts, API tokens, calendar feeds and outbox messages to the audit log only.
+pub const RECORDED: [(EntityType, &[Action]); 10] = {
     use Action::*;
     [
         (
@@ -86,6 +88,7 @@ pub const RECORDED: [(EntityType, &[Action]); 9] = {
         (EntityType::ApiToken, &[Created, Revoked]),
         (EntityType::Allocation, &[Finalized, Corrected]),
         (EntityType::Notification, &[Retried, OptedOut]),
+        (EntityType::CalendarFeed, &[Created, Revoked]),
     ]
 };
 

@@ -4,6 +4,7 @@
 pub mod allocations;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod changes;
 pub mod etag;
 pub mod extract;
@@ -43,6 +44,10 @@ fn api_v1(cfg: &mut ServiceConfig) {
         .service(tokens::list::list_tokens)
         .service(tokens::create::create_token)
         .service(tokens::revoke::revoke_token)
+        .service(calendar::get::get_calendar_feed)
+        .service(calendar::create::create_calendar_feed)
+        .service(calendar::revoke::revoke_calendar_feed)
+        .service(calendar::feed::calendar_feed)
         .service(organizations::list::list_organizations)
         .service(organizations::get::get_organization)
         .service(organizations::update::update_organization)

@@ -2,6 +2,7 @@
 //! by the scheduler alike.
 
 pub mod allocations;
+pub mod calendar;
 pub mod exports;
 pub mod notifications;
 pub mod organizations;

@@ -94,10 +94,16 @@ pub fn visible(
     }
     let own = organizations::find(conn, &identity.organization_id)?
         .context("the caller's organization is missing")?;
-    if procurement.row.status == ProcurementStatus::Draft || procurement.admits(&own).is_err() {
+    if !shown_to(&procurement, &own, false) {
         return Err(not_found());
     }
     Ok(procurement)
+}
+
+/// Whether the users of `own` see `procurement`: administrators see every one; everyone else the
+/// published (and later) procurements their body is eligible for.
+pub fn shown_to(procurement: &Procurement, own: &impl AsCandidate, admin: bool) -> bool {
+    admin || (procurement.row.status != ProcurementStatus::Draft && procurement.admits(own).is_ok())
 }
 
 /// Every council member the procurement admits.
@@ -465,7 +471,7 @@ pub fn list(
     let mut visible = Vec::new();
     for row in rows {
         let procurement = Procurement::decode(row)?;
-        if identity.is_admin() || procurement.admits(own).is_ok() {
+        if shown_to(&procurement, own, identity.is_admin()) {
             visible.push(procurement);
         }
     }

@@ -7,7 +7,7 @@ use actix_web::http::{Method, StatusCode};
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use crate::helpers::{Response, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Response, TestApp, spawn_app_with};
 use crate::lifecycle::{procurement_body, published_procurement, round};
 
 #[track_caller]
@@ -112,6 +112,19 @@ async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() 
     let token_path = format!("/api/v1/tokens/{}", token["id"].as_str().unwrap());
     let revoked = app
         .request(Method::DELETE, &token_path, Some(&nagano.token), None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    succeeded(
+        app.post("/api/v1/me/calendar", Some(&nagano.token), json!({}))
+            .await,
+    );
+    let revoked = app
+        .request(
+            Method::DELETE,
+            "/api/v1/me/calendar",
+            Some(&nagano.token),
+            None,
+        )
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
     succeeded(

@@ -137,6 +137,9 @@ enum Fresh {
     FailedMessage,
     /// The token of an unsubscribe link, as a reminder carries it.
     UnsubscribeLink,
+    /// The caller's calendar feed (for API tokens and the unauthenticated: coordinator_own's);
+    /// its secret.
+    OwnCalendar,
 }
 
 /// One row: an endpoint and what each caller gets.
@@ -417,6 +420,19 @@ impl World {
                 let created = self.ok(Method::POST, "/api/v1/tokens", token, body).await;
                 created["id"].as_str().unwrap().to_owned()
             }
+            Fresh::OwnCalendar => {
+                let owner = match caller {
+                    Caller::TokenRo | Caller::TokenRw | Caller::Anonymous => Caller::CoordinatorOwn,
+                    session => session,
+                };
+                let token = self.token(owner).unwrap();
+                let created = self
+                    .ok(Method::POST, "/api/v1/me/calendar", token, None)
+                    .await;
+                let url = created["url"].as_str().unwrap();
+                let (_, file) = url.rsplit_once('/').unwrap();
+                file.trim_end_matches(".ics").to_owned()
+            }
         }
     }
 
@@ -572,6 +588,26 @@ async fn api_tokens() {
     let world = world().await;
     world.check(&cases).await;
     world.check_invalid_bodies(&cases).await;
+}
+
+#[actix_web::test]
+async fn calendar_feeds() {
+    use Fresh::{Nothing, OwnCalendar};
+    let gone = problem(404, "calendar_feed_not_found");
+    #[rustfmt::skip]
+    let cases = [
+        case("GET /me/calendar",                 OwnCalendar, none, EVERYONE),
+        // Everyone's own feed; a read-only token is refused any write before the handler.
+        case("POST /me/calendar",                Nothing,     none, [CREATED,    CREATED,    CREATED,    CREATED,    CREATED,    READ_ONLY, CREATED,    ANON]),
+        case("DELETE /me/calendar",              OwnCalendar, none, [NO_CONTENT, NO_CONTENT, NO_CONTENT, NO_CONTENT, NO_CONTENT, READ_ONLY, NO_CONTENT, ANON]),
+        case("DELETE /me/calendar",              Nothing,     none, [NO_CONTENT, NO_CONTENT, NO_CONTENT, NO_CONTENT, NO_CONTENT, READ_ONLY, NO_CONTENT, ANON]),
+        // The secret address is the credential: a calendar client sends no bearer token, and
+        // whatever else a request carries neither opens nor closes it.
+        case("GET /calendar/{new}.ics",          OwnCalendar, none, [OK; 8]),
+        case("GET /calendar/kydcal_unknown.ics", Nothing,     none, [gone; 8]),
+    ];
+    let world = world().await;
+    world.check(&cases).await;
 }
 
 #[actix_web::test]

@@ -5,6 +5,7 @@ mod allocations;
 mod audit;
 mod auth;
 mod authorization;
+mod calendar;
 mod configuration;
 mod consistency;
 mod data_dir;
