@@ -118,6 +118,16 @@ pub struct Config {
     /// to an hour between attempts).
     #[arg(long, env = "DELIVERY_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub delivery_attempts: u32,
+    /// Let webhooks use plain http and private, loopback and link-local addresses (closed networks,
+    /// tests). Off, they must be https to public addresses.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// Seconds a webhook receiver may take to answer.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+    /// Hours an endpoint may fail every delivery before it is disabled and its owner e-mailed.
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 72)]
+    pub webhook_disable_after_hours: i64,
     /// Memory for cached answers to hot reads, in MiB; 0 turns the cache off.
     #[arg(long, env = "READ_CACHE_MIB", default_value_t = 8)]
     pub read_cache_mib: usize,

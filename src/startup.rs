@@ -18,6 +18,7 @@ use crate::cache::{self, ReadCache};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::notification::Backoff;
+use crate::domain::webhook::WebhookTarget;
 use crate::error;
 use crate::idempotency;
 use crate::metrics::{self, HttpMetrics, MetricsToken};
@@ -25,6 +26,7 @@ use crate::notify::Dispatcher;
 use crate::notify::email::MailSettings;
 use crate::notify::transport::Mailer;
 use crate::notify::unsubscribe::UnsubscribeLinks;
+use crate::notify::webhook::WebhookSender;
 use crate::openapi;
 use crate::routes;
 use crate::scheduler;
@@ -62,6 +64,9 @@ impl Application {
         .context("preparing the service")??;
 
         let unsubscribe = UnsubscribeLinks::new(&secret);
+        let webhook_target = WebhookTarget {
+            allow_private: config.webhook_allow_private,
+        };
         let budget = config.read_cache_mib << 20;
         let cache = Arc::new(ReadCache::new(budget));
         cache::watch(&cache, &url).context("starting the cache watcher")?;
@@ -82,6 +87,7 @@ impl Application {
             database_backend: url.backend(),
             clock: clock.clone(),
             unsubscribe: unsubscribe.clone(),
+            webhook_target,
             exports: ExportSettings {
                 public_ocds: config.public_ocds,
                 ocid_prefix: config.ocds_ocid_prefix.clone(),
@@ -123,6 +129,11 @@ impl Application {
                 attempts: config.delivery_attempts,
                 ..Backoff::default()
             },
+            WebhookSender::new(
+                std::time::Duration::from_secs(config.webhook_timeout_seconds),
+                webhook_target,
+            ),
+            Duration::hours(config.webhook_disable_after_hours),
         )?);
         dispatcher.register_metrics(http_metrics.registry())?;
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);

@@ -13,6 +13,7 @@ use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::db::idempotency::{self, Claim};
 use crate::db::{self, DbConnection, Pool};
+use crate::domain::webhook::WebhookTarget;
 use crate::error::ApiError;
 use crate::notify::unsubscribe::UnsubscribeLinks;
 use crate::reply::{self, Reply};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub exports: ExportSettings,
     /// Checks the links in reminders that stop them.
     pub unsubscribe: UnsubscribeLinks,
+    /// Where webhooks may point.
+    pub webhook_target: WebhookTarget,
 }
 
 /// How allocations are published.

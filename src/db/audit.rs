@@ -258,6 +258,13 @@ pub struct Cursor {
     pub seq: i64,
 }
 
+/// `txid-seq`, as the feed's clients see it.
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.txid, self.seq)
+    }
+}
+
 /// Changes after `cursor` in feed order, at most `limit`. On PostgreSQL only changes of
 /// transactions older than every running one are served: a transaction that took a lower `seq`
 /// but commits later can then never be skipped.

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod seed;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;

@@ -280,6 +280,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        organization_id -> Text,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        failing_since -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_relay (id) {
+        id -> Integer,
+        txid -> BigInt,
+        seq -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(population_figures -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -311,4 +334,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     reminder_opt_outs,
     leases,
     calendar_feeds,
+    webhook_endpoints,
+    webhook_relay,
 );

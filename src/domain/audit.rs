@@ -15,6 +15,8 @@ pub enum EntityType {
     Allocation,
     /// A message in the outbox.
     Notification,
+    /// An endpoint that takes webhook deliveries.
+    Webhook,
     /// A user's secret calendar feed address.
     CalendarFeed,
 }
@@ -53,12 +55,16 @@ pub enum Action {
     Retried,
     /// An address that asked for no more reminders.
     OptedOut,
+    /// A webhook endpoint's signing secret replaced.
+    SecretRotated,
+    /// A webhook endpoint whose deliveries failed for too long, stopped.
+    Disabled,
 }
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
 /// participations and questions go to the audit log and the feed; changes to organizations,
-/// accounts, API tokens, calendar feeds and outbox messages to the audit log only.
-pub const RECORDED: [(EntityType, &[Action]); 10] = {
+/// accounts, API tokens, calendar feeds, outbox messages and webhooks to the audit log only.
+pub const RECORDED: [(EntityType, &[Action]); 11] = {
     use Action::*;
     [
         (
@@ -88,6 +94,10 @@ pub const RECORDED: [(EntityType, &[Action]); 10] = {
         (EntityType::ApiToken, &[Created, Revoked]),
         (EntityType::Allocation, &[Finalized, Corrected]),
         (EntityType::Notification, &[Retried, OptedOut]),
+        (
+            EntityType::Webhook,
+            &[Created, SecretRotated, Disabled, Revoked],
+        ),
         (EntityType::CalendarFeed, &[Created, Revoked]),
     ]
 };
@@ -130,6 +140,16 @@ pub fn audit_actions() -> Vec<String> {
 }
 
 /// Every action the change feed carries.
+/// What a webhook may subscribe to: every change the feed carries, named as the audit log names
+/// it (`participation.joined`).
+pub fn webhook_events() -> Vec<String> {
+    RECORDED
+        .iter()
+        .filter(|(entity, _)| entity.in_feed())
+        .flat_map(|&(entity, actions)| actions.iter().map(move |&a| audit_action(entity, a)))
+        .collect()
+}
+
 pub fn feed_actions() -> Vec<&'static str> {
     let mut actions: Vec<&str> = Vec::new();
     for (_, recorded) in RECORDED.iter().filter(|(entity, _)| entity.in_feed()) {

@@ -17,3 +17,4 @@ pub mod procurement;
 pub mod round;
 pub mod text;
 pub mod user;
+pub mod webhook;

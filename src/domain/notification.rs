@@ -27,6 +27,8 @@ pub enum Event {
     AllocationFinalized,
     /// The secretariat answered a body's question.
     QuestionAnswered,
+    /// A webhook endpoint failed for too long and was disabled: to whoever registered it.
+    WebhookDisabled,
 }
 
 impl Event {

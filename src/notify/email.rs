@@ -19,7 +19,7 @@ use crate::notify::unsubscribe::UnsubscribeLinks;
 pub const SUBJECT_PREFIX: &str = "【共同調達】";
 
 /// The templates, compiled into the binary: one per event, each extending the layout.
-const SOURCES: [(&str, &str); 9] = [
+const SOURCES: [(&str, &str); 10] = [
     ("layout.j2", include_str!("../../templates/email/layout.j2")),
     (
         "invitation.j2",
@@ -52,6 +52,10 @@ const SOURCES: [(&str, &str); 9] = [
     (
         "question_answered.j2",
         include_str!("../../templates/email/question_answered.j2"),
+    ),
+    (
+        "webhook_disabled.j2",
+        include_str!("../../templates/email/webhook_disabled.j2"),
     ),
 ];
 

@@ -10,6 +10,7 @@
 pub mod email;
 pub mod transport;
 pub mod unsubscribe;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ use crate::db::{DbConnection, Pool};
 use crate::domain::notification::{Backoff, Channel, DeliveryState, Event};
 use email::{MailSettings, Templates};
 use transport::{Mailer, SendError};
+use webhook::WebhookSender;
 
 /// How long a claim lasts: a dispatcher that has not finished a message by then lost it.
 const CLAIM_SECONDS: i64 = 120;
@@ -44,6 +46,9 @@ pub struct Dispatcher {
     /// Names this dispatcher in claims and leases.
     holder: String,
     metrics: DispatchMetrics,
+    webhooks: WebhookSender,
+    /// How long an endpoint may fail every delivery before it is disabled.
+    disable_after: Duration,
     /// Set when the service stops: the dispatcher finishes the message in hand and hands back
     /// the rest.
     stopping: AtomicBool,
@@ -65,6 +70,8 @@ impl Dispatcher {
         mailer: Mailer,
         settings: MailSettings,
         backoff: Backoff,
+        webhooks: WebhookSender,
+        disable_after: Duration,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool,
@@ -75,6 +82,8 @@ impl Dispatcher {
             backoff,
             holder: format!("dispatcher-{}", uuid::Uuid::new_v4()),
             metrics: DispatchMetrics::new()?,
+            webhooks,
+            disable_after,
             stopping: AtomicBool::new(false),
         })
     }
@@ -107,6 +116,12 @@ impl Dispatcher {
             )?
         {
             return Ok(report);
+        }
+        // New feed entries become webhook deliveries first, so that this pass may send them.
+        let relayed = crate::service::webhooks::relay(&mut conn, now)
+            .map_err(|e| anyhow::anyhow!("relaying changes to webhooks: {}", e.cause_chain()))?;
+        if relayed > 0 {
+            tracing::debug!(relayed, "changes relayed to webhooks");
         }
         let batch = outbox::claim(
             &mut conn,
@@ -155,7 +170,8 @@ impl Dispatcher {
     fn deliver(&self, row: &OutboxRow) -> Outcome {
         let sent = match row.channel.parse::<Channel>() {
             Ok(Channel::Email) => self.send_email(row),
-            _ => Err(SendError::Permanent(format!(
+            Ok(Channel::Webhook) => self.send_webhook(row),
+            Err(_) => Err(SendError::Permanent(format!(
                 "unknown channel {:?}",
                 row.channel
             ))),
@@ -194,6 +210,37 @@ impl Dispatcher {
         )
         .map_err(permanent)?;
         self.mailer.send(&message)
+    }
+
+    /// Delivers a webhook, and records on its endpoint whether it is failing.
+    fn send_webhook(&self, row: &OutboxRow) -> Result<(), SendError> {
+        let transient = |e: anyhow::Error| SendError::Transient(format!("{e:#}"));
+        let mut conn = self.conn().map_err(transient)?;
+        let endpoint = crate::db::webhooks::find(&mut conn, &row.recipient)
+            .map_err(|e| transient(e.into()))?
+            .ok_or_else(|| SendError::Permanent("the endpoint was deleted".to_owned()))?;
+        if endpoint.disabled_at.is_some() {
+            return Err(SendError::Permanent("the endpoint is disabled".to_owned()));
+        }
+        drop(conn);
+        let sent = self.webhooks.send(&endpoint, row, self.clock.now());
+        let recorded = crate::service::webhooks::record_outcome(
+            &mut *self.conn().map_err(transient)?,
+            &endpoint.id,
+            sent.is_ok(),
+            self.disable_after,
+            self.clock.now(),
+        );
+        match recorded {
+            Ok(true) => {
+                tracing::warn!(endpoint = %endpoint.id, "a failing webhook endpoint was disabled")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(error = %error.cause_chain(), "recording a webhook's outcome failed")
+            }
+        }
+        sent
     }
 
     /// Updates the pending and failed gauges from the outbox.
@@ -327,7 +374,11 @@ impl DispatchMetrics {
 
     fn delivered(&self, row: &OutboxRow, now: NaiveDateTime) {
         // Label values come from the service's own names, never from a request.
-        let event = row.event.parse::<Event>().map_or("unknown", Event::as_str);
+        let event = match row.event.parse::<Event>() {
+            Ok(event) => event.as_str(),
+            Err(_) if row.channel == "webhook" => "webhook",
+            Err(_) => "unknown",
+        };
         let channel = row
             .channel
             .parse::<Channel>()

@@ -1,8 +1,6 @@
 //! The change feed: API clients poll `GET /changes?since=<cursor>` and stay in sync, seeing each
 //! change they may see exactly once, in a stable order.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpResponse, get, web};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -10,14 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Identity;
-use crate::db::audit::{self, Audience, ChangeRow, Cursor};
-use crate::db::{DbConnection, organizations, procurements};
+use crate::db::audit::{self, ChangeRow, Cursor};
 use crate::domain::id::ProcurementId;
-use crate::domain::procurement::ProcurementStatus;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
 use crate::routes::one_of;
-use crate::service::procurements::Procurement;
+use crate::service::feed::Visibility;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -64,7 +60,7 @@ pub struct FeedPage {
 }
 
 fn encode(cursor: Cursor) -> String {
-    format!("{}-{}", cursor.txid, cursor.seq)
+    cursor.to_string()
 }
 
 fn decode(text: &str) -> Result<Cursor, ApiError> {
@@ -131,7 +127,8 @@ pub async fn list_changes(
                 txid: r.txid,
                 seq: r.seq,
             });
-            let mut visibility = Visibility::new(conn, &identity)?;
+            let mut visibility =
+                Visibility::new(conn, &identity.organization_id, identity.is_admin())?;
             let mut items = Vec::new();
             for row in rows {
                 if visibility.allows(conn, &row)? {
@@ -145,51 +142,4 @@ pub async fn list_changes(
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
-}
-
-/// Whether the caller may see a change: administrators see all; other users see council-wide
-/// changes and their own body's, of procurements visible to them.
-struct Visibility<'a> {
-    identity: &'a Identity,
-    own: Option<organizations::OrganizationRow>,
-    procurements: BTreeMap<ProcurementId, bool>,
-}
-
-impl<'a> Visibility<'a> {
-    fn new(conn: &mut DbConnection, identity: &'a Identity) -> Result<Self, ApiError> {
-        let own = if identity.is_admin() {
-            None
-        } else {
-            organizations::find(conn, &identity.organization_id)?
-        };
-        Ok(Self {
-            identity,
-            own,
-            procurements: BTreeMap::new(),
-        })
-    }
-
-    fn allows(&mut self, conn: &mut DbConnection, row: &ChangeRow) -> Result<bool, ApiError> {
-        let Some(own) = &self.own else {
-            return Ok(true);
-        };
-        let audience_ok =
-            row.audience == Audience::COUNCIL || row.audience == *self.identity.organization_id;
-        let Some(procurement_id) = row.procurement_id.as_ref().filter(|_| audience_ok) else {
-            return Ok(audience_ok);
-        };
-        if let Some(&visible) = self.procurements.get(procurement_id) {
-            return Ok(visible);
-        }
-        let visible = match procurements::find(conn, procurement_id)? {
-            Some(row) => {
-                let procurement = Procurement::decode(row)?;
-                procurement.row.status != ProcurementStatus::Draft
-                    && procurement.admits(own).is_ok()
-            }
-            None => false,
-        };
-        self.procurements.insert(procurement_id.clone(), visible);
-        Ok(visible)
-    }
 }

@@ -18,6 +18,7 @@ pub mod questions;
 pub mod rounds;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -89,6 +90,12 @@ fn api_v1(cfg: &mut ServiceConfig) {
         .service(notifications::retry_notification)
         .service(notifications::unsubscribe_page)
         .service(notifications::unsubscribe)
+        .service(webhooks::register_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_webhook_secret)
+        .service(webhooks::webhook_deliveries)
         .service(changes::list_changes);
 }
 

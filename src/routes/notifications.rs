@@ -14,7 +14,7 @@ use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::notification::{Channel, DeliveryState, Event};
 use crate::error::{ApiError, Problem, check};
 use crate::routes::extract::QueryString;
-use crate::routes::{PageParams, Paginated};
+use crate::routes::{PageParams, Paginated, one_of};
 use crate::service::notifications;
 use crate::state::AppState;
 
@@ -23,7 +23,8 @@ use crate::state::AppState;
 pub struct NotificationParams {
     pub state: Option<DeliveryState>,
     pub channel: Option<Channel>,
-    pub event: Option<Event>,
+    /// An e-mail event (`reminder`), or a webhook's change (`participation.joined`).
+    pub event: Option<String>,
     /// The body a message concerns (organization id).
     pub organization: Option<String>,
     /// The round a message concerns.
@@ -37,8 +38,9 @@ pub struct NotificationParams {
 pub struct Notification {
     pub id: String,
     pub channel: Channel,
-    pub event: Event,
-    /// The e-mail address.
+    #[schema(schema_with = notification_event)]
+    pub event: String,
+    /// The e-mail address, or the webhook endpoint's id.
     pub recipient: String,
     #[schema(value_type = Option<String>)]
     pub organization_id: Option<OrganizationId>,
@@ -69,10 +71,7 @@ impl TryFrom<OutboxRow> for Notification {
                 .channel
                 .parse()
                 .map_err(|_| unreadable("channel", &row.channel))?,
-            event: row
-                .event
-                .parse()
-                .map_err(|_| unreadable("event", &row.event))?,
+            event: row.event,
             state: row
                 .state
                 .parse()
@@ -88,6 +87,16 @@ impl TryFrom<OutboxRow> for Notification {
             sent_at: row.sent_at.map(|t| t.and_utc()),
         })
     }
+}
+
+fn notification_event() -> utoipa::openapi::schema::Object {
+    let email = <Event as strum::VariantArray>::VARIANTS
+        .iter()
+        .map(|e| e.to_string());
+    one_of(
+        "An e-mail's event, or the change a webhook delivers.",
+        email.chain(crate::domain::audit::webhook_events()),
+    )
 }
 
 /// The outbox, newest first (administrators): every message the service sent, is sending, or
@@ -117,7 +126,7 @@ pub async fn list_notifications(
     let filter = OutboxFilter {
         state: p.state,
         channel: p.channel.map(|c| c.to_string()),
-        event: p.event.map(|e| e.to_string()),
+        event: p.event,
         organization_id: p.organization.map(OrganizationId::from),
         round_id: p.round.map(RoundId::from),
         recipient: p.recipient.map(|r| r.trim().to_lowercase()),

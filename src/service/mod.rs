@@ -4,6 +4,7 @@
 pub mod allocations;
 pub mod calendar;
 pub mod exports;
+pub mod feed;
 pub mod notifications;
 pub mod organizations;
 pub mod participations;
@@ -12,6 +13,7 @@ pub mod questions;
 pub mod rounds;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use crate::domain::text::required_prose;
 use crate::error::{ApiError, check};

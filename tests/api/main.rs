@@ -25,3 +25,4 @@ mod seed;
 mod smtp;
 mod tokens;
 mod users;
+mod webhooks;

@@ -1,0 +1,2 @@
+DROP TABLE webhook_relay;
+DROP TABLE webhook_endpoints;
