@@ -164,6 +164,18 @@ def notifications(admin):
         time.sleep(0.1)
     call("GET", "/api/v1/notifications", admin, query="?state=failed&per_page=2")
     call("POST", "/api/v1/notifications/{id}/retry", admin, {}, id=failed["items"][0]["id"])
+    webhooks(admin)
+
+
+def webhooks(admin):
+    """An endpoint of 長野市 on a public address written as such (nothing to look up), its log."""
+    hook = call("POST", "/api/v1/webhooks", admin, {"url": "https://203.0.114.10/kyodo",
+                                                   "events": ["round.opened", "participation.joined"],
+                                                   "organization": "202011"})
+    call("GET", "/api/v1/webhooks", admin, query="?organization=202011")
+    call("GET", "/api/v1/webhooks/{id}", admin, id=hook["id"])
+    call("POST", "/api/v1/webhooks/{id}/rotate-secret", admin, {}, id=hook["id"])
+    call("GET", "/api/v1/webhooks/{id}/deliveries", admin, query="?per_page=2", id=hook["id"])
 
 
 def cost_shares(admin, nagano):

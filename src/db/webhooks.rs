@@ -130,6 +130,15 @@ pub fn disable(
     .map(|n| n == 1)
 }
 
+/// The relay's position, unlocked: to see whether there is anything to relay.
+pub fn relay_position(conn: &mut DbConnection) -> QueryResult<Cursor> {
+    let (txid, seq) = webhook_relay::table
+        .find(1)
+        .select((webhook_relay::txid, webhook_relay::seq))
+        .first(conn)?;
+    Ok(Cursor { txid, seq })
+}
+
 /// The relay's position, locked until the caller's transaction ends, so that two instances never
 /// relay the same changes.
 pub fn lock_relay(conn: &mut DbConnection) -> QueryResult<Cursor> {

@@ -59,9 +59,27 @@ async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() 
     let (_sink, smtp) = crate::smtp::SmtpSink::start_anywhere();
     let app = spawn_app_with(|config| {
         config.smtp_url = Some(format!("smtp://127.0.0.1:{smtp}").into());
+        // A webhook whose receiver is down is disabled at its first failure.
+        config.webhook_allow_private = true;
+        config.webhook_disable_after_hours = 0;
     })
     .await;
     let admin = app.admin_token().await;
+    // A webhook registered, its secret rotated, disabled when its receiver is down, deleted.
+    let closed = crate::smtp::unused_port();
+    let webhook = succeeded(
+        app.post(
+            "/api/v1/webhooks",
+            Some(&admin),
+            json!({"url": format!("http://127.0.0.1:{closed}/hook"), "events": ["*"]}),
+        )
+        .await,
+    );
+    let webhook = format!("/api/v1/webhooks/{}", webhook["id"].as_str().unwrap());
+    succeeded(
+        app.post(&format!("{webhook}/rotate-secret"), Some(&admin), json!({}))
+            .await,
+    );
     // A message the SMTP server refuses for good, retried; an address that stops its reminders.
     succeeded(
         app.post(
@@ -275,6 +293,18 @@ async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() 
         Duration::days(3),
     )
     .await;
+
+    app.deliver().await;
+    let disabled = app.get(&webhook, &admin).await;
+    assert!(
+        disabled.body["disabled_at"].is_string(),
+        "{}",
+        disabled.text
+    );
+    let deleted = app
+        .request(Method::DELETE, &webhook, Some(&admin), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
 
     let audited = every_audit_action(&app, &admin).await;
     let in_feed = audited

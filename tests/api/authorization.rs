@@ -137,6 +137,8 @@ enum Fresh {
     FailedMessage,
     /// The token of an unsubscribe link, as a reminder carries it.
     UnsubscribeLink,
+    /// A webhook endpoint of body A, registered by its coordinator.
+    OwnWebhook,
     /// The caller's calendar feed (for API tokens and the unauthenticated: coordinator_own's);
     /// its secret.
     OwnCalendar,
@@ -410,6 +412,13 @@ impl World {
                 row.id
             }
             Fresh::UnsubscribeLink => self.app.state.unsubscribe.token("reminded@example.lg.jp"),
+            Fresh::OwnWebhook => {
+                let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
+                let created = self
+                    .ok(Method::POST, "/api/v1/webhooks", coordinator, webhook())
+                    .await;
+                created["id"].as_str().unwrap().to_owned()
+            }
             Fresh::OwnToken => {
                 let owner = match caller {
                     Caller::TokenRo | Caller::TokenRw | Caller::Anonymous => Caller::CoordinatorOwn,
@@ -739,6 +748,32 @@ async fn allocations() {
         case("GET /rounds/{new}/allocations",                   FinalizedRound,       none,               EVERYONE),
         // Open data: no login needed.
         case("GET /ocds/releases?procurement={new}",            FinalizedProcurement, none,               [OK; 8]),
+    ];
+    let world = world().await;
+    world.check(&cases).await;
+    world.check_invalid_bodies(&cases).await;
+}
+
+/// A webhook to a public address written as such: nothing is looked up.
+fn webhook() -> Option<Value> {
+    Some(json!({"url": "https://203.0.114.10/kyodo", "events": ["*"]}))
+}
+
+#[actix_web::test]
+async fn webhooks() {
+    use Fresh::{Nothing, OwnWebhook};
+    let hidden = problem(404, "webhook_not_found");
+    #[rustfmt::skip]
+    let cases = [
+        // Coordinators register their own body's; viewers cannot; administrators any.
+        case("POST /webhooks",                                  Nothing,              webhook,            [CREATED, CREATED, ROLE, CREATED, ROLE, READ_ONLY, CREATED, ANON]),
+        case("GET /webhooks",                                   Nothing,              none,               EVERYONE),
+        case("GET /webhooks?organization=202029",               Nothing,              none,               PRIVATE_OTHER),
+        // Body A's endpoint: another body does not learn that it exists.
+        case("GET /webhooks/{new}",                             OwnWebhook,           none,               [OK, OK, OK, hidden, hidden, OK, OK, ANON]),
+        case("GET /webhooks/{new}/deliveries",                  OwnWebhook,           none,               [OK, OK, OK, hidden, hidden, OK, OK, ANON]),
+        case("POST /webhooks/{new}/rotate-secret",              OwnWebhook,           none,               [OK, OK, ROLE, hidden, hidden, READ_ONLY, OK, ANON]),
+        case("DELETE /webhooks/{new}",                          OwnWebhook,           none,               [NO_CONTENT, NO_CONTENT, ROLE, hidden, hidden, READ_ONLY, NO_CONTENT, ANON]),
     ];
     let world = world().await;
     world.check(&cases).await;
