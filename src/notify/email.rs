@@ -5,8 +5,10 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use lettre::Message;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -172,6 +174,29 @@ impl Templates {
     }
 }
 
+/// How the text parts travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Whatever is safest for any SMTP server (base64 or quoted-printable for Japanese).
+    ForTransport,
+    /// UTF-8 as it is (`8bit`), so that an `.eml` file reads, and greps, as text.
+    Readable,
+}
+
+/// A text part of `content_type`, encoded as `encoding` asks (8bit falls back to the safe choice
+/// for text that 8bit cannot carry, such as a line of over 998 bytes).
+fn text_part(content_type: ContentType, text: &str, encoding: Encoding) -> SinglePart {
+    let builder = SinglePart::builder().header(content_type);
+    let body = match encoding {
+        Encoding::Readable => {
+            Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::EightBit)
+                .unwrap_or_else(|_| Body::new(text.to_owned()))
+        }
+        Encoding::ForTransport => Body::new(text.to_owned()),
+    };
+    builder.body(body)
+}
+
 /// The e-mail of a rendered message. Its `Message-ID` is the outbox id's, so that a message sent
 /// twice (a dispatcher that stopped between sending and recording it) is one message to mail
 /// clients.
@@ -180,6 +205,7 @@ pub fn message(
     rendered: &Rendered,
     settings: &MailSettings,
     date: SystemTime,
+    encoding: Encoding,
 ) -> Result<Message, RenderError> {
     let to: Mailbox = rendered
         .to
@@ -199,8 +225,8 @@ pub fn message(
             .header(ListUnsubscribePost);
     }
     let body = MultiPart::alternative()
-        .singlepart(SinglePart::plain(rendered.text.clone()))
-        .singlepart(SinglePart::html(rendered.html.clone()));
+        .singlepart(text_part(ContentType::TEXT_PLAIN, &rendered.text, encoding))
+        .singlepart(text_part(ContentType::TEXT_HTML, &rendered.html, encoding));
     let message = match &rendered.attachment {
         None => builder.multipart(body)?,
         Some(csv) => builder.multipart(MultiPart::mixed().multipart(body).singlepart(
@@ -417,7 +443,16 @@ mod tests {
             let rendered = templates.render(case, &settings).unwrap();
             assert!(rendered.subject.starts_with(SUBJECT_PREFIX), "{rendered:?}");
             // Every message builds, with its Japanese encoded for the wire.
-            message(&case.id, &rendered, &settings, std::time::UNIX_EPOCH).unwrap();
+            for encoding in [Encoding::ForTransport, Encoding::Readable] {
+                message(
+                    &case.id,
+                    &rendered,
+                    &settings,
+                    std::time::UNIX_EPOCH,
+                    encoding,
+                )
+                .unwrap();
+            }
             all.push_str(&format!(
                 "===== {} =====\n{}\n",
                 case.event,

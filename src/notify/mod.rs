@@ -117,11 +117,14 @@ impl Dispatcher {
         {
             return Ok(report);
         }
-        // New feed entries become webhook deliveries first, so that this pass may send them.
-        let relayed = crate::service::webhooks::relay(&mut conn, now)
-            .map_err(|e| anyhow::anyhow!("relaying changes to webhooks: {}", e.cause_chain()))?;
-        if relayed > 0 {
-            tracing::debug!(relayed, "changes relayed to webhooks");
+        // New feed entries become webhook deliveries first, so that this pass may send them. A
+        // relay that fails holds up webhooks only, not e-mail.
+        match crate::service::webhooks::relay(&mut conn, now) {
+            Ok(0) => {}
+            Ok(relayed) => tracing::debug!(relayed, "changes relayed to webhooks"),
+            Err(error) => {
+                tracing::error!(error = %error.cause_chain(), "relaying changes to webhooks failed");
+            }
         }
         let batch = outbox::claim(
             &mut conn,
@@ -202,11 +205,16 @@ impl Dispatcher {
             .templates
             .render(row, &self.settings)
             .map_err(permanent)?;
+        let encoding = match self.mailer {
+            Mailer::Files(..) => email::Encoding::Readable,
+            Mailer::Smtp(_) => email::Encoding::ForTransport,
+        };
         let message = email::message(
             &row.id,
             &rendered,
             &self.settings,
             self.clock.now().and_utc().into(),
+            encoding,
         )
         .map_err(permanent)?;
         self.mailer.send(&message)
