@@ -407,8 +407,11 @@ impl World {
                     created_at: now,
                     sent_at: None,
                 };
-                kyodo::db::outbox::insert(&mut self.app.pool().get().unwrap(), &[row.clone()])
-                    .unwrap();
+                kyodo::db::outbox::insert(
+                    &mut self.app.pool().get().unwrap(),
+                    std::slice::from_ref(&row),
+                )
+                .unwrap();
                 row.id
             }
             Fresh::UnsubscribeLink => self.app.state.unsubscribe.token("reminded@example.lg.jp"),
