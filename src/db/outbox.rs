@@ -8,7 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error};
 use crate::db::DbConnection;
 use crate::db::schema::{leases, outbox, reminder_opt_outs, reminders_sent};
 use crate::domain::id::{OrganizationId, RoundId};
-use crate::domain::notification::DeliveryState;
+use crate::domain::notification::{Channel, DeliveryState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = outbox)]
@@ -29,6 +29,53 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+}
+
+impl OutboxRow {
+    /// A message due now, not yet tried.
+    pub fn pending(
+        channel: Channel,
+        event: &str,
+        recipient: String,
+        organization_id: Option<OrganizationId>,
+        round_id: Option<RoundId>,
+        context: String,
+        now: NaiveDateTime,
+    ) -> Self {
+        Self {
+            id: crate::db::new_id(),
+            channel: channel.to_string(),
+            event: event.to_owned(),
+            recipient,
+            organization_id,
+            round_id,
+            context,
+            state: DeliveryState::Pending.to_string(),
+            attempts: 0,
+            next_attempt_at: now,
+            claimed_until: None,
+            claimed_by: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+}
+
+/// Whether any message is due at `now`: a read without a lock, before a dispatcher claims.
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(outbox::table.filter(due(now)))).get_result(conn)
+}
+
+/// Pending messages whose next attempt has come, and claimed ones whose claim ran out.
+#[diesel::dsl::auto_type]
+fn due(now: NaiveDateTime) -> _ {
+    let pending: &'static str = DeliveryState::Pending.as_str();
+    let sending: &'static str = DeliveryState::Sending.as_str();
+    outbox::state
+        .eq(pending)
+        .and(outbox::next_attempt_at.le(now))
+        .or(outbox::state.eq(sending).and(outbox::claimed_until.lt(now)))
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[OutboxRow]) -> QueryResult<()> {
@@ -66,14 +113,8 @@ pub fn claim(
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
     crate::db::transaction(conn, |conn| {
-        let due = outbox::state
-            .eq(DeliveryState::Pending.as_str())
-            .and(outbox::next_attempt_at.le(now))
-            .or(outbox::state
-                .eq(DeliveryState::Sending.as_str())
-                .and(outbox::claimed_until.lt(now)));
         let query = outbox::table
-            .filter(due)
+            .filter(due(now))
             .order(outbox::next_attempt_at)
             .limit(limit)
             .select(outbox::id);

@@ -106,6 +106,20 @@ impl Dispatcher {
         let mut report = PassReport::default();
         let now = self.clock.now();
         let mut conn = self.conn()?;
+        // New feed entries become webhook deliveries first, so that this pass may send them. A
+        // relay that fails holds up webhooks only, not e-mail.
+        match crate::service::webhooks::relay(&mut conn, now) {
+            Ok(0) => {}
+            Ok(relayed) => tracing::debug!(relayed, "changes relayed to webhooks"),
+            Err(error) => {
+                tracing::error!(error = %error.cause_chain(), "relaying changes to webhooks failed");
+            }
+        }
+        // A look without a lock: the dispatcher wakes on every commit, and on SQLite the lease
+        // and the claim below take the write lock that requests need.
+        if !outbox::any_due(&mut conn, now)? {
+            return Ok(report);
+        }
         if matches!(&*conn, DbConnection::Sqlite(_))
             && !outbox::acquire_lease(
                 &mut conn,
@@ -116,15 +130,6 @@ impl Dispatcher {
             )?
         {
             return Ok(report);
-        }
-        // New feed entries become webhook deliveries first, so that this pass may send them. A
-        // relay that fails holds up webhooks only, not e-mail.
-        match crate::service::webhooks::relay(&mut conn, now) {
-            Ok(0) => {}
-            Ok(relayed) => tracing::debug!(relayed, "changes relayed to webhooks"),
-            Err(error) => {
-                tracing::error!(error = %error.cause_chain(), "relaying changes to webhooks failed");
-            }
         }
         let batch = outbox::claim(
             &mut conn,

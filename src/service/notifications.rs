@@ -11,13 +11,13 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::db;
 use crate::db::DbConnection;
 use crate::db::audit::Actor;
 use crate::db::organizations::Member;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::questions::QuestionRow;
 use crate::db::rounds::RoundRow;
-use crate::db::{self, new_id};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::notification::{Channel, DeliveryState, Event, japanese_datetime};
@@ -57,22 +57,16 @@ pub fn enqueue(
     let rows: Vec<OutboxRow> = messages
         .into_iter()
         .filter(|m| !(m.event.may_opt_out() && opted_out.contains(&m.recipient)))
-        .map(|m| OutboxRow {
-            id: new_id(),
-            channel: Channel::Email.to_string(),
-            event: m.event.to_string(),
-            recipient: m.recipient,
-            organization_id: m.organization_id,
-            round_id: m.round_id,
-            context: m.context.to_string(),
-            state: DeliveryState::Pending.to_string(),
-            attempts: 0,
-            next_attempt_at: now,
-            claimed_until: None,
-            claimed_by: None,
-            last_error: None,
-            created_at: now,
-            sent_at: None,
+        .map(|m| {
+            OutboxRow::pending(
+                Channel::Email,
+                m.event.as_str(),
+                m.recipient,
+                m.organization_id,
+                m.round_id,
+                m.context.to_string(),
+                now,
+            )
         })
         .collect();
     outbox::insert(conn, &rows)?;

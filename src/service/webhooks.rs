@@ -23,7 +23,7 @@ use crate::db::{self, DbConnection, new_id};
 use crate::domain::audit::{Action, EntityType, webhook_events};
 use crate::domain::field_error::FieldError;
 use crate::domain::id::OrganizationId;
-use crate::domain::notification::{Channel, DeliveryState, Event};
+use crate::domain::notification::{Channel, Event};
 use crate::domain::webhook::WebhookTarget;
 use crate::error::{ApiError, check};
 use crate::service::feed::Visibility;
@@ -249,6 +249,11 @@ pub fn relay(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiEr
     if audit::changes_after(conn, position, 1)?.is_empty() {
         return Ok(0);
     }
+    // Without endpoints there is nobody to relay to: the position waits, and an endpoint
+    // registered later skips what came before it (`created_at`).
+    if webhooks::active(conn)?.is_empty() {
+        return Ok(0);
+    }
     db::transaction(conn, |conn| {
         let cursor = webhooks::lock_relay(conn)?;
         let changes = audit::changes_after(conn, cursor, RELAY_BATCH)?;
@@ -315,23 +320,15 @@ fn delivery(
             "data": data,
         },
     });
-    Ok(OutboxRow {
-        id: new_id(),
-        channel: Channel::Webhook.to_string(),
-        event: event.to_owned(),
-        recipient: endpoint.id.clone(),
-        organization_id: Some(endpoint.organization_id.clone()),
-        round_id: None,
-        context: body.to_string(),
-        state: DeliveryState::Pending.to_string(),
-        attempts: 0,
-        next_attempt_at: now,
-        claimed_until: None,
-        claimed_by: None,
-        last_error: None,
-        created_at: now,
-        sent_at: None,
-    })
+    Ok(OutboxRow::pending(
+        Channel::Webhook,
+        event,
+        endpoint.id.clone(),
+        Some(endpoint.organization_id.clone()),
+        None,
+        body.to_string(),
+        now,
+    ))
 }
 
 /// Records how a delivery to `endpoint` went: a success ends its failing spell; a failure starts

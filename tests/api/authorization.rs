@@ -390,23 +390,18 @@ impl World {
             }
             Fresh::FailedMessage => {
                 let now = self.app.clock_now();
-                let row = kyodo::db::outbox::OutboxRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    channel: "email".to_owned(),
-                    event: "reminder".to_owned(),
-                    recipient: "refused@example.lg.jp".to_owned(),
-                    organization_id: None,
-                    round_id: None,
-                    context: "{}".to_owned(),
-                    state: "failed".to_owned(),
-                    attempts: 10,
-                    next_attempt_at: now,
-                    claimed_until: None,
-                    claimed_by: None,
-                    last_error: Some("550 Mailbox unavailable".to_owned()),
-                    created_at: now,
-                    sent_at: None,
-                };
+                let mut row = kyodo::db::outbox::OutboxRow::pending(
+                    kyodo::domain::notification::Channel::Email,
+                    "reminder",
+                    "refused@example.lg.jp".to_owned(),
+                    None,
+                    None,
+                    "{}".to_owned(),
+                    now,
+                );
+                row.state = "failed".to_owned();
+                row.attempts = 10;
+                row.last_error = Some("550 Mailbox unavailable".to_owned());
                 kyodo::db::outbox::insert(
                     &mut self.app.pool().get().unwrap(),
                     std::slice::from_ref(&row),

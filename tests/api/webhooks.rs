@@ -160,8 +160,7 @@ async fn a_body_receives_signed_deliveries_of_what_it_may_see_and_nothing_else()
     );
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     let mut ids = Vec::new();
-    for (headers, body) in &deliveries {
-        let raw = serde_json::to_vec(body).unwrap();
+    for (headers, _) in &deliveries {
         let received = receiver
             .received
             .lock()
@@ -178,7 +177,6 @@ async fn a_body_receives_signed_deliveries_of_what_it_may_see_and_nothing_else()
             .unwrap()
             .verify(&received, headers);
         assert!(forged.is_err());
-        assert!(raw.len() > 10);
         ids.push(headers["webhook-id"].to_str().unwrap().to_owned());
         // Nothing private of any body travels: no contacts, no notes.
         let text = String::from_utf8_lossy(&received);
