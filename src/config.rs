@@ -71,6 +71,9 @@ pub struct Config {
     /// Lifetime of a refresh token, in days.
     #[arg(long, env = "REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
     pub refresh_token_ttl_days: i64,
+    /// How long a sign-in to the web console lasts, in hours.
+    #[arg(long, env = "CONSOLE_SESSION_HOURS", default_value_t = 12)]
+    pub console_session_hours: i64,
     /// E-mail of the first administrator, created on first start when there are no users.
     #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,

@@ -170,6 +170,11 @@ impl ApiError {
         )
     }
 
+    /// Seconds to wait before trying again (429).
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.retry_after_seconds
+    }
+
     /// Whether this is a 404: a lookup may turn another resource's "not found" into its own.
     pub fn is_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
-use crate::db::idempotency;
+use crate::db::{console_sessions, idempotency};
 use crate::error::ApiError;
 use crate::service::notifications;
 use crate::service::rounds::run_due;
@@ -21,6 +21,7 @@ pub async fn tick(state: &AppState) -> Result<usize, ApiError> {
                 conn,
                 now - chrono::Duration::hours(crate::idempotency::RETENTION_HOURS),
             )?;
+            console_sessions::delete_expired(conn, now)?;
             let changed = run_due(conn, now)?;
             notifications::send_due_reminders(conn, now)?;
             Ok(changed)

@@ -8,6 +8,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
+use crate::web::session::SESSION_COOKIE;
+
 /// API answers are JSON (or text, for `/metrics`): a browser that renders one anyway may load and
 /// run nothing.
 const API_POLICY: &str =
@@ -15,6 +17,11 @@ const API_POLICY: &str =
 /// The vendored Swagger UI loads its scripts, styles and icons from here, fetches the document and
 /// sends "try it out" requests here, styles elements inline, and draws icons from `data:` SVGs.
 const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'";
+/// The console's pages run only the scripts and styles it serves itself (no inline script, no
+/// inline style), draw charts as inline SVG, and post forms and htmx requests to itself only.
+const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'";
 /// Answers under these paths carry passwords, tokens or invitation tokens, or refuse them; a
@@ -41,7 +48,10 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let path = req.path();
     let docs = path == "/docs" || path.starts_with("/docs/");
+    let console = is_console(path);
     let private = req.headers().contains_key(header::AUTHORIZATION)
+        || req.cookie(SESSION_COOKIE).is_some()
+        || path.starts_with("/invitations/")
         || CREDENTIAL_PATHS
             .iter()
             .any(|prefix| path.starts_with(prefix));
@@ -57,7 +67,13 @@ pub async fn middleware(
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if docs { DOCS_POLICY } else { API_POLICY }),
+        HeaderValue::from_static(if docs {
+            DOCS_POLICY
+        } else if console {
+            CONSOLE_POLICY
+        } else {
+            API_POLICY
+        }),
     );
     if private {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -69,4 +85,19 @@ pub async fn middleware(
         );
     }
     Ok(response)
+}
+
+/// Whether `path` is one of the console's pages (everything but the API, its documents and the
+/// operators' endpoints).
+fn is_console(path: &str) -> bool {
+    ![
+        "/api/",
+        "/api-docs/",
+        "/docs",
+        "/metrics",
+        "/health",
+        "/ready",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }

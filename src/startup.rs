@@ -33,6 +33,8 @@ use crate::scheduler;
 use crate::security_headers::{self, SecurityHeaders};
 use crate::state::{AppState, ExportSettings};
 use crate::telemetry::RequestSpan;
+use crate::web::csrf::CsrfKey;
+use crate::web::session::ConsoleSettings;
 
 pub struct Application {
     port: u16,
@@ -88,6 +90,14 @@ impl Application {
             clock: clock.clone(),
             unsubscribe: unsubscribe.clone(),
             webhook_target,
+            console: ConsoleSettings {
+                session_ttl: Duration::hours(config.console_session_hours),
+                secure_cookies: config
+                    .public_base_url
+                    .as_ref()
+                    .is_some_and(|url| url.scheme_str() == Some("https")),
+                csrf: CsrfKey::new(&secret),
+            },
             exports: ExportSettings {
                 public_ocds: config.public_ocds,
                 ocid_prefix: config.ocds_ocid_prefix.clone(),
@@ -175,6 +185,7 @@ impl Application {
                 .openapi(openapi::base())
                 .configure(routes::configure)
                 .split_for_parts();
+            let app = app.configure(crate::web::configure);
             let app = match &metrics_token {
                 Some(token) => app.service(metrics::endpoint(token.clone())),
                 None => app,

@@ -17,6 +17,7 @@ use crate::domain::webhook::WebhookTarget;
 use crate::error::ApiError;
 use crate::notify::unsubscribe::UnsubscribeLinks;
 use crate::reply::{self, Reply};
+use crate::web::session::ConsoleSettings;
 
 /// What every handler may reach, shared by all workers.
 pub struct AppState {
@@ -38,6 +39,8 @@ pub struct AppState {
     pub unsubscribe: UnsubscribeLinks,
     /// Where webhooks may point.
     pub webhook_target: WebhookTarget,
+    /// The web console's sessions and cookies.
+    pub console: ConsoleSettings,
 }
 
 /// How allocations are published.

@@ -2,6 +2,7 @@
 
 pub mod identity;
 pub mod jwt;
+pub mod login;
 pub mod password;
 pub mod secret;
 pub mod throttle;

@@ -4,6 +4,7 @@ pub mod allocations;
 pub mod audit;
 pub mod calendar_feeds;
 pub mod columns;
+pub mod console_sessions;
 pub mod idempotency;
 pub mod organizations;
 pub mod outbox;

@@ -271,6 +271,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     calendar_feeds (id) {
         id -> Text,
         user_id -> Text,
@@ -308,6 +318,7 @@ diesel::joinable!(population_figures -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(calendar_feeds -> users (user_id));
+diesel::joinable!(console_sessions -> users (user_id));
 
 diesel::joinable!(rounds -> procurements (procurement_id));
 diesel::joinable!(participations -> rounds (round_id));
@@ -334,6 +345,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reminder_opt_outs,
     leases,
     calendar_feeds,
+    console_sessions,
     webhook_endpoints,
     webhook_relay,
 );

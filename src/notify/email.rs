@@ -346,7 +346,7 @@ mod tests {
             "fiscal_year": null,
             "opens_at": "2026年12月1日(火) 09:00 JST",
             "closes_at": "2026年12月25日(金) 17:00 JST",
-            "path": "/api/v1/rounds/r-1",
+            "path": "/rounds/r-1",
             "organization_name": "阿智村",
         });
         context
@@ -384,7 +384,7 @@ mod tests {
             row(
                 "invitation",
                 "hanako@vill.achi.nagano.jp",
-                json!({"display_name": "信州 花子", "organization_name": "阿智村", "role": "coordinator", "role_label": "団体担当者", "inviter": "県 DX推進課", "expires_at": "2026年12月8日(火) 17:00 JST", "path": "/api/v1/invitations/kyi_example/accept"}),
+                json!({"display_name": "信州 花子", "organization_name": "阿智村", "role": "coordinator", "role_label": "団体担当者", "inviter": "県 DX推進課", "expires_at": "2026年12月8日(火) 17:00 JST", "path": "/invitations/kyi_example"}),
             ),
             row(
                 "round_opened",
@@ -423,19 +423,19 @@ mod tests {
                 "dx@vill.achi.nagano.jp",
                 json!({"procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "round_id": "r-1", "organization_name": "阿智村", "version": 1, "reason": null,
                        "shares": [{"pool": "基本", "fiscal_year": 2027, "amount": "¥418,174"}, {"pool": "LGWAN接続", "fiscal_year": 2027, "amount": "¥100,000"}],
-                       "total": "¥518,174", "path": "/api/v1/rounds/r-1/allocation", "csv_filename": "allocation-r-1-v1.csv", "csv": "\u{feff}団体コード,団体名\r\n203882,阿智村\r\n"}),
+                       "total": "¥518,174", "path": "/rounds/r-1", "csv_filename": "allocation-r-1-v1.csv", "csv": "\u{feff}団体コード,団体名\r\n203882,阿智村\r\n"}),
             ),
             row(
                 "allocation_finalized",
                 "dx@vill.achi.nagano.jp",
                 json!({"procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "round_id": "r-1", "organization_name": "阿智村", "version": 2, "reason": "契約額の訂正",
                        "shares": [{"pool": "基本", "fiscal_year": 2027, "amount": "¥400,000"}],
-                       "total": "¥400,000", "path": "/api/v1/rounds/r-1/allocation", "csv_filename": "allocation-r-1-v2.csv", "csv": "\u{feff}団体コード\r\n"}),
+                       "total": "¥400,000", "path": "/rounds/r-1", "csv_filename": "allocation-r-1-v2.csv", "csv": "\u{feff}団体コード\r\n"}),
             ),
             row(
                 "question_answered",
                 "dx@vill.achi.nagano.jp",
-                json!({"organization_name": "阿智村", "procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "question": "LGWAN環境から\n利用できますか。", "answer": "はい、LGWAN-ASPとして提供されます。", "answered_at": "2026年12月2日(水) 10:30 JST", "path": "/api/v1/procurements/p-1/questions"}),
+                json!({"organization_name": "阿智村", "procurement_id": "p-1", "procurement_title": "AI議事録作成支援", "question": "LGWAN環境から\n利用できますか。", "answer": "はい、LGWAN-ASPとして提供されます。", "answered_at": "2026年12月2日(水) 10:30 JST", "path": "/procurements/p-1#questions"}),
             ),
         ];
         let mut all = String::new();

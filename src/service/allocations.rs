@@ -334,13 +334,21 @@ fn scenario(
     })
 }
 
-/// What `organization` would pay: joining now with its current choices, and if every body
-/// without an answer joined too.
+/// Options and quantity a body is considering, priced before it answers.
+#[derive(Debug, Clone, Default)]
+pub struct Choices {
+    pub options: Vec<String>,
+    pub quantity: Option<i64>,
+}
+
+/// What `organization` would pay: joining now with its current choices (or with `considering`,
+/// when given), and if every body without an answer joined too.
 pub fn estimate(
     conn: &mut DbConnection,
     round: &RoundRow,
     procurement: &Procurement,
     organization: &OrganizationId,
+    considering: Option<Choices>,
 ) -> Result<Estimate, ApiError> {
     let bodies = Bodies::load(conn, round.population_base_date)?;
     let member = bodies
@@ -363,18 +371,25 @@ pub fn estimate(
     let own = answers
         .iter()
         .find(|row| &row.organization_id == organization);
-    let selected_options: Vec<String> = match own {
-        Some(row) => {
-            serde_json::from_str(&row.selected_options).context("reading selected options")?
-        }
-        None => Vec::new(),
+    let stored = match own {
+        Some(row) => Choices {
+            options: serde_json::from_str(&row.selected_options)
+                .context("reading selected options")?,
+            quantity: row.declared_quantity,
+        },
+        None => Choices::default(),
     };
+    let considered = considering.is_some();
+    let Choices {
+        options: selected_options,
+        quantity,
+    } = considering.unwrap_or(stored);
     let mut now: Vec<Participant> = joined_of(&answers, &bodies)?
         .into_iter()
         .map(|b| b.participant)
+        .filter(|p| !considered || p.organization_id != **organization)
         .collect();
     if !now.iter().any(|p| p.organization_id == **organization) {
-        let quantity = own.and_then(|row| row.declared_quantity);
         now.push(
             bodies
                 .body(organization, quantity, selected_options.clone())?
@@ -776,7 +791,7 @@ fn tell_participants(
             "reason": document.reason,
             "shares": shares,
             "total": yen(total),
-            "path": format!("/api/v1/rounds/{}/allocation", document.round_id),
+            "path": format!("/rounds/{}", document.round_id),
             "csv_filename": csv_filename,
             "csv": csv,
         });

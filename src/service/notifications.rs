@@ -140,7 +140,7 @@ fn round_facts<'a>(procurement: &'a Procurement, round: &'a RoundRow) -> RoundFa
         fiscal_year: round.fiscal_year,
         opens_at: japanese_datetime(round.opens_at),
         closes_at: japanese_datetime(round.closes_at),
-        path: format!("/api/v1/rounds/{}", round.id),
+        path: format!("/rounds/{}", round.id),
     }
 }
 
@@ -360,7 +360,7 @@ pub fn question_answered(
         "question": question.question,
         "answer": question.answer,
         "answered_at": question.answered_at.map(japanese_datetime),
-        "path": format!("/api/v1/procurements/{}/questions", question.procurement_id),
+        "path": format!("/procurements/{}#questions", question.procurement_id),
     });
     let mut recipients: Vec<String> = db::users::find(conn, &question.asked_by)?
         .map(|u| u.email)

@@ -10,12 +10,26 @@ use crate::db::questions::{self, QuestionRow};
 use crate::db::{DbConnection, new_id};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::procurement::ProcurementStatus;
+use crate::domain::user::Role;
 use crate::error::ApiError;
 use crate::service::notifications;
 use crate::service::procurements::Procurement;
 use crate::service::single_text;
 
 pub const MAX_TEXT: usize = 4000;
+
+/// The questions on `procurement` the caller may read: answered ones for everyone who sees the
+/// procurement; unanswered ones only for the asking body and administrators.
+pub fn readable(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    procurement: &Procurement,
+) -> Result<Vec<QuestionRow>, ApiError> {
+    Ok(questions::list_for_procurement(conn, procurement.id())?
+        .into_iter()
+        .filter(|q| q.answer.is_some() || identity.may_read_private(&q.organization_id))
+        .collect())
+}
 
 /// Records a question of the caller's body about a published procurement.
 pub fn ask(
@@ -26,6 +40,12 @@ pub fn ask(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<QuestionRow, ApiError> {
+    if identity.role != Role::Coordinator {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Coordinators ask questions for their body.",
+        ));
+    }
     if procurement.row.status != ProcurementStatus::Published {
         return Err(ApiError::conflict(
             "procurement_not_published",
@@ -70,10 +90,12 @@ pub fn answer(
     conn: &mut DbConnection,
     identity: &Identity,
     id: &str,
-    answer: String,
+    answer: &str,
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<QuestionRow, ApiError> {
+    identity.require_admin()?;
+    let answer = single_text(answer, "answer", MAX_TEXT)?;
     let current = questions::find(conn, id)?.ok_or_else(|| {
         ApiError::not_found(
             "question_not_found",

@@ -113,7 +113,7 @@ pub fn invite(
                 "role_label": row.role.label_ja(),
                 "inviter": inviter,
                 "expires_at": japanese_datetime(expires_at),
-                "path": format!("/api/v1/invitations/{}/accept", invitation.plain),
+                "path": format!("/invitations/{}", invitation.plain),
             }),
         }],
         now,

@@ -278,9 +278,7 @@ impl TestApp {
         let context: Value =
             serde_json::from_str(&rows.last().expect("an invitation was written").context).unwrap();
         let path = context["path"].as_str().unwrap();
-        path.trim_start_matches("/api/v1/invitations/")
-            .trim_end_matches("/accept")
-            .to_owned()
+        path.trim_start_matches("/invitations/").to_owned()
     }
 
     /// The messages about `event` written to `recipient`, oldest first.

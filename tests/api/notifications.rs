@@ -80,14 +80,11 @@ async fn an_invitation_in_japanese_reaches_a_real_smtp_server_intact_and_its_lin
     // The link in the mail sets the password: the token travelled by e-mail only.
     let path = text
         .split_whitespace()
-        .find_map(|word| {
-            word.split_once("/api/v1/invitations/")
-                .map(|(_, rest)| rest)
-        })
+        .find_map(|word| word.split_once("/invitations/").map(|(_, rest)| rest))
         .expect("the invitation link");
     let accepted = app
         .post(
-            &format!("/api/v1/invitations/{path}"),
+            &format!("/api/v1/invitations/{path}/accept"),
             None,
             json!({"password": "a long passphrase for the village"}),
         )
@@ -248,11 +245,7 @@ async fn without_an_smtp_server_each_message_is_an_eml_file_a_person_can_open() 
         mail.subject(),
         Some("【共同調達】川上村のアカウントへの招待")
     );
-    assert!(
-        mail.body_text(0)
-            .unwrap()
-            .contains("/api/v1/invitations/kyi_")
-    );
+    assert!(mail.body_text(0).unwrap().contains("/invitations/kyi_"));
 }
 
 /// Makes the procurement's move to `contracted`, the last write of a finalization, fail: what was

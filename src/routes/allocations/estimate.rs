@@ -63,7 +63,7 @@ pub fn compute(
         None => identity.organization_id.clone(),
     };
     may_estimate_for(identity, &organization)?;
-    allocations::estimate(conn, &round, &procurement, &organization)
+    allocations::estimate(conn, &round, &procurement, &organization, None)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -15,8 +15,9 @@ use crate::service::single_text;
 use crate::state::AppState;
 
 /// The request checked for shape: a bounded list of totals, a cleaned reason.
-fn checked(body: JsonBody<FinalizeRequest>) -> Result<FinalizeRequest, ApiError> {
-    let mut request = body.parse()?;
+/// The request with its reason cleaned and its size checked (the totals are judged against the
+/// model when allocating).
+pub fn checked(mut request: FinalizeRequest) -> Result<FinalizeRequest, ApiError> {
     let mut errors = Vec::new();
     check_count(request.totals.len(), MAX_TOTALS, "totals", &mut errors);
     check(errors)?;
@@ -45,7 +46,7 @@ async fn allocate(
     version: Version,
 ) -> Result<HttpResponse, ApiError> {
     identity.require_admin()?;
-    let request = checked(body)?;
+    let request = checked(body.parse()?)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     state

@@ -6,6 +6,7 @@ use futures_util::{StreamExt as _, stream};
 
 use super::estimate::{EstimateParams, compute};
 use crate::auth::Identity;
+use crate::db::DbConnection;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::routes::extract::QueryString;
@@ -16,8 +17,16 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Commits that come in a burst are priced once.
 const SETTLE: Duration = Duration::from_millis(100);
 
+/// One event; data of several lines (an HTML fragment) takes a `data:` line each.
 fn event(name: &str, data: &str) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    let mut text = format!("event: {name}\n");
+    for line in data.lines() {
+        text.push_str("data: ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push('\n');
+    Bytes::from(text)
 }
 
 /// The estimate of `GET /rounds/{id}/estimate`, live (server-sent events): an `estimate` event at
@@ -44,32 +53,43 @@ pub async fn estimate_stream(
 ) -> Result<HttpResponse, ApiError> {
     let org = query.parse()?.org;
     let id = id.into_inner();
+    let render = move |conn: &mut DbConnection| {
+        let estimate = compute(conn, &identity, &id, org.as_deref())?;
+        Ok(serde_json::to_string(&estimate).map_err(anyhow::Error::from)?)
+    };
+    live(state, "estimate", render).await
+}
+
+/// Server-sent events of what `render` makes of the database: an `event` at once, then another
+/// whenever a change anywhere in the service — this instance or another on the same database —
+/// changes it; a comment every 15 s while nothing does. When `render` fails before anything is
+/// sent, that is the answer; later, an `error` event (a problem document) ends the stream.
+pub async fn live<F>(
+    state: web::Data<AppState>,
+    event_name: &'static str,
+    render: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Fn(&mut DbConnection) -> Result<String, ApiError> + Clone + Send + 'static,
+{
     let changes = state.cache.subscribe();
-    // The first estimate before any byte is sent: a caller who may not see it gets a plain error.
-    let (identity_first, id_first, org_first) = (identity.clone(), id.clone(), org.clone());
-    let first = state
-        .db(move |conn| compute(conn, &identity_first, &id_first, org_first.as_deref()))
-        .await?;
-    let first = serde_json::to_string(&first).map_err(anyhow::Error::from)?;
-    struct Live {
+    // The first rendering before any byte is sent: a caller who may not see it gets a plain error.
+    let first = state.db(render.clone()).await?;
+    struct Live<F> {
         state: web::Data<AppState>,
-        identity: Identity,
-        id: RoundId,
-        org: Option<String>,
+        render: F,
         changes: tokio::sync::watch::Receiver<u64>,
         last: String,
         ended: bool,
     }
     let live = Live {
         state,
-        identity,
-        id,
-        org,
+        render,
         changes,
         last: first.clone(),
         ended: false,
     };
-    let updates = stream::unfold(live, |mut live| async move {
+    let updates = stream::unfold(live, move |mut live| async move {
         if live.ended {
             return None;
         }
@@ -81,28 +101,21 @@ pub async fn estimate_stream(
             }
             actix_web::rt::time::sleep(SETTLE).await;
             live.changes.mark_unchanged();
-            let (identity, id, org) = (live.identity.clone(), live.id.clone(), live.org.clone());
-            let estimate = live
-                .state
-                .db(move |conn| compute(conn, &identity, &id, org.as_deref()))
-                .await;
-            let json = match estimate
-                .and_then(|e| serde_json::to_string(&e).map_err(|e| anyhow::Error::from(e).into()))
-            {
-                Ok(json) => json,
+            let data = match live.state.db(live.render.clone()).await {
+                Ok(data) => data,
                 Err(error) => {
                     live.ended = true;
                     let problem = serde_json::to_string(&error.problem()).unwrap_or_default();
                     return Some((Ok::<_, actix_web::Error>(event("error", &problem)), live));
                 }
             };
-            if json != live.last {
-                live.last.clone_from(&json);
-                return Some((Ok(event("estimate", &json)), live));
+            if data != live.last {
+                live.last.clone_from(&data);
+                return Some((Ok(event(event_name, &data)), live));
             }
         }
     });
-    let body = stream::once(async move { Ok::<_, actix_web::Error>(event("estimate", &first)) })
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(event(event_name, &first)) })
         .chain(updates);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")

@@ -119,7 +119,7 @@ pub async fn put_participation(
 impl ParticipationInput {
     /// The answer with every field checked for shape (what the procurement offers is checked
     /// against it later).
-    fn checked(self) -> Result<(ParticipationChange, AnswerDetails), ApiError> {
+    pub fn checked(self) -> Result<(ParticipationChange, AnswerDetails), ApiError> {
         let mut errors = Vec::new();
         if self.declared_quantity.is_some_and(|q| q < 0) {
             errors.push(FieldError::new(

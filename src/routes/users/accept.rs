@@ -4,12 +4,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::UserView;
-use crate::auth::{password, secret};
-use crate::domain::password::Password;
+use crate::auth::login::{self, client_address};
 use crate::error::{ApiError, Problem};
-use crate::routes::auth::login::client_address;
 use crate::routes::extract::JsonBody;
-use crate::service::users;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -45,29 +42,15 @@ pub async fn accept_invitation(
     token: web::Path<String>,
     body: JsonBody<AcceptInvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    // Guessing invitation tokens costs the same quota as guessing passwords.
-    state
-        .login_throttle
-        .check_address(client_address(&req, state.forwarded_for_hops))
-        .map_err(ApiError::too_many_requests)?;
-    let digest = secret::digest(&token.into_inner());
-    let now = state.now();
-    let lookup = digest.clone();
-    let invited = state
-        .db(move |conn| users::pending_invitation(conn, &lookup, now))
-        .await?;
-    // Only a real invitation is worth the slow hash; the account's own details must not be the
-    // password.
-    let password = Password::parse(
-        body.parse()?.password,
-        &[&invited.email, &invited.display_name],
+    let address = client_address(&req, state.forwarded_for_hops);
+    let password = body.parse()?.password;
+    let user = login::accept_invitation(
+        &state,
+        &token.into_inner(),
+        password,
+        address,
+        request_id.to_string(),
     )
-    .map_err(|e| ApiError::invalid_field("password", "weak_password", e.to_string()))?;
-    let hash = web::block(move || password::hash(&password)).await??;
-    let user = state
-        .transaction(move |conn| {
-            users::activate(conn, &invited, &digest, &hash, &request_id.to_string(), now)
-        })
-        .await?;
+    .await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }

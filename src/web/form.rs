@@ -1,0 +1,64 @@
+//! Form posts of the console: the body parsed as `application/x-www-form-urlencoded` (repeated
+//! fields, such as checked options, become lists), after its CSRF token has been checked.
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use anyhow::Context as _;
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::web::csrf;
+use crate::web::error::PageError;
+use crate::web::session;
+
+/// A form's fields, once the request has proved it comes from one of this site's pages.
+pub struct CsrfForm<T>(pub T);
+
+#[derive(Deserialize)]
+struct Token {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|_| PageError::Api(ApiError::payload_too_large()))?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .context("the application state is not registered")?;
+            let header = req
+                .headers()
+                .get(csrf::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let field = serde_html_form::from_bytes::<Token>(&body)
+                .ok()
+                .and_then(|t| t.csrf);
+            let submitted = header.or(field).unwrap_or_default();
+            let genuine = session::binding(&req)
+                .is_some_and(|binding| state.console.csrf.verify(&binding, &submitted));
+            if !genuine {
+                return Err(ApiError::forbidden(
+                    "csrf_failed",
+                    "The form is out of date or did not come from this site; reload the page and send it again.",
+                )
+                .into());
+            }
+            let fields = serde_html_form::from_bytes::<T>(&body).map_err(|e| {
+                ApiError::bad_request("invalid_form", format!("The form could not be read: {e}."))
+            })?;
+            Ok(Self(fields))
+        })
+    }
+}

@@ -1,0 +1,56 @@
+//! The console's pages, by what they are about.
+
+mod auth;
+mod home;
+mod procurements;
+mod rounds;
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::web::error::PageError;
+use crate::web::session::Viewer;
+use crate::web::templates;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(auth::sign_in_page)
+        .service(auth::sign_in)
+        .service(auth::sign_out)
+        .service(auth::invitation_page)
+        .service(auth::accept_invitation)
+        .service(home::home)
+        .service(procurements::show)
+        .service(procurements::ask)
+        .service(procurements::answer)
+        .service(rounds::show)
+        .service(rounds::answer)
+        .service(rounds::estimate_fragment)
+        .service(rounds::live_estimate)
+        .service(rounds::act)
+        .service(rounds::finalize)
+        .service(rounds::allocation_csv);
+}
+
+/// A page of the signed-in console: `context` plus the viewer, in the layout.
+fn render_page(
+    viewer: &Viewer,
+    template: &str,
+    mut context: Value,
+) -> Result<HttpResponse, PageError> {
+    context["viewer"] = json!(viewer.context());
+    Ok(html(templates::render(template, context)?))
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(body)
+}
+
+/// After a form is handled: the browser loads `location` (303, so a reload does not post again).
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}

@@ -1,0 +1,469 @@
+//! A round: for a body, its answer with a live estimate; for the secretariat, its dashboard —
+//! who answered, who has not, the actions of the round, and the allocation once finalized.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing_actix_web::RequestId;
+
+use super::{html, render_page, see_other};
+use crate::auth::Identity;
+use crate::db::{DbConnection, organizations, participations};
+use crate::domain::allocation::PoolYearTotal;
+use crate::domain::id::{OrganizationId, RoundId};
+use crate::domain::organization::OrganizationKind;
+use crate::domain::round::{RoundAction, RoundState};
+use crate::error::ApiError;
+use crate::routes::allocations::estimate::compute;
+use crate::routes::allocations::finalize::checked as checked_finalization;
+use crate::routes::allocations::stream::live;
+use crate::routes::participations::put::{AnswerStatus, ContactInput, ParticipationInput};
+use crate::routes::participations::view as participation_view;
+use crate::routes::procurements::view as procurement_view;
+use crate::routes::rounds::{counts, view_with_counts};
+use crate::service::allocations::{self, AllocationDocument, Choices, FinalizeRequest};
+use crate::service::exports;
+use crate::service::participations::{answer as record_answer, authorize, require_reason};
+use crate::service::procurements::eligible_bodies;
+use crate::service::rounds::{self, Details, visible_round};
+use crate::state::AppState;
+use crate::web::error::PageError;
+use crate::web::form::CsrfForm;
+use crate::web::session::Viewer;
+use crate::web::templates;
+
+/// Everything the round page shows, read in one go.
+fn round_context(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    id: &RoundId,
+) -> Result<Value, ApiError> {
+    let (round, procurement) = visible_round(conn, identity, id)?;
+    let answers = participations::list_for_round(conn, &round.id)?;
+    let tally = counts(conn, &procurement, &answers)?;
+    let own = answers
+        .iter()
+        .find(|(row, _)| row.organization_id == identity.organization_id)
+        .map(|(row, name)| participation_view(row.clone(), name.clone(), identity))
+        .transpose()?;
+    let answered: BTreeSet<OrganizationId> = answers
+        .iter()
+        .map(|(row, _)| row.organization_id.clone())
+        .collect();
+    let items = answers
+        .into_iter()
+        .map(|(row, name)| participation_view(row, name, identity))
+        .collect::<Result<Vec<_>, _>>()?;
+    let eligible = eligible_bodies(conn, &procurement)?;
+    let own_eligible = eligible.iter().any(|o| o.id == identity.organization_id);
+    let waiting: Vec<Value> = eligible
+        .iter()
+        .filter(|o| !answered.contains(&o.id))
+        .map(|o| json!({"id": o.id, "name": o.name, "lg_code": o.lg_code}))
+        .collect();
+    let mut context = json!({
+        "round": view_with_counts(&round, tally)?,
+        "procurement": procurement_view(conn, &procurement)?,
+        "participations": items,
+        "own": own,
+        "own_eligible": own_eligible,
+        "takes_answers": round.state == RoundState::Open,
+    });
+    if identity.is_admin() {
+        context["waiting"] = json!(waiting);
+        context["by_union"] = json!(by_union(conn, &eligible, &answered)?);
+        context["versions"] = json!(allocations::versions(conn, &round)?);
+        if round.state == RoundState::Closed {
+            context["model_totals"] = json!(allocations::totals_at_model_prices(
+                conn,
+                &round,
+                &procurement
+            )?);
+        }
+    }
+    if matches!(round.state, RoundState::Finalized) {
+        let document = allocations::find(conn, &round, None)?;
+        context["allocation"] = allocation_table(&document, identity);
+    }
+    Ok(context)
+}
+
+/// How many of each wide-area union's members answered.
+fn by_union(
+    conn: &mut DbConnection,
+    eligible: &[crate::db::organizations::Member],
+    answered: &BTreeSet<OrganizationId>,
+) -> Result<Vec<Value>, ApiError> {
+    let eligible_ids: BTreeSet<&OrganizationId> = eligible.iter().map(|o| &o.id).collect();
+    let unions: Vec<_> = organizations::members(conn)?
+        .into_iter()
+        .filter(|o| o.kind == OrganizationKind::WideAreaUnion)
+        .collect();
+    let ids: Vec<OrganizationId> = unions.iter().map(|u| u.id.clone()).collect();
+    let memberships = organizations::members_of(conn, &ids)?;
+    let unions = unions
+        .into_iter()
+        .map(|union| {
+            let members: Vec<&OrganizationId> = memberships
+                .iter()
+                .filter(|(u, m)| u == &union.id && eligible_ids.contains(&m.0))
+                .map(|(_, m)| &m.0)
+                .collect();
+            let done = members.iter().filter(|m| answered.contains(**m)).count();
+            json!({"name": union.name, "members": members.len(), "answered": done})
+        })
+        .collect();
+    Ok(unions)
+}
+
+/// Each participant's total over pools and years, with the viewer's own body first.
+fn allocation_table(document: &AllocationDocument, identity: &Identity) -> Value {
+    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+    for pool in &document.pools {
+        for share in &pool.shares {
+            *totals.entry(share.organization_id.as_str()).or_default() += share.amount;
+        }
+    }
+    let mut rows: Vec<Value> = document
+        .participants
+        .iter()
+        .map(|body| {
+            let p = &body.participant;
+            json!({
+                "organization_id": p.organization_id,
+                "name": p.name,
+                "population": p.population,
+                "amount": totals.get(p.organization_id.as_str()).copied().unwrap_or(0),
+                "own": *identity.organization_id == *p.organization_id,
+            })
+        })
+        .collect();
+    rows.sort_by_key(|row| !row["own"].as_bool().unwrap_or(false));
+    json!({
+        "version": document.version,
+        "total": document.total,
+        "finalized_at": document.finalized_at,
+        "rows": rows,
+    })
+}
+
+#[get("/rounds/{id}")]
+pub async fn show(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<RoundId>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let mut context = state
+        .db(move |conn| round_context(conn, &identity, &id))
+        .await?;
+    context["now"] = json!(state.now().and_utc());
+    render_page(&viewer, "round.j2", context)
+}
+
+/// The answer form's fields.
+#[derive(Debug, Deserialize)]
+struct AnswerForm {
+    status: AnswerStatus,
+    #[serde(default)]
+    options: Vec<String>,
+    quantity: Option<String>,
+    contact_name: Option<String>,
+    contact_email: Option<String>,
+    contact_phone: Option<String>,
+    note: Option<String>,
+}
+
+fn blank_to_none(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// A quantity as typed: blank is none; anything else must be a whole number.
+fn quantity(value: Option<String>) -> Result<Option<i64>, ApiError> {
+    blank_to_none(value)
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                ApiError::invalid_field("declared_quantity", "invalid_format", "a whole number")
+            })
+        })
+        .transpose()
+}
+
+impl AnswerForm {
+    fn into_input(self) -> Result<ParticipationInput, ApiError> {
+        Ok(ParticipationInput {
+            status: self.status,
+            selected_options: self.options,
+            declared_quantity: quantity(self.quantity)?,
+            contact: Some(ContactInput {
+                name: blank_to_none(self.contact_name),
+                email: blank_to_none(self.contact_email),
+                phone: blank_to_none(self.contact_phone),
+            }),
+            note: blank_to_none(self.note),
+            reason: None,
+        })
+    }
+}
+
+/// A body's answer, through the same checks and service as `PUT /rounds/{id}/participations/{org}`.
+#[post("/rounds/{id}/answer")]
+pub async fn answer(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    request_id: RequestId,
+    id: web::Path<RoundId>,
+    CsrfForm(form): CsrfForm<AnswerForm>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let actor = identity.actor(&request_id);
+    let now = state.now();
+    let round_id = id.into_inner();
+    let location = format!("/rounds/{round_id}");
+    let attempt = state
+        .transaction({
+            let identity = identity.clone();
+            let round_id = round_id.clone();
+            move |conn| {
+                let own = identity.organization_id.to_string();
+                let context = authorize(conn, &identity, &round_id, &own, now)?;
+                let (change, details) = form.into_input()?.checked()?;
+                require_reason(&identity, &context, details.reason.as_deref())?;
+                record_answer(conn, &actor, &context, change, details, now)
+            }
+        })
+        .await;
+    match attempt {
+        Ok(_) => Ok(see_other(&location)),
+        Err(error) if error.problem().status == 422 => {
+            // The form again, with what is wrong beside each field.
+            let mut context = state
+                .db(move |conn| round_context(conn, &identity, &round_id))
+                .await?;
+            context["now"] = json!(state.now().and_utc());
+            context["errors"] = field_errors(&error);
+            let mut response = render_page(&viewer, "round.j2", context)?;
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(response)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A 422's field errors by field, for the template.
+fn field_errors(error: &ApiError) -> Value {
+    let problem = error.problem();
+    let mut by_field = serde_json::Map::new();
+    for e in problem.errors {
+        by_field.insert(e.field, json!(e.message));
+    }
+    if by_field.is_empty() {
+        by_field.insert("form".to_owned(), json!(problem.detail));
+    }
+    Value::Object(by_field)
+}
+
+#[derive(Debug, Deserialize)]
+struct Considering {
+    #[serde(default)]
+    options: Vec<String>,
+    quantity: Option<String>,
+}
+
+/// The estimate fragment for the options and quantity the form shows now (htmx swaps it in as
+/// they change; it is also where a live update lands).
+#[get("/rounds/{id}/estimate")]
+pub async fn estimate_fragment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<RoundId>,
+) -> Result<HttpResponse, PageError> {
+    let considering: Considering = serde_html_form::from_str(req.query_string())
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let choices = Choices {
+        options: considering.options,
+        quantity: quantity(considering.quantity)?,
+    };
+    let identity = viewer.identity.clone();
+    let estimate = state
+        .db(move |conn| {
+            let (round, procurement) = visible_round(conn, &identity, &id)?;
+            allocations::estimate(
+                conn,
+                &round,
+                &procurement,
+                &identity.organization_id,
+                Some(choices),
+            )
+        })
+        .await?;
+    Ok(html(templates::render(
+        "estimate.j2",
+        json!({"estimate": estimate}),
+    )?))
+}
+
+/// A `changed` event whenever the body's estimate changes (another body joins, a price is
+/// corrected): the page then asks for its estimate again, with the choices it shows.
+#[get("/rounds/{id}/estimate/live")]
+pub async fn live_estimate(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<RoundId>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let id = id.into_inner();
+    let render = move |conn: &mut DbConnection| {
+        let estimate = compute(conn, &identity, &id, None)?;
+        Ok(serde_json::to_string(&estimate).map_err(anyhow::Error::from)?)
+    };
+    Ok(live(state, "changed", render).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct ActionForm {
+    action: String,
+    closes_at: Option<String>,
+    reason: Option<String>,
+}
+
+/// `2026-12-01T17:00` as a browser's `datetime-local` sends it, read as JST.
+fn jst_input(value: &str) -> Result<chrono::NaiveDateTime, ApiError> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+        .map(|local| local - chrono::Duration::hours(9))
+        .map_err(|_| ApiError::invalid_field("closes_at", "invalid_format", "a date and time, JST"))
+}
+
+/// Open, close, reopen (with a new deadline) or cancel (with a reason) a round.
+#[post("/rounds/{id}/actions")]
+pub async fn act(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    request_id: RequestId,
+    id: web::Path<RoundId>,
+    CsrfForm(form): CsrfForm<ActionForm>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    identity.require_admin()?;
+    let action = match form.action.as_str() {
+        "open" => RoundAction::Open,
+        "close" => RoundAction::Close,
+        "reopen" => RoundAction::Reopen,
+        "cancel" => RoundAction::Cancel,
+        other => {
+            return Err(ApiError::bad_request(
+                "unknown_action",
+                format!("A round cannot {other:?}."),
+            )
+            .into());
+        }
+    };
+    let closes_at = blank_to_none(form.closes_at)
+        .map(|v| jst_input(&v))
+        .transpose()?;
+    let reason = blank_to_none(form.reason)
+        .map(|r| crate::service::single_text(&r, "reason", crate::routes::MAX_REASON))
+        .transpose()?;
+    if action == RoundAction::Cancel && reason.is_none() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "required",
+            "say why the round is cancelled",
+        )
+        .into());
+    }
+    let actor = identity.actor(&request_id);
+    let now = state.now();
+    let location = format!("/rounds/{id}");
+    state
+        .transaction(move |conn| {
+            let (round, _) = visible_round(conn, &identity, &id)?;
+            let details = Details {
+                closes_at,
+                reason: reason.as_deref(),
+            };
+            rounds::act(conn, &round, action, details, &actor, now)
+        })
+        .await?;
+    Ok(see_other(&location))
+}
+
+/// Finalizes a closed round with the contracted totals: fields `total.<pool>.<year>` in yen.
+#[post("/rounds/{id}/finalize")]
+pub async fn finalize(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    request_id: RequestId,
+    id: web::Path<RoundId>,
+    CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    identity.require_admin()?;
+    let mut totals = Vec::new();
+    let mut reason = None;
+    for (name, value) in fields {
+        if name == "reason" {
+            reason = blank_to_none(Some(value));
+            continue;
+        }
+        let Some((pool, year)) = name
+            .strip_prefix("total.")
+            .and_then(|rest| rest.rsplit_once('.'))
+        else {
+            continue;
+        };
+        let field = format!("totals.{pool}.{year}");
+        let fiscal_year = year
+            .parse::<i32>()
+            .map_err(|_| ApiError::invalid_field(&field, "invalid_format", "a fiscal year"))?;
+        let amount = value.trim().replace(',', "").parse::<i64>().map_err(|_| {
+            ApiError::invalid_field(&field, "invalid_format", "an amount in whole yen")
+        })?;
+        totals.push(PoolYearTotal {
+            pool: pool.to_owned(),
+            fiscal_year,
+            amount,
+        });
+    }
+    let request = checked_finalization(FinalizeRequest { totals, reason })?;
+    let actor = identity.actor(&request_id);
+    let now = state.now();
+    let location = format!("/rounds/{id}");
+    state
+        .transaction(move |conn| {
+            let (round, procurement) = visible_round(conn, &identity, &id)?;
+            allocations::finalize(conn, &round, &procurement, request, &actor, now)
+        })
+        .await?;
+    Ok(see_other(&location))
+}
+
+/// The finalized allocation as the Excel-ready CSV the API serves.
+#[get("/rounds/{id}/allocation.csv")]
+pub async fn allocation_csv(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<RoundId>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let document = state
+        .db(move |conn| {
+            let (round, _) = visible_round(conn, &identity, &id)?;
+            allocations::find(conn, &round, None)
+        })
+        .await?;
+    let body = exports::csv(&document)?;
+    let filename = format!("allocation-{}-v{}.csv", document.round_id, document.version);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body))
+}
