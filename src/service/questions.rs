@@ -31,6 +31,18 @@ pub fn readable(
         .collect())
 }
 
+/// Coordinators ask, for their body.
+pub fn may_ask(identity: &Identity) -> Result<(), ApiError> {
+    if identity.role == Role::Coordinator {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "role_forbidden",
+            "Coordinators ask questions for their body.",
+        ))
+    }
+}
+
 /// Records a question of the caller's body about a published procurement.
 pub fn ask(
     conn: &mut DbConnection,
@@ -40,12 +52,7 @@ pub fn ask(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<QuestionRow, ApiError> {
-    if identity.role != Role::Coordinator {
-        return Err(ApiError::forbidden(
-            "role_forbidden",
-            "Coordinators ask questions for their body.",
-        ));
-    }
+    may_ask(identity)?;
     if procurement.row.status != ProcurementStatus::Published {
         return Err(ApiError::conflict(
             "procurement_not_published",

@@ -76,7 +76,7 @@ async fn unknown_routes_and_methods_are_404() {
     let token = app.admin_token().await;
     for (method, path) in [
         (Method::GET, "/api/v1/nothing-here"),
-        (Method::GET, "/"),
+        (Method::GET, "/api/v1/"),
         (Method::DELETE, "/api/v1/me"),
     ] {
         let response = app.request(method.clone(), path, Some(&token), None).await;

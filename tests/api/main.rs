@@ -8,6 +8,7 @@ mod authorization;
 mod calendar;
 mod configuration;
 mod consistency;
+mod console;
 mod data_dir;
 mod demo;
 mod errors;

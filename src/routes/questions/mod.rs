@@ -107,6 +107,8 @@ pub async fn ask_question(
     id: web::Path<ProcurementId>,
     body: JsonBody<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // Who may ask is settled before the body is read.
+    questions::may_ask(&identity)?;
     let now = state.now();
     let actor = identity.actor(&request_id);
     state
@@ -141,6 +143,7 @@ pub async fn answer_question(
     id: web::Path<String>,
     body: JsonBody<AnswerRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    identity.require_admin()?;
     let answer = body.parse()?.answer;
     let now = state.now();
     let actor = identity.actor(&request_id);

@@ -1,25 +1,16 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiTokenView;
 use crate::auth::Identity;
-use crate::auth::secret::{self, API_TOKEN_PREFIX};
-use crate::db::new_id;
-use crate::db::tokens::ApiTokenRow;
-use crate::domain::field_error::FieldError;
-use crate::domain::text::required_text;
 use crate::domain::user::TokenScope;
-use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::reply::Reply;
 use crate::routes::API_V1;
 use crate::routes::extract::JsonBody;
-use crate::service::tokens;
+use crate::service::tokens::{self, TokenRequest};
 use crate::state::AppState;
-
-pub const MAX_LIFETIME_DAYS: i64 = 366;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,41 +52,25 @@ pub async fn create_token(
     request_id: tracing_actix_web::RequestId,
     body: JsonBody<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // Refused before the body is read: an API token learns nothing of what it may not do.
     identity.require_session()?;
     let actor = identity.actor(&request_id);
     let body = body.parse()?;
-    let days = body.expires_in_days.unwrap_or(90);
-    let mut errors = Vec::new();
-    let name = required_text(&body.name, "name", 100, &mut errors);
-    if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
-        errors.push(FieldError::new(
-            "expires_in_days",
-            "out_of_range",
-            format!("expires_in_days is between 1 and {MAX_LIFETIME_DAYS}"),
-        ));
-    }
-    check(errors)?;
-
-    let secret = secret::generate(API_TOKEN_PREFIX);
     let now = state.now();
-    let row = ApiTokenRow {
-        id: new_id(),
-        user_id: identity.user_id,
-        name,
-        token_hash: secret.digest,
-        scope: body.scope,
-        expires_at: now + Duration::days(days),
-        created_at: now,
-        revoked_at: None,
-    };
-    let stored = row.clone();
-    state
-        .transaction(move |conn| tokens::create(conn, &stored, &actor, now))
+    let issued = state
+        .transaction(move |conn| {
+            let request = TokenRequest {
+                name: &body.name,
+                scope: body.scope,
+                expires_in_days: body.expires_in_days,
+            };
+            tokens::issue(conn, &identity, request, &actor, now)
+        })
         .await?;
-    let location = format!("{API_V1}/tokens/{}", row.id);
+    let location = format!("{API_V1}/tokens/{}", issued.row.id);
     let created = CreatedToken {
-        token: secret.plain,
-        details: ApiTokenView::from(row),
+        token: issued.secret,
+        details: ApiTokenView::from(issued.row),
     };
     Ok(Reply::created(&location, &created)?.into_response())
 }

@@ -2,8 +2,8 @@ use actix_web::{HttpResponse, get, web};
 
 use super::ApiTokenView;
 use crate::auth::Identity;
-use crate::db;
 use crate::error::{ApiError, Problem};
+use crate::service::tokens;
 use crate::state::AppState;
 
 /// The caller's API tokens (never their secret), newest first.
@@ -21,10 +21,7 @@ pub async fn list_tokens(
     state: web::Data<AppState>,
     identity: Identity,
 ) -> Result<HttpResponse, ApiError> {
-    identity.require_session()?;
-    let rows = state
-        .db(move |conn| Ok(db::tokens::list_api_tokens(conn, &identity.user_id)?))
-        .await?;
+    let rows = state.db(move |conn| tokens::list(conn, &identity)).await?;
     let views: Vec<ApiTokenView> = rows.into_iter().map(ApiTokenView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }

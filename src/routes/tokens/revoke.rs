@@ -1,9 +1,8 @@
 use actix_web::{HttpResponse, delete, web};
 
 use crate::auth::Identity;
-use crate::db;
-use crate::domain::audit::{Action, EntityType};
 use crate::error::{ApiError, Problem};
+use crate::service::tokens;
 use crate::state::AppState;
 
 /// Revoke an API token. Users revoke their own; administrators any.
@@ -24,21 +23,10 @@ pub async fn revoke_token(
     request_id: tracing_actix_web::RequestId,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    identity.require_session()?;
     let actor = identity.actor(&request_id);
-    let id = id.into_inner();
     let now = state.now();
     state
-        .transaction(move |conn| match db::tokens::find_api_token(conn, &id)? {
-            Some(token) if token.user_id == identity.user_id || identity.is_admin() => {
-                if db::tokens::revoke_api_token(conn, &id, now)? == 1 {
-                    let revoked = serde_json::json!({"id": token.id, "name": token.name, "user_id": token.user_id});
-                    db::audit::record_simple(conn, &actor, (EntityType::ApiToken, &id), Action::Revoked, None, Some(revoked), now)?;
-                }
-                Ok(())
-            }
-            _ => Err(ApiError::not_found("token_not_found", "No such API token.")),
-        })
+        .transaction(move |conn| tokens::revoke(conn, &identity, &id, &actor, now))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

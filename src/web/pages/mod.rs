@@ -1,5 +1,6 @@
 //! The console's pages, by what they are about.
 
+mod account;
 mod auth;
 mod home;
 mod procurements;
@@ -29,7 +30,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(rounds::live_estimate)
         .service(rounds::act)
         .service(rounds::finalize)
-        .service(rounds::allocation_csv);
+        .service(rounds::allocation_csv)
+        .service(account::page)
+        .service(account::create_token)
+        .service(account::revoke_token)
+        .service(account::calendar_feed);
 }
 
 /// A page of the signed-in console: `context` plus the viewer, in the layout.

@@ -1,0 +1,615 @@
+//! The web console over real HTTP, as a browser without JavaScript uses it: cookies, forms and
+//! redirects. (`tests/browser` drives the same pages in Chromium.)
+
+use std::collections::BTreeMap;
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::allocations::{KAWAKAMI, NAGANO, open_round, put};
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, USER_PASSWORD, spawn_app, spawn_app_with,
+};
+use crate::lifecycle::procurement_body;
+
+/// A browser: its cookies, and the page it last loaded.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    client: awc::Client,
+    cookies: BTreeMap<String, String>,
+    /// `Set-Cookie` headers of the last answer, as sent.
+    pub set_cookies: Vec<String>,
+    pub page: String,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: awc::Client::builder().disable_redirects().finish(),
+            cookies: BTreeMap::new(),
+            set_cookies: Vec::new(),
+            page: String::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, method: Method, path: &str, form: Option<String>) -> Page {
+        let mut request = self.client.request(method, self.app.url(path));
+        if !self.cookies.is_empty() {
+            request = request.insert_header(("cookie", self.cookie_header()));
+        }
+        let response = match form {
+            Some(body) => {
+                request
+                    .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                    .send_body(body)
+                    .await
+            }
+            None => request.send().await,
+        };
+        let mut response = response.expect("the console answers");
+        self.set_cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for cookie in &self.set_cookies {
+            let (pair, attributes) = cookie.split_once(';').unwrap_or((cookie, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.body().limit(8 << 20).await.expect("a body");
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if response.status() == StatusCode::OK {
+            self.page.clone_from(&body);
+        }
+        Page {
+            status: response.status(),
+            location,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// The CSRF token of the last page's forms.
+    pub fn csrf(&self) -> String {
+        self.page
+            .split("name=\"_csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a form on the page")
+            .to_owned()
+    }
+
+    /// Posts `fields` with the page's CSRF token, as its form would.
+    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf();
+        let mut all = vec![("_csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    /// Posts exactly `fields`.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) {
+        let form = self.get("/login").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let signed_in = self
+            .submit(
+                "/login",
+                &[("email", email), ("password", password), ("next", "/")],
+            )
+            .await;
+        assert_eq!(
+            signed_in.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            signed_in.body
+        );
+        assert_eq!(signed_in.location.as_deref(), Some("/"));
+    }
+
+    pub fn has_session(&self) -> bool {
+        self.cookies.contains_key("kyodo_session")
+    }
+}
+
+/// A coordinator of `organization` with the tests' password; returns the e-mail address.
+async fn coordinator(app: &TestApp, organization: &str) -> String {
+    app.user("coordinator", organization).await.email
+}
+
+#[actix_web::test]
+async fn signing_in_sets_a_private_session_cookie_and_signing_out_ends_it() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location.as_deref(), Some("/login?next=%2F"));
+
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = browser
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("kyodo_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("長野県"), "{}", home.body);
+    assert!(home.body.contains("<html lang=\"ja\">"));
+
+    let out = browser.submit("/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(!browser.has_session());
+    assert_eq!(browser.get("/").await.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn the_session_cookie_is_secure_behind_tls_and_a_stolen_cookie_dies_with_sign_out() {
+    let app = spawn_app_with(|config| {
+        config.public_base_url = Some("https://kyodo.example.lg.jp".parse().unwrap());
+    })
+    .await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(
+        browser
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("kyodo_session=") && c.contains("Secure")),
+        "{:?}",
+        browser.set_cookies
+    );
+    // A copy of the cookie taken before signing out is worth nothing after.
+    let mut thief = Browser::new(&app);
+    thief.cookies = browser.cookies.clone();
+    assert_eq!(thief.get("/").await.status, StatusCode::OK);
+    browser.get("/").await;
+    browser.submit("/logout", &[]).await;
+    assert_eq!(thief.get("/").await.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn every_form_is_refused_without_its_csrf_token() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.get("/").await;
+    let genuine = browser.csrf();
+    // Another browser's token is no better than none.
+    let mut other = Browser::new(&app);
+    other.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    other.get("/").await;
+    let foreign = other.csrf();
+    assert_ne!(genuine, foreign);
+    let forms = [
+        "/login".to_owned(),
+        "/logout".to_owned(),
+        "/invitations/kyi_unknown".to_owned(),
+        format!("/rounds/{round}/answer"),
+        format!("/rounds/{round}/actions"),
+        format!("/rounds/{round}/finalize"),
+        "/procurements/any/questions".to_owned(),
+        "/questions/any/answer".to_owned(),
+        "/account/tokens".to_owned(),
+        "/account/tokens/any/revoke".to_owned(),
+        "/account/calendar".to_owned(),
+    ];
+    for path in &forms {
+        for token in ["", "forged", foreign.as_str()] {
+            let refused = browser
+                .post(
+                    path,
+                    &[("_csrf", token), ("action", "close"), ("status", "joined")],
+                )
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::FORBIDDEN,
+                "{path} with {token:?}"
+            );
+            assert!(
+                refused.body.contains("csrf_failed"),
+                "{path}: {}",
+                refused.body
+            );
+        }
+    }
+    // Nothing happened: the round is still open, and still signed in.
+    let round_now = app.get(&format!("/api/v1/rounds/{round}"), &admin).await;
+    assert_eq!(round_now.body["state"], "open");
+    assert_eq!(browser.get("/").await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_coordinator_answers_and_the_estimate_falls_when_another_body_joins() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    let email = coordinator(&app, KAWAKAMI).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email, USER_PASSWORD).await;
+
+    let home = browser.get("/").await;
+    assert!(
+        home.body.contains(&format!("/rounds/{round}")),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("未回答"));
+    let page = browser.get(&format!("/rounds/{round}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("川上村の回答"), "{}", page.body);
+
+    // A quantity that is not a number is shown beside its field, and nothing is written.
+    let wrong = browser
+        .submit(
+            &format!("/rounds/{round}/answer"),
+            &[
+                ("status", "joined"),
+                ("quantity", "many"),
+                ("contact_email", "not-an-address"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("id=\"declared_quantity-error\""),
+        "{}",
+        wrong.body
+    );
+    let answers = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(answers.body["counts"]["joined"], 0);
+
+    let joined = browser
+        .submit(
+            &format!("/rounds/{round}/answer"),
+            &[
+                ("status", "joined"),
+                ("options", "lgwan"),
+                ("contact_name", "川上 花子"),
+                ("contact_email", "dx@vill.kawakami.example.jp"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.body);
+    let answers = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(answers.body["counts"]["joined"], 1, "{}", answers.text);
+    assert_eq!(
+        answers.body["items"][0]["selected_options"],
+        json!(["lgwan"])
+    );
+
+    let amount = |page: &str| -> i64 {
+        page.split("data-amount=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .expect("an amount")
+    };
+    let alone = amount(
+        &browser
+            .get(&format!("/rounds/{round}/estimate?options=lgwan"))
+            .await
+            .body,
+    );
+    let without_option = amount(&browser.get(&format!("/rounds/{round}/estimate")).await.body);
+    assert!(without_option < alone, "{without_option} < {alone}");
+    let nagano = put(
+        &app,
+        &admin,
+        &round,
+        NAGANO,
+        json!({"status": "joined", "selected_options": ["lgwan"], "reason": "代理登録"}),
+    )
+    .await;
+    assert_eq!(nagano.status, 201, "{}", nagano.text);
+    let shared = amount(
+        &browser
+            .get(&format!("/rounds/{round}/estimate?options=lgwan"))
+            .await
+            .body,
+    );
+    assert!(shared < alone, "{shared} < {alone}");
+}
+
+#[actix_web::test]
+async fn pages_refuse_what_the_api_refuses() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    let draft = app
+        .post(
+            "/api/v1/procurements",
+            Some(&admin),
+            procurement_body(json!({"title": "下書きの調達"})),
+        )
+        .await;
+    let draft = draft.body["id"].as_str().unwrap().to_owned();
+    let email = coordinator(&app, KAWAKAMI).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email, USER_PASSWORD).await;
+    browser.get("/").await;
+
+    let hidden = browser.get(&format!("/procurements/{draft}")).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert!(
+        hidden.body.contains("procurement_not_found"),
+        "{}",
+        hidden.body
+    );
+    assert!(!browser.get("/").await.body.contains("下書きの調達"));
+    for (path, fields) in [
+        (
+            format!("/rounds/{round}/actions"),
+            vec![("action", "close")],
+        ),
+        (
+            format!("/rounds/{round}/finalize"),
+            vec![("total.base.2027", "1")],
+        ),
+    ] {
+        let refused = browser.submit(&path, &fields).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains("admin_only"), "{}", refused.body);
+    }
+    let viewer = app.user("viewer", KAWAKAMI).await;
+    let mut looking = Browser::new(&app);
+    looking.sign_in(&viewer.email, USER_PASSWORD).await;
+    looking.get(&format!("/rounds/{round}")).await;
+    let refused = looking
+        .submit(&format!("/rounds/{round}/answer"), &[("status", "joined")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("role_forbidden"), "{}", refused.body);
+    let answers = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(answers.body["counts"]["joined"], 0);
+}
+
+#[actix_web::test]
+async fn the_secretariat_closes_finalizes_and_downloads_the_csv() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    for org in [NAGANO, KAWAKAMI] {
+        let joined = put(
+            &app,
+            &admin,
+            &round,
+            org,
+            json!({"status": "joined", "reason": "代理登録"}),
+        )
+        .await;
+        assert_eq!(joined.status, 201, "{}", joined.text);
+    }
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let dashboard = browser.get(&format!("/rounds/{round}")).await;
+    assert!(
+        dashboard.body.contains("未回答の団体"),
+        "{}",
+        dashboard.body
+    );
+    assert!(dashboard.body.contains("広域連合別"));
+    let closed = browser
+        .submit(&format!("/rounds/{round}/actions"), &[("action", "close")])
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.body);
+    let dashboard = browser.get(&format!("/rounds/{round}")).await;
+    assert!(
+        dashboard.body.contains("負担額を確定"),
+        "{}",
+        dashboard.body
+    );
+    let mut fields = Vec::new();
+    for year in ["2027", "2028", "2029"] {
+        fields.push((format!("total.base.{year}"), "9,000,000".to_owned()));
+    }
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let finalized = browser
+        .submit(&format!("/rounds/{round}/finalize"), &fields)
+        .await;
+    assert_eq!(
+        finalized.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        finalized.body
+    );
+    let page = browser.get(&format!("/rounds/{round}")).await;
+    assert!(
+        page.body.contains("確定した負担額（第1版）"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("¥27,000,000"), "{}", page.body);
+    let csv = browser
+        .get(&format!("/rounds/{round}/allocation.csv"))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.starts_with('\u{feff}'));
+    assert!(csv.body.contains("長野市") && csv.body.contains("川上村"));
+}
+
+#[actix_web::test]
+async fn an_invitation_link_sets_the_password_and_signs_in() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let invited = app
+        .post(
+            "/api/v1/users",
+            Some(&admin),
+            json!({"email": "it@vill.example.jp", "display_name": "村 一人", "role": "coordinator", "organization": KAWAKAMI}),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    let token = app.invitation_token("it@vill.example.jp");
+    let mut browser = Browser::new(&app);
+    let form = browser.get(&format!("/invitations/{token}")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("it@vill.example.jp"));
+    let weak = browser
+        .submit(
+            &format!("/invitations/{token}"),
+            &[("password", "password")],
+        )
+        .await;
+    assert_eq!(
+        weak.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        weak.body
+    );
+    assert!(!browser.has_session());
+    browser.get(&format!("/invitations/{token}")).await;
+    let accepted = browser
+        .submit(
+            &format!("/invitations/{token}"),
+            &[("password", USER_PASSWORD)],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    assert!(browser.has_session());
+    assert!(browser.get("/").await.body.contains("川上村"));
+    // The link works once.
+    assert_eq!(
+        Browser::new(&app)
+            .get(&format!("/invitations/{token}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn signing_in_is_throttled_alike_for_unknown_and_known_accounts() {
+    let app = spawn_app_with(|c| c.login_attempts_per_account = 3).await;
+    for email in [ADMIN_EMAIL, "nobody@example.jp"] {
+        let mut browser = Browser::new(&app);
+        let mut last = None;
+        for _ in 0..4 {
+            browser.get("/login").await;
+            last = Some(
+                browser
+                    .submit(
+                        "/login",
+                        &[("email", email), ("password", "wrong password here")],
+                    )
+                    .await,
+            );
+        }
+        let last = last.expect("attempts");
+        assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS, "{email}");
+        assert!(last.body.contains("試行回数が多すぎます"));
+        assert!(last.location.is_none());
+    }
+}
+
+#[actix_web::test]
+async fn api_tokens_are_shown_once_and_revoked_from_the_account_page() {
+    let app = spawn_app().await;
+    let email = coordinator(&app, KAWAKAMI).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email, USER_PASSWORD).await;
+    browser.get("/account").await;
+    let created = browser
+        .submit(
+            "/account/tokens",
+            &[
+                ("name", "夜間同期"),
+                ("scope", "read_only"),
+                ("expires_in_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let secret = created
+        .body
+        .split("id=\"new-token\" readonly value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the new token")
+        .to_owned();
+    assert!(secret.starts_with("kyd_"));
+    let me = app.get("/api/v1/me", &secret).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    let again = browser.get("/account").await;
+    assert!(!again.body.contains(&secret), "shown once");
+    let id = app
+        .get(
+            "/api/v1/tokens",
+            &app.login(&email, USER_PASSWORD).await.body["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+        .await
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = browser
+        .submit(&format!("/account/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/api/v1/me", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
