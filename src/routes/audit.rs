@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Identity;
-use crate::db::audit::{self, AuditFilter};
+use crate::db::audit::{self, AuditEventRow, AuditFilter};
 use crate::domain::id::{OrganizationId, UserId};
 use crate::error::check;
 use crate::error::{ApiError, Problem};
@@ -48,6 +48,39 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
 }
 
+impl AuditParams {
+    pub fn filter(self) -> AuditFilter {
+        AuditFilter {
+            entity_type: self.entity_type,
+            entity_id: self.entity_id,
+            action: self.action,
+            actor_user_id: self.actor.map(UserId::from),
+            actor_organization_id: self.actor_organization.map(OrganizationId::from),
+            since: self.since.map(|t| t.naive_utc()),
+            until: self.until.map(|t| t.naive_utc()),
+        }
+    }
+}
+
+impl From<AuditEventRow> for AuditEvent {
+    fn from(r: AuditEventRow) -> Self {
+        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+        Self {
+            id: r.id,
+            occurred_at: r.occurred_at.and_utc(),
+            actor_user_id: r.actor_user_id,
+            actor_organization_id: r.actor_organization_id,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            before: json(r.before),
+            after: json(r.after),
+            reason: r.reason,
+            request_id: r.request_id,
+        }
+    }
+}
+
 fn audit_action() -> utoipa::openapi::schema::Object {
     one_of(
         "What happened: the entity type, a dot, and the change.",
@@ -75,35 +108,10 @@ pub async fn list_audit_events(
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
-    let p = params;
-    let filter = AuditFilter {
-        entity_type: p.entity_type,
-        entity_id: p.entity_id,
-        action: p.action,
-        actor_user_id: p.actor.map(UserId::from),
-        actor_organization_id: p.actor_organization.map(OrganizationId::from),
-        since: p.since.map(|t| t.naive_utc()),
-        until: p.until.map(|t| t.naive_utc()),
-    };
+    let filter = params.filter();
     let (rows, total) = state
         .db(move |conn| Ok(audit::list(conn, &filter, page.offset(), page.per_page)?))
         .await?;
-    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-    let items = rows
-        .into_iter()
-        .map(|r| AuditEvent {
-            id: r.id,
-            occurred_at: r.occurred_at.and_utc(),
-            actor_user_id: r.actor_user_id,
-            actor_organization_id: r.actor_organization_id,
-            action: r.action,
-            entity_type: r.entity_type,
-            entity_id: r.entity_id,
-            before: json(r.before),
-            after: json(r.after),
-            reason: r.reason,
-            request_id: r.request_id,
-        })
-        .collect();
+    let items = rows.into_iter().map(AuditEvent::from).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page, total)))
 }

@@ -34,6 +34,19 @@ pub struct NotificationParams {
 }
 
 /// A message in the outbox. What it says is not shown: an invitation carries its one-time link.
+impl NotificationParams {
+    pub fn filter(self) -> OutboxFilter {
+        OutboxFilter {
+            state: self.state,
+            channel: self.channel.map(|c| c.to_string()),
+            event: self.event,
+            organization_id: self.organization.map(OrganizationId::from),
+            round_id: self.round.map(RoundId::from),
+            recipient: self.recipient.map(|r| r.trim().to_lowercase()),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Notification {
     pub id: String,
@@ -123,14 +136,7 @@ pub async fn list_notifications(
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
-    let filter = OutboxFilter {
-        state: p.state,
-        channel: p.channel.map(|c| c.to_string()),
-        event: p.event,
-        organization_id: p.organization.map(OrganizationId::from),
-        round_id: p.round.map(RoundId::from),
-        recipient: p.recipient.map(|r| r.trim().to_lowercase()),
-    };
+    let filter = p.filter();
     let (rows, total) = state
         .db(move |conn| {
             Ok(crate::db::outbox::list(

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::domain::notification::{japanese_datetime, yen};
 use crate::error::ApiError;
 
-const SOURCES: [(&str, &str); 10] = [
+const SOURCES: [(&str, &str); 13] = [
     ("layout.j2", include_str!("../../templates/web/layout.j2")),
     ("macros.j2", include_str!("../../templates/web/macros.j2")),
     ("error.j2", include_str!("../../templates/web/error.j2")),
@@ -25,6 +25,9 @@ const SOURCES: [(&str, &str); 10] = [
     ),
     ("round.j2", include_str!("../../templates/web/round.j2")),
     ("account.j2", include_str!("../../templates/web/account.j2")),
+    ("outbox.j2", include_str!("../../templates/web/outbox.j2")),
+    ("audit.j2", include_str!("../../templates/web/audit.j2")),
+    ("pager.j2", include_str!("../../templates/web/pager.j2")),
     (
         "estimate.j2",
         include_str!("../../templates/web/estimate.j2"),

@@ -613,3 +613,57 @@ async fn api_tokens_are_shown_once_and_revoked_from_the_account_page() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[actix_web::test]
+async fn the_secretariat_reads_the_outbox_and_the_audit_log_and_retries_a_failed_message() {
+    use diesel::RunQueryDsl;
+    let app = spawn_app().await;
+    let email = coordinator(&app, KAWAKAMI).await;
+    let invitation = app.outbox("invitation", &email).remove(0);
+    let mut conn = app.pool().get().unwrap();
+    diesel::sql_query(format!(
+        "UPDATE outbox SET state = 'failed', attempts = 10, last_error = '550 mailbox unavailable' WHERE id = '{}'",
+        invitation.id
+    ))
+    .execute(&mut conn)
+    .unwrap();
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let failed = browser.get("/admin/outbox?state=failed").await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    assert!(
+        failed.body.contains("550 mailbox unavailable"),
+        "{}",
+        failed.body
+    );
+    assert!(failed.body.contains(&email));
+    let retried = browser
+        .submit(&format!("/admin/outbox/{}/retry", invitation.id), &[])
+        .await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.body);
+    assert!(
+        !browser
+            .get("/admin/outbox?state=failed")
+            .await
+            .body
+            .contains(&email)
+    );
+
+    let log = browser.get("/admin/audit?entity_type=notification").await;
+    assert!(log.body.contains("notification.retried"), "{}", log.body);
+    assert!(
+        !log.body.contains("<code>user.invited</code>"),
+        "filtered to notifications"
+    );
+    let wrong = browser.get("/admin/audit?from=yesterday").await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+
+    let mut coordinator_browser = Browser::new(&app);
+    coordinator_browser.sign_in(&email, USER_PASSWORD).await;
+    for path in ["/admin/outbox", "/admin/audit"] {
+        let refused = coordinator_browser.get(path).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(refused.body.contains("admin_only"));
+    }
+}

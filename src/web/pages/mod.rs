@@ -1,6 +1,7 @@
 //! The console's pages, by what they are about.
 
 mod account;
+mod admin;
 mod auth;
 mod home;
 mod procurements;
@@ -34,7 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(account::page)
         .service(account::create_token)
         .service(account::revoke_token)
-        .service(account::calendar_feed);
+        .service(account::calendar_feed)
+        .service(admin::outbox_page)
+        .service(admin::retry)
+        .service(admin::audit_page);
 }
 
 /// A page of the signed-in console: `context` plus the viewer, in the layout.
