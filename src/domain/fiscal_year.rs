@@ -4,6 +4,17 @@ pub const FIRST: i32 = 2000;
 pub const LAST: i32 = 2100;
 
 /// A year a contract term or renewal may plausibly name.
+/// The fiscal year (年度, April to March, Japan time) that `utc` falls in.
+pub fn of(utc: chrono::NaiveDateTime) -> i32 {
+    use chrono::Datelike;
+    let japan = utc + chrono::Duration::hours(9);
+    if japan.month() >= 4 {
+        japan.year()
+    } else {
+        japan.year() - 1
+    }
+}
+
 pub fn is_valid(year: i32) -> bool {
     (FIRST..=LAST).contains(&year)
 }

@@ -318,6 +318,24 @@ pub struct ProcurementPatch {
 }
 
 impl ProcurementPatch {
+    /// A patch that replaces every field with `input`'s (a whole form sent again).
+    pub fn whole(input: ProcurementInput) -> Self {
+        Self {
+            title: Some(input.title),
+            summary: Some(input.summary),
+            category: Some(input.category),
+            lead_organization: Some(input.lead_organization),
+            mandatory: Some(input.mandatory),
+            small_body_friendly: Some(input.small_body_friendly),
+            eligibility: Some(input.eligibility),
+            options: Some(input.options),
+            documents: Some(input.documents),
+            cost_model: Some(input.cost_model),
+            contract_start_fiscal_year: Some(input.contract_start_fiscal_year),
+            contract_end_fiscal_year: Some(input.contract_end_fiscal_year),
+        }
+    }
+
     /// `input` with the fields this patch names replaced.
     pub fn apply_to(self, input: &mut ProcurementInput) {
         macro_rules! merge {

@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod error;
 mod form;
 mod pages;
+mod procurement_form;
 pub mod session;
 pub mod templates;
 
@@ -20,4 +21,11 @@ pub const ASSETS: &str = "/assets";
 /// Every page of the console.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(assets::asset).configure(pages::configure);
+}
+
+/// `2026-12-01T17:00` as a browser's `datetime-local` field sends it, read as JST.
+pub fn jst_input(value: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M")
+        .ok()
+        .map(|local| local - chrono::Duration::hours(9))
 }

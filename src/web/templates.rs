@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::domain::notification::{japanese_datetime, yen};
 use crate::error::ApiError;
 
-const SOURCES: [(&str, &str); 13] = [
+const SOURCES: [(&str, &str); 14] = [
     ("layout.j2", include_str!("../../templates/web/layout.j2")),
     ("macros.j2", include_str!("../../templates/web/macros.j2")),
     ("error.j2", include_str!("../../templates/web/error.j2")),
@@ -28,6 +28,10 @@ const SOURCES: [(&str, &str); 13] = [
     ("outbox.j2", include_str!("../../templates/web/outbox.j2")),
     ("audit.j2", include_str!("../../templates/web/audit.j2")),
     ("pager.j2", include_str!("../../templates/web/pager.j2")),
+    (
+        "procurement_form.j2",
+        include_str!("../../templates/web/procurement_form.j2"),
+    ),
     (
         "estimate.j2",
         include_str!("../../templates/web/estimate.j2"),

@@ -667,3 +667,112 @@ async fn the_secretariat_reads_the_outbox_and_the_audit_log_and_retries_a_failed
         assert!(refused.body.contains("admin_only"));
     }
 }
+
+#[actix_web::test]
+async fn the_secretariat_writes_a_cost_model_in_the_form_and_runs_a_round() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let form = browser.get("/procurements/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let mut fields = vec![
+        ("title", "電子申請システム"),
+        ("summary", "オンライン申請の共同利用"),
+        ("category", "residents"),
+        ("lead_organization", "200000"),
+        ("contract_start_fiscal_year", "2027"),
+        ("contract_end_fiscal_year", "2028"),
+        ("options", "lgwan | LGWAN接続 | 閉域網から利用"),
+        (
+            "documents",
+            "仕様書 | https://www.pref.nagano.lg.jp/dx/spec.pdf",
+        ),
+        ("cost_model.pools[0].code", "base"),
+        ("cost_model.pools[0].total.kind", "schedule"),
+        (
+            "cost_model.pools[0].total.steps",
+            "10: 8,000,000\n*: 12,000,000",
+        ),
+        ("cost_model.pools[0].weights.equal", "20"),
+        ("cost_model.pools[0].weights.population", "70"),
+        (
+            "cost_model.pools[0].population_transform.kind",
+            "degressive",
+        ),
+        ("cost_model.pools[0].population_transform.exponent", "0.585"),
+        ("cost_model.pools[1].code", "lgwan"),
+        ("cost_model.pools[1].total.kind", "fixed"),
+        ("cost_model.pools[1].total.amount", "1200000"),
+        ("cost_model.pools[1].weights.equal", "100"),
+    ];
+    // 20 % + 70 % is not the whole: the model's rule speaks beside the weights.
+    let refused = browser.submit("/procurements", &fields).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("id=\"cost_model.pools[0].weights-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("電子申請システム"),
+        "the form keeps what was typed"
+    );
+    fields[12] = ("cost_model.pools[0].weights.population", "80");
+    let created = browser.submit("/procurements", &fields).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.location.expect("the new procurement");
+    let id = location.trim_start_matches("/procurements/").to_owned();
+    let admin = app.admin_token().await;
+    let stored = app.get(&format!("/api/v1/procurements/{id}"), &admin).await;
+    assert_eq!(stored.body["status"], "draft");
+    assert_eq!(
+        stored.body["cost_model"]["pools"][0]["weights"],
+        json!({"equal": 2000, "population": 8000, "usage": 0})
+    );
+    assert_eq!(
+        stored.body["cost_model"]["pools"][0]["total"]["steps"][1],
+        json!({"up_to": null, "amount": 12000000})
+    );
+
+    // Edited through the same form, then published and given a round.
+    let edit = browser.get(&format!("/procurements/{id}/edit")).await;
+    assert!(edit.body.contains("10: 8000000"), "{}", edit.body);
+    let published = browser
+        .submit(&format!("/procurements/{id}/publish"), &[])
+        .await;
+    assert_eq!(
+        published.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        published.body
+    );
+    browser.get(&location).await;
+    let now = app.clock_now() + chrono::Duration::hours(9);
+    let opens = (now - chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let closes = (now + chrono::Duration::days(7))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let round = browser
+        .submit(
+            &format!("/procurements/{id}/rounds"),
+            &[
+                ("kind", "commitment"),
+                ("opens_at", &opens),
+                ("closes_at", &closes),
+                ("population_base_date", "2020-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(round.status, StatusCode::SEE_OTHER, "{}", round.body);
+    let round_page = browser.get(round.location.as_deref().unwrap()).await;
+    assert!(round_page.body.contains("受付中"), "{}", round_page.body);
+}

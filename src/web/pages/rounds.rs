@@ -33,6 +33,7 @@ use crate::service::rounds::{self, Details, visible_round};
 use crate::state::AppState;
 use crate::web::error::PageError;
 use crate::web::form::CsrfForm;
+use crate::web::jst_input;
 use crate::web::session::Viewer;
 use crate::web::templates;
 
@@ -332,13 +333,6 @@ struct ActionForm {
     reason: Option<String>,
 }
 
-/// `2026-12-01T17:00` as a browser's `datetime-local` sends it, read as JST.
-fn jst_input(value: &str) -> Result<chrono::NaiveDateTime, ApiError> {
-    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
-        .map(|local| local - chrono::Duration::hours(9))
-        .map_err(|_| ApiError::invalid_field("closes_at", "invalid_format", "a date and time, JST"))
-}
-
 /// Open, close, reopen (with a new deadline) or cancel (with a reason) a round.
 #[post("/rounds/{id}/actions")]
 pub async fn act(
@@ -364,7 +358,11 @@ pub async fn act(
         }
     };
     let closes_at = blank_to_none(form.closes_at)
-        .map(|v| jst_input(&v))
+        .map(|v| {
+            jst_input(&v).ok_or_else(|| {
+                ApiError::invalid_field("closes_at", "invalid_format", "a date and time, JST")
+            })
+        })
         .transpose()?;
     let reason = blank_to_none(form.reason)
         .map(|r| crate::service::single_text(&r, "reason", crate::routes::MAX_REASON))
