@@ -50,7 +50,7 @@ pub async fn middleware(
     let docs = path == "/docs" || path.starts_with("/docs/");
     let console = is_console(path);
     let private = req.headers().contains_key(header::AUTHORIZATION)
-        || req.cookie(SESSION_COOKIE).is_some()
+        || (req.cookie(SESSION_COOKIE).is_some() && !path.starts_with(crate::web::ASSETS))
         || path.starts_with("/invitations/")
         || CREDENTIAL_PATHS
             .iter()

@@ -776,3 +776,59 @@ async fn the_secretariat_writes_a_cost_model_in_the_form_and_runs_a_round() {
     let round_page = browser.get(round.location.as_deref().unwrap()).await;
     assert!(round_page.body.contains("受付中"), "{}", round_page.body);
 }
+
+#[actix_web::test]
+async fn pages_run_only_their_own_scripts_and_signed_in_pages_are_not_stored() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let cookie = format!("kyodo_session={}", browser.cookies["kyodo_session"]);
+    let page = client
+        .get(app.url("/"))
+        .insert_header(("cookie", cookie.as_str()))
+        .send()
+        .await
+        .unwrap();
+    let header = |response: &awc::ClientResponse<_>, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let csp = header(&page, "content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(header(&page, "cache-control"), "no-store");
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    // The stylesheet and scripts are the same for everyone: browsers keep them.
+    for asset in [
+        "console.css",
+        "console.js",
+        "htmx.min.js",
+        "htmx-ext-sse.js",
+    ] {
+        let served = client
+            .get(app.url(&format!("/assets/{asset}")))
+            .insert_header(("cookie", cookie.as_str()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), StatusCode::OK, "{asset}");
+        assert_eq!(
+            header(&served, "cache-control"),
+            "public, max-age=86400",
+            "{asset}"
+        );
+    }
+    let missing = client
+        .get(app.url("/assets/nothing.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
