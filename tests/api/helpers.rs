@@ -167,6 +167,12 @@ async fn start(
 }
 
 impl TestApp {
+    /// What the service takes as now.
+    pub fn clock_now(&self) -> chrono::NaiveDateTime {
+        use kyodo::clock::Clock;
+        self.clock.now()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

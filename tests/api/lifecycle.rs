@@ -91,11 +91,6 @@ async fn put(app: &TestApp, token: &str, round: &str, org: &str, body: Value) ->
 }
 
 impl TestApp {
-    pub fn clock_now(&self) -> NaiveDateTime {
-        use kyodo::clock::Clock;
-        self.clock.now()
-    }
-
     /// Follows the feed from `since` until `expected` entries have arrived and the feed is
     /// drained. On PostgreSQL a change becomes visible once every older transaction in the
     /// cluster has ended, so an empty page may only mean "not yet": poll again, boundedly.

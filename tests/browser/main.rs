@@ -6,6 +6,7 @@
 //! `cargo test --test browser -- --ignored`. Screenshots go to `target/screenshots/`.
 
 mod browser;
+mod console;
 mod docs;
 mod fixtures;
 mod harness;
