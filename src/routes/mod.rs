@@ -128,8 +128,7 @@ pub fn one_of(description: &str, values: impl IntoIterator<Item = impl Into<Stri
         .build()
 }
 
-/// Longest reason an administrator may give for an action.
-pub const MAX_REASON: usize = 1000;
+pub use crate::domain::limits::MAX_REASON;
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_PER_PAGE: i64 = 200;
