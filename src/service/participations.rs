@@ -15,12 +15,12 @@ use crate::db::rounds::{self, RoundRow};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::contact::clean_contact;
 use crate::domain::field_error::FieldError;
-use crate::domain::limits::{MAX_OPTIONS, MAX_REASON, check_count};
-use crate::domain::text::{Lines, optional_text};
 use crate::domain::id::RoundId;
+use crate::domain::limits::{MAX_OPTIONS, MAX_REASON, check_count};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{self as round_rules, RoundState};
+use crate::domain::text::{Lines, optional_text};
 use crate::domain::user::Role;
 use crate::error::{ApiError, check};
 use crate::service::procurements::Procurement;
@@ -39,7 +39,7 @@ pub enum ParticipationChange {
 
 impl ParticipationChange {
     /// The participation's status afterwards.
-    fn status(self) -> ParticipationStatus {
+    pub fn status(self) -> ParticipationStatus {
         match self {
             Self::Join => ParticipationStatus::Joined,
             Self::Decline => ParticipationStatus::Declined,

@@ -10,9 +10,7 @@ use crate::error::{ApiError, Problem};
 use crate::reply::Reply;
 use crate::routes::IdempotencyKey;
 use crate::routes::extract::JsonBody;
-use crate::service::participations::{
-    AnswerInput, answer, authorize, require_reason,
-};
+use crate::service::participations::{AnswerInput, answer, authorize, require_reason};
 use crate::state::AppState;
 
 /// The status an answer gives the body in the round (withdrawing is `DELETE`).
