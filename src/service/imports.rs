@@ -94,13 +94,12 @@ pub fn import_answers(
     takes_answers(&round, now)?;
     let reason = single_text(reason, "reason", MAX_REASON)?;
     let eligible = eligible_bodies(conn, &procurement)?.len();
-    let lines = read(csv, eligible).map_err(rejected)?;
+    let (lines, mut errors) = read(csv, eligible).map_err(rejected)?;
 
     let mut report = ImportReport {
         rows: lines.len(),
         ..ImportReport::default()
     };
-    let mut errors = Vec::new();
     let mut writes = Vec::new();
     let mut first_line_of: HashMap<OrganizationId, usize> = HashMap::new();
     for line in &lines {
@@ -117,6 +116,7 @@ pub fn import_answers(
         }
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
         return Err(rejected(errors));
     }
 
@@ -172,8 +172,11 @@ impl Line {
     }
 }
 
-/// The rows of bodies in `csv` (blank rows left out), after its header; at most `max_rows`.
-fn read(csv: &[u8], max_rows: usize) -> Result<Vec<Line>, Vec<FieldError>> {
+/// The rows of bodies in `csv` (blank rows left out), after its header, and the errors of rows
+/// that cannot be read as one; or why the file as a whole cannot be taken (not UTF-8, not the
+/// answers sheet's header, more than `max_rows` rows).
+#[allow(clippy::type_complexity)]
+fn read(csv: &[u8], max_rows: usize) -> Result<(Vec<Line>, Vec<FieldError>), Vec<FieldError>> {
     let csv = csv.strip_prefix(BOM).unwrap_or(csv);
     if let Err(error) = std::str::from_utf8(csv) {
         let line = 1 + csv[..error.valid_up_to()]
@@ -214,6 +217,7 @@ fn read(csv: &[u8], max_rows: usize) -> Result<Vec<Line>, Vec<FieldError>> {
     }
     let mut lines = Vec::new();
     let mut errors = Vec::new();
+    let mut rows = 0;
     for record in records {
         let record = record.map_err(|e| vec![unreadable(&e)])?;
         let number = record
@@ -221,6 +225,19 @@ fn read(csv: &[u8], max_rows: usize) -> Result<Vec<Line>, Vec<FieldError>> {
             .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
+        }
+        rows += 1;
+        if rows > max_rows {
+            return Err(vec![
+                FieldError::new(
+                    "row",
+                    "too_many_rows",
+                    format!(
+                        "the round has {max_rows} eligible bodies: a file has at most one row for each"
+                    ),
+                )
+                .on_line(number),
+            ]);
         }
         if record.len() != ANSWER_HEADERS.len() {
             errors.push(
@@ -237,29 +254,12 @@ fn read(csv: &[u8], max_rows: usize) -> Result<Vec<Line>, Vec<FieldError>> {
             );
             continue;
         }
-        if lines.len() == max_rows {
-            errors.push(
-                FieldError::new(
-                    "row",
-                    "too_many_rows",
-                    format!(
-                        "the round has {max_rows} eligible bodies: a file has at most one row for each"
-                    ),
-                )
-                .on_line(number),
-            );
-            return Err(errors);
-        }
         lines.push(Line {
             number,
             cells: record.iter().map(str::to_owned).collect(),
         });
     }
-    if errors.is_empty() {
-        Ok(lines)
-    } else {
-        Err(errors)
-    }
+    Ok((lines, errors))
 }
 
 fn unreadable(error: &csv::Error) -> FieldError {
@@ -353,7 +353,7 @@ impl Row<'_> {
         let (change, details) = match input.checked() {
             Ok(checked) => checked,
             Err(found) => {
-                errors.extend(found);
+                errors.extend(on_columns(found));
                 return Ok(finish(errors, None));
             }
         };
@@ -445,14 +445,18 @@ fn finish(errors: Vec<FieldError>, write: Option<Write>) -> Result<Option<Write>
 
 /// A refusal of a row, as errors on its columns; `field` for a refusal of the whole row.
 fn as_row_errors(error: ApiError, field: &str) -> Result<Vec<FieldError>, ApiError> {
-    Ok(error
-        .into_field_errors(field)?
+    Ok(on_columns(error.into_field_errors(field)?))
+}
+
+/// Errors on an answer's fields, as errors on the sheet's columns.
+fn on_columns(errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
         .into_iter()
         .map(|e| FieldError {
             field: column_of(&e.field).to_owned(),
             ..e
         })
-        .collect())
+        .collect()
 }
 
 /// Whether writing `change` with `details` would leave `stored` as it is: a blank contact or

@@ -15,6 +15,7 @@ mod hardening;
 mod headers;
 mod helpers;
 mod idempotency;
+mod imports;
 mod lifecycle;
 mod logs;
 mod notifications;
