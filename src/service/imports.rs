@@ -175,7 +175,6 @@ impl Line {
 /// The rows of bodies in `csv` (blank rows left out), after its header, and the errors of rows
 /// that cannot be read as one; or why the file as a whole cannot be taken (not UTF-8, not the
 /// answers sheet's header, more than `max_rows` rows).
-#[allow(clippy::type_complexity)]
 fn read(csv: &[u8], max_rows: usize) -> Result<(Vec<Line>, Vec<FieldError>), Vec<FieldError>> {
     let csv = csv.strip_prefix(BOM).unwrap_or(csv);
     if let Err(error) = std::str::from_utf8(csv) {
