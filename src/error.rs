@@ -138,6 +138,31 @@ impl ApiError {
         }
     }
 
+    /// 422 with `code` and every error found, for inputs checked as a whole (an uploaded file).
+    pub fn unprocessable(
+        code: &'static str,
+        detail: impl Into<String>,
+        errors: Vec<FieldError>,
+    ) -> Self {
+        Self {
+            errors,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+        }
+    }
+
+    /// A refusal of one item among many, as field errors: its own when it has some, else one on
+    /// `field` with its code and detail. A failure of the service (5xx) stays what it is.
+    pub fn into_field_errors(self, field: &str) -> Result<Vec<FieldError>, Self> {
+        if !self.status.is_client_error() {
+            return Err(self);
+        }
+        if self.errors.is_empty() {
+            Ok(vec![FieldError::new(field, self.code, self.detail)])
+        } else {
+            Ok(self.errors)
+        }
+    }
+
     pub fn invalid_field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, code, message)])
     }

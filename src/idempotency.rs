@@ -2,8 +2,9 @@
 //! gets the first answer, instead of a second change.
 //!
 //! - Operations take a key when their documentation lists the header: the POST and PUT that create
-//!   or change procurements, rounds, answers and questions. Every other POST and PUT refuses one
-//!   with 422 `idempotency_key_not_accepted`, so that answers carrying a secret (`POST /tokens`,
+//!   or change procurements, rounds, answers (one, or a spreadsheet of them) and questions, and
+//!   the reminder sent now. Every other POST and PUT refuses one with 422
+//!   `idempotency_key_not_accepted`, so that answers carrying a secret (`POST /tokens`,
 //!   `POST /users`, `/auth/*`, `/invitations/*`) are never stored and a refresh token is spent
 //!   once. PATCH (which takes `If-Match`), DELETE and reads ignore the header.
 //! - The key, the request's writes and its answer commit in one transaction

@@ -59,6 +59,8 @@ pub enum Action {
     SecretRotated,
     /// A webhook endpoint whose deliveries failed for too long, stopped.
     Disabled,
+    /// An open round's reminder sent now, by an administrator, to bodies that have not answered.
+    Reminded,
 }
 
 /// Every change the service records, by kind of entity. Changes to procurements, rounds,
@@ -82,6 +84,7 @@ pub const RECORDED: [(EntityType, &[Action]); 11] = {
                 Cancelled,
                 Finalized,
                 DeadlineExtended,
+                Reminded,
             ],
         ),
         (

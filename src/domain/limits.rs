@@ -13,6 +13,8 @@ pub const MAX_KINDS: usize = 6;
 /// Steps of a price schedule, bands of a tiered population transform.
 pub const MAX_STEPS: usize = 50;
 pub const MAX_CONTACTS: usize = 20;
+/// Longest reason an administrator may give for an action.
+pub const MAX_REASON: usize = 1000;
 
 /// A `too_many` error on `field` when `count` exceeds `max`.
 pub fn check_count(count: usize, max: usize, field: &str, errors: &mut Vec<FieldError>) {

@@ -60,21 +60,71 @@ impl<T: 'static> FromRequest for JsonBody<T> {
             req.mime_type(),
             Ok(Some(mime)) if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON)
         );
-        let bytes = Bytes::from_request(req, payload);
+        let bytes = read_body(req, payload);
         Box::pin(async move {
-            let bytes = bytes
-                .await
-                .map_err(|error| match error.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::payload_too_large(),
-                    _ => ApiError::bad_request(
-                        "unreadable_body",
-                        format!("The request body could not be read: {error}."),
-                    ),
-                })?;
             Ok(Self {
-                bytes,
+                bytes: bytes.await?,
                 declared_json,
                 _decodes_to: PhantomData,
+            })
+        })
+    }
+}
+
+/// The body, within `MAX_BODY_BYTES` (413 beyond).
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<Bytes, ApiError>> {
+    let bytes = Bytes::from_request(req, payload);
+    Box::pin(async move {
+        bytes
+            .await
+            .map_err(|error| match error.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::payload_too_large(),
+                _ => ApiError::bad_request(
+                    "unreadable_body",
+                    format!("The request body could not be read: {error}."),
+                ),
+            })
+    })
+}
+
+/// A request body sent as a spreadsheet (`text/csv`), read (within `MAX_BODY_BYTES`) but not yet
+/// taken.
+pub struct CsvBody {
+    bytes: Bytes,
+    declared_csv: bool,
+}
+
+impl CsvBody {
+    /// The file: 415 unless it was sent as `text/csv`.
+    pub fn take(self) -> Result<Bytes, ApiError> {
+        if !self.declared_csv {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "The request body must be CSV, sent with `Content-Type: text/csv`.",
+            ));
+        }
+        Ok(self.bytes)
+    }
+}
+
+impl FromRequest for CsvBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared_csv = matches!(
+            req.mime_type(),
+            Ok(Some(mime)) if mime.type_() == mime::TEXT && mime.subtype() == mime::CSV
+        );
+        let bytes = read_body(req, payload);
+        Box::pin(async move {
+            Ok(Self {
+                bytes: bytes.await?,
+                declared_csv,
             })
         })
     }

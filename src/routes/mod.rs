@@ -69,7 +69,10 @@ fn api_v1(cfg: &mut ServiceConfig) {
         .service(rounds::actions::close_round)
         .service(rounds::actions::reopen_round)
         .service(rounds::actions::cancel_round)
+        .service(rounds::reminders::remind)
         .service(participations::list::list_participations)
+        .service(participations::export::export_participations)
+        .service(participations::import::import_participations)
         .service(participations::put::put_participation)
         .service(participations::withdraw::withdraw_participation)
         .service(participations::history::participation_history)
@@ -128,8 +131,7 @@ pub fn one_of(description: &str, values: impl IntoIterator<Item = impl Into<Stri
         .build()
 }
 
-/// Longest reason an administrator may give for an action.
-pub const MAX_REASON: usize = 1000;
+pub use crate::domain::limits::MAX_REASON;
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_PER_PAGE: i64 = 200;

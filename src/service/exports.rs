@@ -1,12 +1,24 @@
-//! A finalized allocation for other programs: CSV that Excel in Japan opens as it is, and an
-//! Open Contracting Data Standard 1.1 release package.
+//! Data for other programs: a finalized allocation as CSV that Excel in Japan opens as it is and
+//! as an Open Contracting Data Standard 1.1 release package; a round's answers as the same kind
+//! of CSV, which the secretariat fills in and uploads again (`service::imports`).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
+use crate::auth::Identity;
+use crate::db::DbConnection;
+use crate::db::organizations::Member;
+use crate::db::participations::{self, ParticipationRow};
 use crate::domain::allocation::Share;
+use crate::domain::id::{OrganizationId, RoundId};
+use crate::domain::notification::jst;
+use crate::domain::participation::UNANSWERED_JA;
 use crate::error::ApiError;
 use crate::service::allocations::AllocationDocument;
+use crate::service::procurements::eligible_bodies;
+use crate::service::rounds::visible_round;
 
 /// The CSV's columns, as Japanese finance offices name them.
 pub const CSV_HEADERS: [&str; 12] = [
@@ -25,17 +37,27 @@ pub const CSV_HEADERS: [&str; 12] = [
 ];
 
 /// UTF-8 byte order mark: without it Excel reads UTF-8 as Shift_JIS.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV file that Excel in Japan opens as it is: a byte order mark, CRLF line ends, `headers`.
+fn excel_csv(headers: &[&str]) -> Result<csv::Writer<Vec<u8>>, ApiError> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(BOM.to_vec());
+    writer.write_record(headers).map_err(anyhow::Error::from)?;
+    Ok(writer)
+}
+
+fn finish(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
+    writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing CSV: {e}").into())
+}
 
 /// The allocation as CSV: UTF-8 with a byte order mark, CRLF line ends, one row per body, pool
 /// and fiscal year (by year, pool, then 団体コード), and a last row of totals.
 pub fn csv(document: &AllocationDocument) -> Result<Vec<u8>, ApiError> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(BOM.to_vec());
-    writer
-        .write_record(CSV_HEADERS)
-        .map_err(anyhow::Error::from)?;
+    let mut writer = excel_csv(&CSV_HEADERS)?;
     let mut sums = [0i64; 6];
     let mut pools: Vec<_> = document.pools.iter().collect();
     pools.sort_by_key(|p| p.fiscal_year);
@@ -104,9 +126,97 @@ pub fn csv(document: &AllocationDocument) -> Result<Vec<u8>, ApiError> {
     ];
     totals.extend(sums.iter().map(i64::to_string));
     writer.write_record(&totals).map_err(anyhow::Error::from)?;
-    writer
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("writing CSV: {e}").into())
+    finish(writer)
+}
+
+/// The columns of the answers sheet, which an upload (`service::imports`) reads back.
+pub const ANSWER_HEADERS: [&str; 10] = [
+    "団体コード",
+    "団体名",
+    "回答",
+    "オプション",
+    "数量",
+    "担当者",
+    "メール",
+    "電話",
+    "備考",
+    "回答日時",
+];
+
+/// Characters that make a spreadsheet read a cell as a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Text someone typed, made inert for a spreadsheet: a cell that would start a formula
+/// (`=HYPERLINK(…)` in a note) gets a leading apostrophe, which Excel shows as text.
+fn inert(text: &str) -> String {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A cell of an uploaded sheet as typed: without the apostrophe `inert` added.
+pub fn typed(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+/// A round's answers for the secretariat: every eligible body, answered or not, in code order.
+pub fn answers_sheet(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    round_id: &RoundId,
+) -> Result<Vec<u8>, ApiError> {
+    identity.require_admin()?;
+    let (round, procurement) = visible_round(conn, identity, round_id)?;
+    let mut answers: HashMap<OrganizationId, ParticipationRow> =
+        participations::list_for_round(conn, &round.id)?
+            .into_iter()
+            .map(|(row, _)| (row.organization_id.clone(), row))
+            .collect();
+    let bodies = eligible_bodies(conn, &procurement)?;
+    let mut writer = excel_csv(&ANSWER_HEADERS)?;
+    for body in bodies {
+        let answer = answers.remove(&body.id);
+        let record = answer_record(&body, answer.as_ref())?;
+        writer.write_record(&record).map_err(anyhow::Error::from)?;
+    }
+    finish(writer)
+}
+
+/// One body's line of the answers sheet, in `ANSWER_HEADERS` order.
+fn answer_record(
+    body: &Member,
+    answer: Option<&ParticipationRow>,
+) -> Result<Vec<String>, ApiError> {
+    let code = body.lg_code.clone().unwrap_or_else(|| body.id.to_string());
+    let Some(answer) = answer else {
+        let mut record = vec![code, body.name.clone(), UNANSWERED_JA.to_owned()];
+        record.resize(ANSWER_HEADERS.len(), String::new());
+        return Ok(record);
+    };
+    let options: Vec<String> =
+        serde_json::from_str(&answer.selected_options).map_err(anyhow::Error::from)?;
+    let text = |value: &Option<String>| value.as_deref().map(inert).unwrap_or_default();
+    let answered_at = answer.updated_at.and_utc().with_timezone(&jst());
+    Ok(vec![
+        code,
+        body.name.clone(),
+        answer.status.label_ja().to_owned(),
+        options.join(" "),
+        answer
+            .declared_quantity
+            .map(|q| q.to_string())
+            .unwrap_or_default(),
+        text(&answer.contact_name),
+        text(&answer.contact_email),
+        text(&answer.contact_phone),
+        text(&answer.note),
+        answered_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+    ])
 }
 
 /// The Budget Breakdown extension, which `planning.budget.budgetBreakdown` comes from.

@@ -5,6 +5,7 @@ pub mod allocations;
 pub mod calendar;
 pub mod exports;
 pub mod feed;
+pub mod imports;
 pub mod notifications;
 pub mod organizations;
 pub mod participations;

@@ -11,21 +11,26 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::auth::Identity;
 use crate::db;
 use crate::db::DbConnection;
-use crate::db::audit::Actor;
+use crate::db::audit::{Actor, Audience, Change};
 use crate::db::organizations::Member;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::questions::QuestionRow;
 use crate::db::rounds::RoundRow;
 use crate::domain::audit::{Action, EntityType};
+use crate::domain::field_error::FieldError;
 use crate::domain::id::{OrganizationId, RoundId};
+use crate::domain::limits::{MAX_LISTED_ORGANIZATIONS, check_count};
 use crate::domain::notification::{Channel, DeliveryState, Event, japanese_datetime};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::round::{RoundAction, RoundState};
 use crate::domain::user::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, check};
+use crate::service::participations::takes_answers;
 use crate::service::procurements::{Procurement, eligible_bodies};
+use crate::service::rounds::visible_round;
 
 /// One message to write: to one address, about one event.
 #[derive(Debug, Clone)]
@@ -44,6 +49,15 @@ pub fn enqueue(
     messages: Vec<Message>,
     now: NaiveDateTime,
 ) -> Result<usize, ApiError> {
+    let messages = without_opt_outs(conn, messages)?;
+    write(conn, messages, now)
+}
+
+/// `messages` but those to addresses that opted out of their event.
+fn without_opt_outs(
+    conn: &mut DbConnection,
+    messages: Vec<Message>,
+) -> Result<Vec<Message>, ApiError> {
     let optional: Vec<String> = messages
         .iter()
         .filter(|m| m.event.may_opt_out())
@@ -54,9 +68,19 @@ pub fn enqueue(
     } else {
         outbox::opted_out(conn, &optional)?.into_iter().collect()
     };
-    let rows: Vec<OutboxRow> = messages
+    Ok(messages
         .into_iter()
         .filter(|m| !(m.event.may_opt_out() && opted_out.contains(&m.recipient)))
+        .collect())
+}
+
+fn write(
+    conn: &mut DbConnection,
+    messages: Vec<Message>,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    let rows: Vec<OutboxRow> = messages
+        .into_iter()
         .map(|m| {
             OutboxRow::pending(
                 Channel::Email,
@@ -338,6 +362,135 @@ fn remind(
         json!({"days_before": days_before}),
     )?;
     enqueue(conn, messages, now)
+}
+
+/// Who a reminder sent now reached.
+#[derive(Debug)]
+pub struct Reminded {
+    /// Bodies with at least one message, in code order.
+    pub organizations: Vec<Member>,
+    /// Messages written: one per address of each body.
+    pub messages: usize,
+}
+
+/// Sends the reminder of an open round now, to each eligible body that has not answered (or to
+/// those of `only`, by id or 団体コード, that have not), at the addresses that did not opt out of
+/// reminders; audited once as `round.reminded`. Refuses non-administrators (403), an unknown round
+/// (404), a round that does not take answers (409 `round_not_open`), and in `only` a body that is
+/// unknown or not eligible (422). Runs in the caller's transaction.
+pub fn remind_now(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    actor: &Actor,
+    round_id: &RoundId,
+    only: Option<&[String]>,
+    now: NaiveDateTime,
+) -> Result<Reminded, ApiError> {
+    identity.require_admin()?;
+    let (round, procurement) = visible_round(conn, identity, round_id)?;
+    takes_answers(&round, now)?;
+    let answered: HashSet<OrganizationId> =
+        db::participations::responded(conn, std::slice::from_ref(&round.id))?
+            .into_iter()
+            .map(|(_, organization)| organization)
+            .collect();
+    let eligible = eligible_bodies(conn, &procurement)?;
+    let wanted: Option<HashSet<OrganizationId>> = match only {
+        None => None,
+        Some(keys) => Some(listed_bodies(conn, keys, &eligible)?),
+    };
+    let due: Vec<Member> = eligible
+        .into_iter()
+        .filter(|b| !answered.contains(&b.id))
+        .filter(|b| wanted.as_ref().is_none_or(|w| w.contains(&b.id)))
+        .collect();
+    // Whole days left, rounded up, as the scheduled reminders count them.
+    let seconds_left = (round.closes_at - now).num_seconds();
+    let days_before = (seconds_left + 86_399) / 86_400;
+    let messages = to_bodies(
+        conn,
+        Event::Reminder,
+        &procurement,
+        &round,
+        &due,
+        json!({"days_before": days_before}),
+    )?;
+    let messages = without_opt_outs(conn, messages)?;
+    let reached: HashSet<OrganizationId> = messages
+        .iter()
+        .filter_map(|m| m.organization_id.clone())
+        .collect();
+    let written = write(conn, messages, now)?;
+    let organizations: Vec<Member> = due
+        .into_iter()
+        .filter(|b| reached.contains(&b.id))
+        .collect();
+    let codes: Vec<String> = organizations
+        .iter()
+        .map(|b| b.lg_code.clone().unwrap_or_else(|| b.id.to_string()))
+        .collect();
+    db::audit::record_change(
+        conn,
+        actor,
+        Change {
+            entity_type: EntityType::Round,
+            entity_id: &round.id,
+            action: Action::Reminded,
+            procurement_id: Some(&round.procurement_id),
+            audience: Audience::Admins,
+            before: None,
+            after: json!({
+                "round_id": round.id,
+                "reminded": organizations.len(),
+                "messages": written,
+                "organizations": codes,
+            }),
+            reason: None,
+        },
+        now,
+    )?;
+    Ok(Reminded {
+        organizations,
+        messages: written,
+    })
+}
+
+/// The eligible bodies `keys` name (by id or 団体コード); 422 naming every key that names none.
+fn listed_bodies(
+    conn: &mut DbConnection,
+    keys: &[String],
+    eligible: &[Member],
+) -> Result<HashSet<OrganizationId>, ApiError> {
+    let mut errors = Vec::new();
+    check_count(
+        keys.len(),
+        MAX_LISTED_ORGANIZATIONS,
+        "organizations",
+        &mut errors,
+    );
+    check(errors)?;
+    let mut found = HashSet::new();
+    let mut errors = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let field = format!("organizations[{i}]");
+        match crate::service::organizations::find(conn, key.trim())? {
+            None => errors.push(FieldError::new(
+                field,
+                "unknown_organization",
+                format!("no organization has the id or code {key:?}"),
+            )),
+            Some(o) if !eligible.iter().any(|b| b.id == o.id) => errors.push(FieldError::new(
+                field,
+                "not_eligible",
+                format!("{} is not eligible for this procurement", o.name),
+            )),
+            Some(o) => {
+                found.insert(o.id);
+            }
+        }
+    }
+    check(errors)?;
+    Ok(found)
 }
 
 /// Tells the body that asked (the person who asked, and the body's addresses) that its question

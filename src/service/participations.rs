@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use serde_json::json;
@@ -11,13 +13,21 @@ use crate::db::participations::{self, ParticipationRow};
 use crate::db::procurements as procurement_rows;
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::audit::{Action, EntityType};
+use crate::domain::contact::clean_contact;
+use crate::domain::field_error::FieldError;
 use crate::domain::id::RoundId;
+use crate::domain::limits::{MAX_OPTIONS, MAX_REASON, check_count};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{self as round_rules, RoundState};
+use crate::domain::text::{Lines, optional_text};
 use crate::domain::user::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, check};
 use crate::service::procurements::Procurement;
+
+/// Longest name of a contact person, and of a note with an answer.
+pub const MAX_CONTACT_NAME: usize = 100;
+pub const MAX_NOTE: usize = 2000;
 
 /// What a body does to its participation in a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +39,7 @@ pub enum ParticipationChange {
 
 impl ParticipationChange {
     /// The participation's status afterwards.
-    fn status(self) -> ParticipationStatus {
+    pub fn status(self) -> ParticipationStatus {
         match self {
             Self::Join => ParticipationStatus::Joined,
             Self::Decline => ParticipationStatus::Declined,
@@ -77,15 +87,43 @@ pub fn authorize(
     organization_key: &str,
     now: NaiveDateTime,
 ) -> Result<Context, ApiError> {
+    let (round, procurement) = answered_round(conn, identity, round_id)?;
+    let organization = crate::service::organizations::resolve(conn, organization_key)?;
+    may_answer_for(identity, &procurement, &organization)?;
+    takes_answers(&round, now)?;
+    Ok(Context {
+        round,
+        procurement,
+        organization,
+    })
+}
+
+/// The round and its procurement, as a caller who answers sees them: a draft's rounds are hidden
+/// from all but administrators (404), while a round the caller's body is not eligible for is found
+/// (so that the body learns why it cannot answer, rather than a 404).
+pub fn answered_round(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    round_id: &RoundId,
+) -> Result<(RoundRow, Procurement), ApiError> {
     let round = rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
-    // Drafts stay hidden; an ineligible body learns why it cannot answer (below) rather than 404.
     let stored = procurement_rows::find(conn, &round.procurement_id)?
         .context("the round's procurement is missing")?;
     let procurement = Procurement::decode(stored)?;
     if procurement.row.status == ProcurementStatus::Draft && !identity.is_admin() {
         return Err(round_not_found(round_id));
     }
-    let organization = crate::service::organizations::resolve(conn, organization_key)?;
+    Ok((round, procurement))
+}
+
+/// Whether the caller may answer for `organization` in `procurement`: viewers never (403), a
+/// coordinator for its own body only (403), and only for a body the procurement admits (403 with
+/// the reason).
+pub fn may_answer_for(
+    identity: &Identity,
+    procurement: &Procurement,
+    organization: &OrganizationRow,
+) -> Result<(), ApiError> {
     if identity.role == Role::Viewer {
         return Err(ApiError::forbidden(
             "role_forbidden",
@@ -98,28 +136,28 @@ pub fn authorize(
             "Coordinators answer for their own organization only.",
         ));
     }
-    procurement.admits(&organization).map_err(|why| {
+    procurement.admits(organization).map_err(|why| {
         ApiError::forbidden(
             "not_eligible",
             format!("{} cannot take part: {why}.", organization.name),
         )
-    })?;
-    if !round_rules::accepts_responses(round.state, round.closes_at, now) {
-        let detail = match round.state {
-            RoundState::Open => format!(
-                "The round closed at {} UTC; answers are no longer accepted.",
-                round.closes_at
-            ),
-            RoundState::Scheduled => format!("The round opens at {} UTC.", round.opens_at),
-            other => format!("The round is {other}; answers are no longer accepted."),
-        };
-        return Err(ApiError::conflict("round_not_open", detail));
-    }
-    Ok(Context {
-        round,
-        procurement,
-        organization,
     })
+}
+
+/// 409 `round_not_open` unless the round takes answers at `now`.
+pub fn takes_answers(round: &RoundRow, now: NaiveDateTime) -> Result<(), ApiError> {
+    if round_rules::accepts_responses(round.state, round.closes_at, now) {
+        return Ok(());
+    }
+    let detail = match round.state {
+        RoundState::Open => format!(
+            "The round closed at {} UTC; answers are no longer accepted.",
+            round.closes_at
+        ),
+        RoundState::Scheduled => format!("The round opens at {} UTC.", round.opens_at),
+        other => format!("The round is {other}; answers are no longer accepted."),
+    };
+    Err(ApiError::conflict("round_not_open", detail))
 }
 
 /// An administrator answering for another body says why.
@@ -145,6 +183,130 @@ pub fn round_not_found(id: &RoundId) -> ApiError {
     ApiError::not_found("round_not_found", format!("No round has the id {id:?}."))
 }
 
+/// Whether `procurement` takes this answer: 409 `participation_mandatory` when a body of a
+/// mandatory procurement declines or withdraws; else 422 listing every option it does not offer
+/// and a missing quantity where the cost is shared by usage.
+pub fn judge(
+    procurement: &Procurement,
+    change: ParticipationChange,
+    details: &AnswerDetails,
+) -> Result<(), ApiError> {
+    if procurement.row.mandatory && change != ParticipationChange::Join {
+        return Err(ApiError::conflict(
+            "participation_mandatory",
+            "Every eligible body takes part in this procurement; it can choose options but not decline or withdraw.",
+        ));
+    }
+    let mut errors = Vec::new();
+    for code in &details.selected_options {
+        if !procurement.options.iter().any(|o| &o.code == code) {
+            errors.push(FieldError::new(
+                "selected_options",
+                "unknown_option",
+                format!("the procurement has no option {code:?}"),
+            ));
+        }
+    }
+    if change == ParticipationChange::Join
+        && procurement.needs_quantity(&details.selected_options)
+        && details.declared_quantity.is_none()
+    {
+        errors.push(FieldError::new(
+            "declared_quantity",
+            "required",
+            "this procurement shares cost by usage: declare a quantity",
+        ));
+    }
+    check(errors)
+}
+
+/// A body's answer (to join or to decline) as a client gives it, whichever way it comes: a
+/// `PUT` of one answer, or a row of an uploaded spreadsheet.
+#[derive(Debug, Clone)]
+pub struct AnswerInput {
+    pub join: bool,
+    pub selected_options: Vec<String>,
+    pub declared_quantity: Option<i64>,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub note: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl AnswerInput {
+    /// The answer with every field checked for shape, or every field that is not (named as in
+    /// JSON: `selected_options`, `contact.email`, …). What the procurement offers is judged
+    /// against it later (`judge`).
+    pub fn checked(self) -> Result<(ParticipationChange, AnswerDetails), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.declared_quantity.is_some_and(|q| q < 0) {
+            errors.push(FieldError::new(
+                "declared_quantity",
+                "out_of_range",
+                "a quantity cannot be negative",
+            ));
+        }
+        check_count(
+            self.selected_options.len(),
+            MAX_OPTIONS,
+            "selected_options",
+            &mut errors,
+        );
+        let distinct: BTreeSet<&String> = self.selected_options.iter().collect();
+        if distinct.len() != self.selected_options.len() {
+            errors.push(FieldError::new(
+                "selected_options",
+                "duplicate",
+                "each option is selected once",
+            ));
+        }
+        let contact_name = optional_text(
+            self.contact_name.as_deref(),
+            "contact.name",
+            MAX_CONTACT_NAME,
+            Lines::One,
+            &mut errors,
+        );
+        let reach = clean_contact(
+            "contact.",
+            self.contact_email.as_deref(),
+            self.contact_phone.as_deref(),
+            &mut errors,
+        );
+        let details = AnswerDetails {
+            selected_options: self.selected_options,
+            declared_quantity: self.declared_quantity,
+            contact_name,
+            contact_email: reach.email,
+            contact_phone: reach.phone,
+            note: optional_text(
+                self.note.as_deref(),
+                "note",
+                MAX_NOTE,
+                Lines::Many,
+                &mut errors,
+            ),
+            reason: optional_text(
+                self.reason.as_deref(),
+                "reason",
+                MAX_REASON,
+                Lines::Many,
+                &mut errors,
+            ),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let change = if self.join {
+            ParticipationChange::Join
+        } else {
+            ParticipationChange::Decline
+        };
+        Ok((change, details))
+    }
+}
+
 /// Records a body's answer with its history, audit entry and feed entry. Returns the row and
 /// whether it was created.
 pub fn answer(
@@ -160,31 +322,7 @@ pub fn answer(
         procurement,
         organization,
     } = context;
-    if procurement.row.mandatory && change != ParticipationChange::Join {
-        return Err(ApiError::conflict(
-            "participation_mandatory",
-            "Every eligible body takes part in this procurement; it can choose options but not decline or withdraw.",
-        ));
-    }
-    for code in &details.selected_options {
-        if !procurement.options.iter().any(|o| &o.code == code) {
-            return Err(ApiError::invalid_field(
-                "selected_options",
-                "unknown_option",
-                format!("the procurement has no option {code:?}"),
-            ));
-        }
-    }
-    if change == ParticipationChange::Join
-        && procurement.needs_quantity(&details.selected_options)
-        && details.declared_quantity.is_none()
-    {
-        return Err(ApiError::invalid_field(
-            "declared_quantity",
-            "required",
-            "this procurement shares cost by usage: declare a quantity",
-        ));
-    }
+    judge(procurement, change, &details)?;
 
     participations::lock(conn, &round.id, &organization.id)?;
     let existing = participations::find(conn, &round.id, &organization.id)?;

@@ -178,6 +178,10 @@ async fn every_action_in_the_audit_log_and_the_feed_is_listed_in_the_document() 
         app.patch(&round_path, &admin, json!({"reminder_days": [3]}))
             .await,
     );
+    succeeded(
+        app.post(&format!("{round_path}/reminders"), Some(&admin), json!({}))
+            .await,
+    );
     let later = (app.clock_now() + Duration::days(5)).and_utc().to_rfc3339();
     succeeded(
         app.patch(&round_path, &admin, json!({"closes_at": later}))

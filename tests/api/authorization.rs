@@ -182,6 +182,14 @@ fn joined_with_reason() -> Option<Value> {
     Some(json!({"status": "joined", "reason": "x"}))
 }
 
+/// An answers sheet where body A joins and body B declines, sent as CSV.
+fn answers_sheet() -> Option<Value> {
+    Some(Value::String(format!(
+        "団体コード,団体名,回答,オプション,数量,担当者,メール,電話,備考,回答日時\r\n\
+         {OWN},長野市,参加,,,,,,,\r\n{OTHER},松本市,不参加,,,,,,,\r\n"
+    )))
+}
+
 fn reason() -> Option<Value> {
     Some(json!({"reason": "x"}))
 }
@@ -459,10 +467,15 @@ impl World {
                     .replace("{ineligible}", &self.ineligible)
                     .replace("{ineligible_round}", &self.ineligible_round);
                 let token = self.token(caller);
-                let response = self
-                    .app
-                    .request(method.clone(), &path, token, (case.body)())
-                    .await;
+                let response = match (case.body)() {
+                    // A spreadsheet upload.
+                    Some(Value::String(csv)) => {
+                        self.app
+                            .send_raw(method.clone(), &path, token, "text/csv", csv.into_bytes())
+                            .await
+                    }
+                    body => self.app.request(method.clone(), &path, token, body).await,
+                };
                 let (expected, actual) = (show(expected), show_response(&response));
                 if actual != expected {
                     let fresh = match case.fresh {
@@ -502,12 +515,18 @@ fn invalid() -> Option<Value> {
     Some(json!({"unexpected": "field"}))
 }
 
+/// A file no upload takes: not the answers sheet.
+fn invalid_csv() -> Option<Value> {
+    Some(Value::String("unexpected,columns\r\n".to_owned()))
+}
+
 impl World {
     /// `check` again with an invalid body in every case that sends one: callers the policy
     /// refuses are refused the same way (authorization comes first), the others learn that the
     /// body is wrong.
     async fn check_invalid_bodies(&self, cases: &[Case]) {
         const INVALID: Outcome = problem(422, "invalid_body");
+        const INVALID_FILE: Outcome = problem(422, "import_rejected");
         // An invitation names its organization in the body: without a readable body, only the
         // caller's role can be judged.
         let judged = |endpoint: &str, outcome: Outcome| {
@@ -520,12 +539,22 @@ impl World {
         };
         let invalid_cases: Vec<Case> = cases
             .iter()
-            .filter(|case| (case.body)().is_some())
-            .map(|case| Case {
-                endpoint: case.endpoint,
-                fresh: case.fresh,
-                body: invalid,
-                expect: case.expect.map(|outcome| judged(case.endpoint, outcome)),
+            .filter_map(|case| {
+                let (body, invalid_input): (fn() -> Option<Value>, Outcome) = match (case.body)()? {
+                    Value::String(_) => (invalid_csv, INVALID_FILE),
+                    _ => (invalid, INVALID),
+                };
+                Some(Case {
+                    endpoint: case.endpoint,
+                    fresh: case.fresh,
+                    body,
+                    expect: case
+                        .expect
+                        .map(|outcome| match judged(case.endpoint, outcome) {
+                            INVALID => invalid_input,
+                            other => other,
+                        }),
+                })
             })
             .collect();
         assert!(!invalid_cases.is_empty());
@@ -679,6 +708,7 @@ async fn rounds() {
         }))
     };
     let reminders = || Some(json!({"reminder_days": [3]}));
+    let remind = || Some(json!({"organizations": [OWN, OTHER]}));
     #[rustfmt::skip]
     let cases = [
         case("GET /procurements/{published}/rounds", Nothing,        none,      EVERYONE),
@@ -690,6 +720,8 @@ async fn rounds() {
         case("POST /rounds/{new}/reopen",            ClosedRound,    none,      admin_write(OK)),
         case("POST /rounds/{new}/cancel",            OpenRound,      reason,    admin_write(OK)),
         case("GET /rounds/{round}/non-respondents",  Nothing,        none,      ADMIN_READ),
+        case("POST /rounds/{new}/reminders",         OpenRound,      none,      admin_write(OK)),
+        case("POST /rounds/{new}/reminders",         OpenRound,      remind,    admin_write(OK)),
     ];
     let world = world().await;
     world.check(&cases).await;
@@ -700,6 +732,7 @@ async fn rounds() {
 async fn participations() {
     use Fresh::{AnsweredRound as Answered, Nothing, OpenRound as Open};
     let with_reason = joined_with_reason;
+    let sheet = answers_sheet;
     #[rustfmt::skip]
     let cases = [
         case("GET /rounds/{round}/participations",                  Nothing,  none,        EVERYONE),
@@ -716,6 +749,9 @@ async fn participations() {
         case("DELETE /rounds/{new}/participations/202011",          Answered, none,        [NO_REASON, OK,        ROLE, NOT_YOURS, ROLE, READ_ONLY, OK,        ANON]),
         case("DELETE /rounds/{new}/participations/202011?reason=x", Answered, none,        [OK,        OK,        ROLE, NOT_YOURS, ROLE, READ_ONLY, OK,        ANON]),
         case("DELETE /rounds/{new}/participations/202011?reason=x", Open,     none,        [NO_ANSWER, NO_ANSWER, ROLE, NOT_YOURS, ROLE, READ_ONLY, NO_ANSWER, ANON]),
+        // The answers as a spreadsheet: the secretariat's, for every body.
+        case("GET /rounds/{round}/participations.csv",              Nothing,  none,        ADMIN_READ),
+        case("POST /rounds/{new}/participations:import?reason=x",   Open,     sheet,       admin_write(OK)),
         // A procurement for villages only: 長野市 (a city) may not take part.
         case("PUT /rounds/{ineligible_round}/participations/202011", Nothing, with_reason, [NOT_ELIGIBLE, NOT_ELIGIBLE, ROLE, NOT_YOURS, ROLE, READ_ONLY, NOT_ELIGIBLE, ANON]),
     ];

@@ -331,6 +331,8 @@ async fn operations_take_a_key_exactly_when_the_document_lists_it() {
         "POST /api/v1/rounds/{id}/cancel",
         "POST /api/v1/rounds/{id}/finalize",
         "POST /api/v1/rounds/{id}/allocations",
+        "POST /api/v1/rounds/{id}/reminders",
+        "POST /api/v1/rounds/{id}/participations:import",
         "PUT /api/v1/rounds/{id}/participations/{org}",
     ]
     .into_iter()

@@ -16,6 +16,7 @@ mod hardening;
 mod headers;
 mod helpers;
 mod idempotency;
+mod imports;
 mod lifecycle;
 mod logs;
 mod notifications;

@@ -1,4 +1,6 @@
+pub mod export;
 pub mod history;
+pub mod import;
 pub mod list;
 pub mod non_respondents;
 pub mod put;

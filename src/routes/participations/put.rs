@@ -1,5 +1,3 @@
-use std::collections::BTreeSet;
-
 use actix_web::{HttpRequest, HttpResponse, put, web};
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
@@ -7,20 +5,12 @@ use utoipa::ToSchema;
 
 use super::{ParticipationView, location, view};
 use crate::auth::Identity;
-use crate::domain::contact::clean_contact;
-use crate::domain::field_error::FieldError;
 use crate::domain::id::RoundId;
-use crate::domain::limits::{MAX_OPTIONS, check_count};
-use crate::domain::text::Lines;
-use crate::domain::text::optional_text;
-use crate::error::check;
 use crate::error::{ApiError, Problem};
 use crate::reply::Reply;
 use crate::routes::IdempotencyKey;
 use crate::routes::extract::JsonBody;
-use crate::service::participations::{
-    AnswerDetails, ParticipationChange, answer, authorize, require_reason,
-};
+use crate::service::participations::{AnswerInput, answer, authorize, require_reason};
 use crate::state::AppState;
 
 /// The status an answer gives the body in the round (withdrawing is `DELETE`).
@@ -102,7 +92,9 @@ pub async fn put_participation(
         .write(&req, move |conn| {
             // Who may answer is settled before what the answer says.
             let context = authorize(conn, &identity, &round_id, &organization, now)?;
-            let (change, details) = body.parse()?.checked()?;
+            let (change, details) = AnswerInput::from(body.parse()?)
+                .checked()
+                .map_err(ApiError::validation)?;
             require_reason(&identity, &context, details.reason.as_deref())?;
             let (row, created) = answer(conn, &actor, &context, change, details, now)?;
             let participation = view(row, context.organization.name.clone(), &identity)?;
@@ -116,66 +108,18 @@ pub async fn put_participation(
         .await
 }
 
-impl ParticipationInput {
-    /// The answer with every field checked for shape (what the procurement offers is checked
-    /// against it later).
-    pub fn checked(self) -> Result<(ParticipationChange, AnswerDetails), ApiError> {
-        let mut errors = Vec::new();
-        if self.declared_quantity.is_some_and(|q| q < 0) {
-            errors.push(FieldError::new(
-                "declared_quantity",
-                "out_of_range",
-                "a quantity cannot be negative",
-            ));
+impl From<ParticipationInput> for AnswerInput {
+    fn from(input: ParticipationInput) -> Self {
+        let contact = input.contact.unwrap_or_default();
+        Self {
+            join: matches!(input.status, AnswerStatus::Joined),
+            selected_options: input.selected_options,
+            declared_quantity: input.declared_quantity,
+            contact_name: contact.name,
+            contact_email: contact.email,
+            contact_phone: contact.phone,
+            note: input.note,
+            reason: input.reason,
         }
-        check_count(
-            self.selected_options.len(),
-            MAX_OPTIONS,
-            "selected_options",
-            &mut errors,
-        );
-        let distinct: BTreeSet<&String> = self.selected_options.iter().collect();
-        if distinct.len() != self.selected_options.len() {
-            errors.push(FieldError::new(
-                "selected_options",
-                "duplicate",
-                "each option is selected once",
-            ));
-        }
-        let contact = self.contact.unwrap_or_default();
-        let contact_name = optional_text(
-            contact.name.as_deref(),
-            "contact.name",
-            100,
-            Lines::One,
-            &mut errors,
-        );
-        let reach = clean_contact(
-            "contact.",
-            contact.email.as_deref(),
-            contact.phone.as_deref(),
-            &mut errors,
-        );
-        let details = AnswerDetails {
-            selected_options: self.selected_options,
-            declared_quantity: self.declared_quantity,
-            contact_name,
-            contact_email: reach.email,
-            contact_phone: reach.phone,
-            note: optional_text(self.note.as_deref(), "note", 2000, Lines::Many, &mut errors),
-            reason: optional_text(
-                self.reason.as_deref(),
-                "reason",
-                crate::routes::MAX_REASON,
-                Lines::Many,
-                &mut errors,
-            ),
-        };
-        check(errors)?;
-        let change = match self.status {
-            AnswerStatus::Joined => ParticipationChange::Join,
-            AnswerStatus::Declined => ParticipationChange::Decline,
-        };
-        Ok((change, details))
     }
 }

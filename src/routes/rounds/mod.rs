@@ -2,6 +2,7 @@ pub mod actions;
 pub mod create;
 pub mod get;
 pub mod list;
+pub mod reminders;
 pub mod update;
 
 use std::collections::BTreeSet;

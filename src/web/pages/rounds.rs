@@ -21,13 +21,14 @@ use crate::error::ApiError;
 use crate::routes::allocations::estimate::compute;
 use crate::routes::allocations::finalize::checked as checked_finalization;
 use crate::routes::allocations::stream::live;
-use crate::routes::participations::put::{AnswerStatus, ContactInput, ParticipationInput};
 use crate::routes::participations::view as participation_view;
 use crate::routes::procurements::view as procurement_view;
 use crate::routes::rounds::{counts, view_with_counts};
 use crate::service::allocations::{self, AllocationDocument, Choices, FinalizeRequest};
 use crate::service::exports;
-use crate::service::participations::{answer as record_answer, authorize, require_reason};
+use crate::service::participations::{
+    AnswerInput, answer as record_answer, authorize, require_reason,
+};
 use crate::service::procurements::eligible_bodies;
 use crate::service::rounds::{self, Details, visible_round};
 use crate::state::AppState;
@@ -169,7 +170,8 @@ pub async fn show(
 /// The answer form's fields.
 #[derive(Debug, Deserialize)]
 struct AnswerForm {
-    status: AnswerStatus,
+    /// `joined` or `declined`.
+    status: String,
     #[serde(default)]
     options: Vec<String>,
     quantity: Option<String>,
@@ -195,16 +197,25 @@ fn quantity(value: Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 impl AnswerForm {
-    fn into_input(self) -> Result<ParticipationInput, ApiError> {
-        Ok(ParticipationInput {
-            status: self.status,
+    fn into_input(self) -> Result<AnswerInput, ApiError> {
+        let join = match self.status.as_str() {
+            "joined" => true,
+            "declined" => false,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "status",
+                    "invalid_value",
+                    "join or decline",
+                ));
+            }
+        };
+        Ok(AnswerInput {
+            join,
             selected_options: self.options,
             declared_quantity: quantity(self.quantity)?,
-            contact: Some(ContactInput {
-                name: blank_to_none(self.contact_name),
-                email: blank_to_none(self.contact_email),
-                phone: blank_to_none(self.contact_phone),
-            }),
+            contact_name: blank_to_none(self.contact_name),
+            contact_email: blank_to_none(self.contact_email),
+            contact_phone: blank_to_none(self.contact_phone),
             note: blank_to_none(self.note),
             reason: None,
         })
@@ -232,7 +243,10 @@ pub async fn answer(
             move |conn| {
                 let own = identity.organization_id.to_string();
                 let context = authorize(conn, &identity, &round_id, &own, now)?;
-                let (change, details) = form.into_input()?.checked()?;
+                let (change, details) = form
+                    .into_input()?
+                    .checked()
+                    .map_err(ApiError::validation)?;
                 require_reason(&identity, &context, details.reason.as_deref())?;
                 record_answer(conn, &actor, &context, change, details, now)
             }
