@@ -97,6 +97,7 @@ impl Application {
                     .as_ref()
                     .is_some_and(|url| url.scheme_str() == Some("https")),
                 csrf: CsrfKey::new(&secret),
+                max_upload_bytes: config.max_body_bytes,
             },
             exports: ExportSettings {
                 public_ocds: config.public_ocds,

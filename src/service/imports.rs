@@ -172,6 +172,14 @@ impl Line {
     }
 }
 
+/// The line (from 1) of the record starting at byte `at`. The csv crate's own line count is one
+/// short after CRLF line ends (Excel's), and a record's start may be the `\n` of the previous
+/// line's CRLF; so the line is counted from the bytes.
+fn line_at(csv: &[u8], at: usize) -> usize {
+    let before = csv.get(..at).unwrap_or(csv);
+    1 + before.iter().filter(|&&b| b == b'\n').count() + usize::from(csv.get(at) == Some(&b'\n'))
+}
+
 /// The rows of bodies in `csv` (blank rows left out), after its header, and the errors of rows
 /// that cannot be read as one; or why the file as a whole cannot be taken (not UTF-8, not the
 /// answers sheet's header, more than `max_rows` rows).
@@ -219,9 +227,9 @@ fn read(csv: &[u8], max_rows: usize) -> Result<(Vec<Line>, Vec<FieldError>), Vec
     let mut rows = 0;
     for record in records {
         let record = record.map_err(|e| vec![unreadable(&e)])?;
-        let number = record
-            .position()
-            .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
+        let number = record.position().map_or(0, |p| {
+            line_at(csv, usize::try_from(p.byte()).unwrap_or(usize::MAX))
+        });
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -488,4 +496,28 @@ fn says_the_same(
         && kept(&details.contact_email, &stored.contact_email)
         && kept(&details.contact_phone, &stored.contact_phone)
         && kept(&details.note, &stored.note)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lines_are_counted_alike_with_crlf_and_lf_and_inside_quotes() {
+        for (file, expected) in [
+            ("h\r\na\r\n\"x\r\ny\"\r\nb\r\n", [1, 2, 3, 5]),
+            ("h\na\n\"x\ny\"\nb\n", [1, 2, 3, 5]),
+        ] {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(file.as_bytes());
+            let lines: Vec<usize> = reader
+                .records()
+                .map(|r| {
+                    let at = r.unwrap().position().unwrap().byte();
+                    super::line_at(file.as_bytes(), usize::try_from(at).unwrap())
+                })
+                .collect();
+            assert_eq!(lines, expected, "{file:?}");
+        }
+    }
 }

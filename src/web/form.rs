@@ -34,31 +34,37 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             let body = body
                 .await
                 .map_err(|_| PageError::Api(ApiError::payload_too_large()))?;
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .context("the application state is not registered")?;
-            let header = req
-                .headers()
-                .get(csrf::HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
             let field = serde_html_form::from_bytes::<Token>(&body)
                 .ok()
                 .and_then(|t| t.csrf);
-            let submitted = header.or(field).unwrap_or_default();
-            let genuine = session::binding(&req)
-                .is_some_and(|binding| state.console.csrf.verify(&binding, &submitted));
-            if !genuine {
-                return Err(ApiError::forbidden(
-                    "csrf_failed",
-                    "The form is out of date or did not come from this site; reload the page and send it again.",
-                )
-                .into());
-            }
+            verify(&req, field.as_deref())?;
             let fields = serde_html_form::from_bytes::<T>(&body).map_err(|e| {
                 ApiError::bad_request("invalid_form", format!("The form could not be read: {e}."))
             })?;
             Ok(Self(fields))
         })
+    }
+}
+
+/// Whether the request carries this browser's CSRF token, in the `X-CSRF-Token` header or as the
+/// form's `field`.
+pub fn verify(req: &HttpRequest, field: Option<&str>) -> Result<(), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .context("the application state is not registered")?;
+    let header = req
+        .headers()
+        .get(csrf::HEADER)
+        .and_then(|v| v.to_str().ok());
+    let submitted = header.or(field).unwrap_or_default();
+    let genuine =
+        session::binding(req).is_some_and(|binding| state.console.csrf.verify(&binding, submitted));
+    if genuine {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "csrf_failed",
+            "The form is out of date or did not come from this site; reload the page and send it again.",
+        ))
     }
 }

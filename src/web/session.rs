@@ -34,6 +34,8 @@ pub struct ConsoleSettings {
     /// `Secure` cookies: the service's public address is https.
     pub secure_cookies: bool,
     pub csrf: CsrfKey,
+    /// Largest file a form may upload (`MAX_BODY_BYTES`).
+    pub max_upload_bytes: usize,
 }
 
 impl ConsoleSettings {

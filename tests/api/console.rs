@@ -123,6 +123,47 @@ impl<'a> Browser<'a> {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    /// Posts a `multipart/form-data` form, as a file upload does: the page's CSRF token, the
+    /// text `fields`, and `file` as the part named `file`.
+    pub async fn upload(&mut self, path: &str, fields: &[(&str, &str)], file: &[u8]) -> Page {
+        let boundary = "kyodo-test-boundary";
+        let mut body = Vec::new();
+        let token = self.csrf();
+        for (name, value) in
+            std::iter::once(("_csrf", token.as_str())).chain(fields.iter().copied())
+        {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"answers.csv\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(self.app.url(path))
+            .insert_header(("cookie", self.cookie_header()))
+            .insert_header((
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            ))
+            .send_body(body)
+            .await;
+        let mut response = response.expect("the console answers");
+        let body = response.body().limit(8 << 20).await.expect("a body");
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if response.status() == StatusCode::OK {
+            self.page.clone_from(&body);
+        }
+        Page {
+            status: response.status(),
+            location: None,
+            body,
+        }
+    }
+
     pub async fn sign_in(&mut self, email: &str, password: &str) {
         let form = self.get("/login").await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.body);
@@ -831,4 +872,115 @@ async fn pages_run_only_their_own_scripts_and_signed_in_pages_are_not_stored() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn the_secretariat_fills_in_the_answers_sheet_uploads_it_and_reminds_the_rest() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    let village = coordinator(&app, KAWAKAMI).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let dashboard = browser.get(&format!("/rounds/{round}")).await;
+    assert!(
+        dashboard.body.contains("回答一覧をCSVでダウンロード"),
+        "{}",
+        dashboard.body
+    );
+    let sheet = browser.get(&format!("/rounds/{round}/answers.csv")).await;
+    assert_eq!(sheet.status, StatusCode::OK);
+    assert!(sheet.body.starts_with('\u{feff}'));
+    let header = sheet
+        .body
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let row = |code: &str, name: &str, answer: &str, options: &str| {
+        format!("{code},{name},{answer},{options},,,,,,\r\n")
+    };
+    browser.get(&format!("/rounds/{round}")).await;
+    // A body that does not exist, on line 3: listed with its line, and nothing written.
+    let wrong = format!(
+        "{header}\r\n{}{}",
+        row("202011", "長野市", "参加", "lgwan"),
+        row("999999", "架空村", "参加", "")
+    );
+    let refused = browser
+        .upload(
+            &format!("/rounds/{round}/answers"),
+            &[("reason", "紙の調査票による代理登録")],
+            wrong.as_bytes(),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("3行目"), "{}", refused.body);
+    let answers = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(answers.body["counts"]["joined"], 0);
+
+    let right = format!(
+        "{header}\r\n{}{}",
+        row("202011", "長野市", "参加", "lgwan"),
+        row("202029", "松本市", "不参加", "")
+    );
+    let imported = browser
+        .upload(
+            &format!("/rounds/{round}/answers"),
+            &[("reason", "紙の調査票による代理登録")],
+            right.as_bytes(),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert!(
+        imported.body.contains("参加 1、不参加 1"),
+        "{}",
+        imported.body
+    );
+    let answers = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(answers.body["counts"]["joined"], 1);
+    assert_eq!(answers.body["counts"]["declined"], 1);
+    let audit = app
+        .get("/api/v1/audit-events?action=participation.joined", &admin)
+        .await;
+    assert_eq!(audit.body["items"][0]["reason"], "紙の調査票による代理登録");
+
+    // Without its token the upload is refused like any other form.
+    let mut forged = Browser::new(&app);
+    forged.cookies = browser.cookies.clone();
+    forged.page = "<input name=\"_csrf\" value=\"forged\">".to_owned();
+    let refused = forged
+        .upload(
+            &format!("/rounds/{round}/answers"),
+            &[("reason", "x")],
+            right.as_bytes(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let reminded = browser
+        .submit(&format!("/rounds/{round}/reminders"), &[])
+        .await;
+    assert_eq!(reminded.status, StatusCode::SEE_OTHER, "{}", reminded.body);
+    let location = reminded.location.expect("back to the round");
+    // Only bodies with someone to write to are reminded: here the village with its coordinator.
+    assert!(location.ends_with("?reminded=1"), "{location}");
+    assert!(
+        browser
+            .get(&location)
+            .await
+            .body
+            .contains("1団体にリマインダーを送りました")
+    );
+    assert_eq!(app.outbox("reminder", &village).len(), 1);
 }

@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use futures_util::TryStreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing_actix_web::RequestId;
@@ -26,6 +28,8 @@ use crate::routes::procurements::view as procurement_view;
 use crate::routes::rounds::{counts, view_with_counts};
 use crate::service::allocations::{self, AllocationDocument, Choices, FinalizeRequest};
 use crate::service::exports;
+use crate::service::imports::import_answers;
+use crate::service::notifications;
 use crate::service::participations::{
     AnswerInput, answer as record_answer, authorize, require_reason,
 };
@@ -33,7 +37,7 @@ use crate::service::procurements::eligible_bodies;
 use crate::service::rounds::{self, Details, visible_round};
 use crate::state::AppState;
 use crate::web::error::PageError;
-use crate::web::form::CsrfForm;
+use crate::web::form::{CsrfForm, verify};
 use crate::web::jst_input;
 use crate::web::session::Viewer;
 use crate::web::templates;
@@ -153,17 +157,27 @@ fn allocation_table(document: &AllocationDocument, identity: &Identity) -> Value
     })
 }
 
+#[derive(Deserialize)]
+struct ShowParams {
+    /// How many bodies a reminder just went to.
+    reminded: Option<usize>,
+}
+
 #[get("/rounds/{id}")]
 pub async fn show(
     state: web::Data<AppState>,
     viewer: Viewer,
     id: web::Path<RoundId>,
+    params: web::Query<ShowParams>,
 ) -> Result<HttpResponse, PageError> {
     let identity = viewer.identity.clone();
     let mut context = state
         .db(move |conn| round_context(conn, &identity, &id))
         .await?;
     context["now"] = json!(state.now().and_utc());
+    if let Some(reminded) = params.reminded {
+        context["reminded"] = json!(reminded);
+    }
     render_page(&viewer, "round.j2", context)
 }
 
@@ -243,10 +257,8 @@ pub async fn answer(
             move |conn| {
                 let own = identity.organization_id.to_string();
                 let context = authorize(conn, &identity, &round_id, &own, now)?;
-                let (change, details) = form
-                    .into_input()?
-                    .checked()
-                    .map_err(ApiError::validation)?;
+                let (change, details) =
+                    form.into_input()?.checked().map_err(ApiError::validation)?;
                 require_reason(&identity, &context, details.reason.as_deref())?;
                 record_answer(conn, &actor, &context, change, details, now)
             }
@@ -478,4 +490,144 @@ pub async fn allocation_csv(
             format!("attachment; filename=\"{filename}\""),
         ))
         .body(body))
+}
+
+/// The round's answers as the spreadsheet the API serves: fill it in, then upload it.
+#[get("/rounds/{id}/answers.csv")]
+pub async fn answers_csv(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<RoundId>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let filename = format!("answers-{id}.csv");
+    let body = state
+        .db(move |conn| exports::answers_sheet(conn, &identity, &id))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body))
+}
+
+/// Reminds every body that has not answered, now.
+#[post("/rounds/{id}/reminders")]
+pub async fn remind(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    request_id: RequestId,
+    id: web::Path<RoundId>,
+    _: CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let actor = identity.actor(&request_id);
+    let now = state.now();
+    let round_id = id.into_inner();
+    let location = format!("/rounds/{round_id}");
+    let reminded = state
+        .transaction(move |conn| {
+            notifications::remind_now(conn, &identity, &actor, &round_id, None, now)
+        })
+        .await?;
+    Ok(see_other(&format!(
+        "{location}?reminded={}",
+        reminded.organizations.len()
+    )))
+}
+
+/// What an upload form holds: its CSRF token, the reason and the file.
+struct Upload {
+    csrf: Option<String>,
+    reason: String,
+    file: Vec<u8>,
+}
+
+/// Reads the upload form's parts, the file up to `limit` bytes.
+async fn read_upload(mut parts: Multipart, limit: usize) -> Result<Upload, ApiError> {
+    let mut upload = Upload {
+        csrf: None,
+        reason: String::new(),
+        file: Vec::new(),
+    };
+    let unreadable = |e: actix_multipart::MultipartError| {
+        ApiError::bad_request(
+            "invalid_form",
+            format!("The upload could not be read: {e}."),
+        )
+    };
+    while let Some(mut part) = parts.try_next().await.map_err(unreadable)? {
+        let name = part.name().unwrap_or_default().to_owned();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = part.try_next().await.map_err(unreadable)? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::payload_too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "_csrf" => upload.csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "reason" => upload.reason = String::from_utf8_lossy(&bytes).into_owned(),
+            "file" => upload.file = bytes,
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
+/// Answers for many bodies from the spreadsheet: every row checked first, every error listed
+/// with its line; then all written in one transaction, each audited with the upload's reason.
+#[post("/rounds/{id}/answers")]
+pub async fn upload_answers(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    request_id: RequestId,
+    id: web::Path<RoundId>,
+    parts: Multipart,
+) -> Result<HttpResponse, PageError> {
+    let upload = read_upload(parts, state.console.max_upload_bytes).await?;
+    verify(&req, upload.csrf.as_deref())?;
+    let identity = viewer.identity.clone();
+    let actor = identity.actor(&request_id);
+    let now = state.now();
+    let round_id = id.into_inner();
+    let outcome = state
+        .transaction({
+            let identity = identity.clone();
+            let round_id = round_id.clone();
+            move |conn| {
+                import_answers(
+                    conn,
+                    &identity,
+                    &actor,
+                    &round_id,
+                    &upload.file,
+                    &upload.reason,
+                    now,
+                )
+            }
+        })
+        .await;
+    let (status, result) = match outcome {
+        Ok(report) => (StatusCode::OK, json!({"report": report})),
+        Err(error) if error.problem().status == 422 => {
+            let problem = error.problem();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"upload_errors": {"detail": problem.detail, "errors": problem.errors}}),
+            )
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut context = state
+        .db(move |conn| round_context(conn, &identity, &round_id))
+        .await?;
+    context["now"] = json!(state.now().and_utc());
+    context["upload"] = result;
+    let mut response = render_page(&viewer, "round.j2", context)?;
+    *response.status_mut() = status;
+    Ok(response)
 }
