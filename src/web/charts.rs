@@ -215,15 +215,17 @@ pub fn answers_over_time(timeline: &Timeline) -> String {
             message,
         );
     } else {
-        let series: [(&str, Option<&str>, fn(&AnswerPoint) -> u32); 2] = [
-            (JOINED, None, |p| p.joined),
-            (DECLINED, Some("8 4"), |p| p.declined),
-        ];
-        for (colour, dashes, value) in series {
+        for (colour, dashes, of_declined) in [(JOINED, None, false), (DECLINED, Some("8 4"), true)]
+        {
             let mut path = format!("M{} {}", frame.left, frame.bottom);
             for point in &timeline.points {
+                let count = if of_declined {
+                    point.declined
+                } else {
+                    point.joined
+                };
                 let x = x_of(point.at.clamp(start, until));
-                let y = y_of(i64::from(value(point)));
+                let y = y_of(i64::from(count));
                 let _ = write!(path, " H{x} V{y}");
             }
             let _ = write!(path, " H{}", x_of(until));
@@ -256,13 +258,17 @@ pub fn answers_over_time(timeline: &Timeline) -> String {
     svg
 }
 
-/// Each body's share against its population: one dot per body, population on a log scale.
+/// Each body's share against its population: one dot per body, on log scales.
 ///
 /// Populations run from about 700 (a village) to 2 million (the prefecture); on a linear scale
 /// the 60-odd bodies under 30,000 would share the leftmost few per cent of the axis. On a log
 /// scale each tenfold step takes the same width, so small towns spread out and stay comparable.
-/// Shares keep a linear scale from zero: that is how people read yen, and the gap between what a
-/// village and a city pay is the point of the chart.
+/// Shares follow population (人口割 is most of most cost models), so they span as many tenfold
+/// steps and take a log scale too: on a linear one every body but the few largest lies on the
+/// zero line. With log scales on both axes a share proportional to population is a straight
+/// line of slope 1, and the floor that 均等割 and fixed fees set shows as a flat left end. Should
+/// any share be zero or negative (a log scale has no place for it), shares go on a linear scale
+/// from zero instead.
 pub fn shares_against_population(dots: &[ShareDot]) -> String {
     const HEIGHT: i64 = 420;
     let frame = Frame {
@@ -279,6 +285,7 @@ pub fn shares_against_population(dots: &[ShareDot]) -> String {
             None => unplaced += 1,
         }
     }
+    let log_shares = placed.iter().all(|(dot, _)| dot.share_yen > 0);
 
     let title = "人口と負担額";
     let mut desc = format!("{}団体の負担額と人口。", dots.len());
@@ -294,22 +301,48 @@ pub fn shares_against_population(dots: &[ShareDot]) -> String {
             high.name
         );
     }
-    desc.push_str("横軸の人口は対数目盛。");
+    desc.push_str(if log_shares {
+        "縦軸・横軸とも対数目盛。"
+    } else {
+        "横軸の人口は対数目盛。"
+    });
     if unplaced > 0 {
         let _ = write!(desc, "人口の記録がない{unplaced}団体は図にありません。");
     }
     let mut svg = open_svg("shares", HEIGHT, title, &desc);
 
+    if placed.is_empty() {
+        line(
+            &mut svg,
+            frame.left,
+            frame.bottom,
+            frame.right,
+            frame.bottom,
+            INK,
+            1,
+            None,
+        );
+        let message = if dots.is_empty() {
+            "負担額はまだありません"
+        } else {
+            "人口の記録がある団体がありません"
+        };
+        text(
+            &mut svg,
+            (frame.left + frame.right) / 2,
+            (frame.top + frame.bottom) / 2,
+            "middle",
+            INK,
+            message,
+        );
+        svg.push_str("</svg>");
+        return svg;
+    }
+
     // Population axis: 1-2-5 steps, every one a grid line, labelled while they fit.
-    let min = placed.iter().map(|&(_, p)| p).min().unwrap_or(1_000);
-    let max = placed.iter().map(|&(_, p)| p).max().unwrap_or(100_000);
-    let (low, high) = log_range(min, max);
-    let (log_low, log_high) = (log10(low), log10(high));
-    let x_of = |population: i64| {
-        let fraction = (log10(population) - log_low) / (log_high - log_low);
-        frame.left + (fraction * frame.width() as f64).round() as i64
-    };
-    let ticks = log_ticks(low, high);
+    let populations = LogScale::enclosing(placed.iter().map(|&(_, p)| p), (1_000, 100_000));
+    let x_of = |population: i64| frame.left + populations.position(population, frame.width());
+    let ticks = populations.ticks();
     let label_all = ticks.len() <= 8;
     for &tick in &ticks {
         let x = x_of(tick);
@@ -335,27 +368,42 @@ pub fn shares_against_population(dots: &[ShareDot]) -> String {
         "人口（対数目盛）",
     );
 
-    // Share axis: linear from zero (or below, should a share ever be negative).
-    let share_low = dots.iter().map(|d| d.share_yen).min().unwrap_or(0).min(0);
-    let share_high = dots.iter().map(|d| d.share_yen).max().unwrap_or(0).max(0);
-    let (step, top) = nice_scale(share_high);
-    let bottom = if share_low < 0 {
-        -nice_scale(-share_low).1
+    // Share axis.
+    let y_of: Box<dyn Fn(i64) -> i64> = if log_shares {
+        let shares = LogScale::enclosing(placed.iter().map(|(d, _)| d.share_yen), (1, 10));
+        let ticks = shares.ticks();
+        let label_all = ticks.len() <= 12;
+        for &tick in &ticks {
+            let y = frame.bottom - shares.position(tick, frame.height());
+            line(&mut svg, frame.left, y, frame.right, y, GRID, 1, None);
+            if label_all || is_power_of_ten(tick) {
+                text(&mut svg, frame.left - 8, y + 4, "end", INK, &yen(tick));
+            }
+        }
+        Box::new(move |amount| frame.bottom - shares.position(amount, frame.height()))
     } else {
-        0
+        let share_low = dots.iter().map(|d| d.share_yen).min().unwrap_or(0).min(0);
+        let share_high = dots.iter().map(|d| d.share_yen).max().unwrap_or(0).max(0);
+        let (step, top) = nice_scale(share_high);
+        let bottom = if share_low < 0 {
+            -nice_scale(share_low.saturating_neg()).1
+        } else {
+            0
+        };
+        let y_of = move |amount: i64| {
+            let range = i128::from(top) - i128::from(bottom);
+            let offset = (i128::from(amount) - i128::from(bottom)) * i128::from(frame.height());
+            frame.bottom - i64::try_from(div_round_wide(offset, range)).unwrap_or(0)
+        };
+        let mut amount = bottom;
+        while amount <= top {
+            let y = y_of(amount);
+            line(&mut svg, frame.left, y, frame.right, y, GRID, 1, None);
+            text(&mut svg, frame.left - 8, y + 4, "end", INK, &yen(amount));
+            amount = amount.saturating_add(step);
+        }
+        Box::new(y_of)
     };
-    let y_of = |amount: i64| {
-        let range = i128::from(top) - i128::from(bottom);
-        let offset = (i128::from(amount) - i128::from(bottom)) * i128::from(frame.height());
-        frame.bottom - i64::try_from(div_round_wide(offset, range)).unwrap_or(0)
-    };
-    let mut amount = bottom;
-    while amount <= top {
-        let y = y_of(amount);
-        line(&mut svg, frame.left, y, frame.right, y, GRID, 1, None);
-        text(&mut svg, frame.left - 8, y + 4, "end", INK, &yen(amount));
-        amount = amount.saturating_add(step);
-    }
     text(
         &mut svg,
         frame.left - 8,
@@ -374,21 +422,17 @@ pub fn shares_against_population(dots: &[ShareDot]) -> String {
         1,
         None,
     );
+    line(
+        &mut svg,
+        frame.left,
+        frame.top,
+        frame.left,
+        frame.bottom,
+        INK,
+        1,
+        None,
+    );
 
-    if placed.is_empty() {
-        text(
-            &mut svg,
-            (frame.left + frame.right) / 2,
-            (frame.top + frame.bottom) / 2,
-            "middle",
-            INK,
-            if dots.is_empty() {
-                "負担額はまだありません"
-            } else {
-                "人口の記録がある団体がありません"
-            },
-        );
-    }
     for (dot, population) in &placed {
         let _ = write!(
             svg,
@@ -545,33 +589,56 @@ fn one_two_five(limit: i64) -> Vec<i64> {
     }
 }
 
-/// The 1-2-5 values enclosing `min..=max` (both > 0); never one value, so the scale has a width.
-fn log_range(min: i64, max: i64) -> (i64, i64) {
-    let values = one_two_five(max);
-    let below = values.iter().rposition(|&v| v <= min).unwrap_or(0);
-    let above = values
-        .iter()
-        .position(|&v| v >= max)
-        .unwrap_or(values.len() - 1);
-    let (below, above) = if below < above {
-        (below, above)
-    } else {
-        (below.saturating_sub(1), below + 1)
-    };
-    let low = values[below];
-    let high = values.get(above).copied().unwrap_or(i64::MAX);
-    (low, high.max(low + 1))
+/// A log scale between two 1-2-5 values.
+#[derive(Clone, Copy)]
+struct LogScale {
+    low: i64,
+    high: i64,
 }
 
-fn log_ticks(low: i64, high: i64) -> Vec<i64> {
-    one_two_five(high)
-        .into_iter()
-        .filter(|&v| v >= low && v <= high)
-        .collect()
-}
+impl LogScale {
+    /// The 1-2-5 values enclosing `values` (all > 0), or `fallback` when there are none; never
+    /// one value, so the scale has a width.
+    fn enclosing(values: impl Iterator<Item = i64> + Clone, fallback: (i64, i64)) -> Self {
+        let (Some(min), Some(max)) = (values.clone().min(), values.max()) else {
+            return Self {
+                low: fallback.0,
+                high: fallback.1,
+            };
+        };
+        let (min, max) = (min.max(1), max.max(1));
+        let steps = one_two_five(max);
+        let below = steps.iter().rposition(|&v| v <= min).unwrap_or(0);
+        let above = steps
+            .iter()
+            .position(|&v| v >= max)
+            .unwrap_or(steps.len() - 1);
+        let (below, above) = if below < above {
+            (below, above)
+        } else {
+            (below.saturating_sub(1), below + 1)
+        };
+        let low = steps[below];
+        let high = steps.get(above).copied().unwrap_or(i64::MAX);
+        Self {
+            low,
+            high: high.max(low + 1),
+        }
+    }
 
-fn log10(value: i64) -> f64 {
-    (value.max(1) as f64).log10()
+    /// How far along `length` the value lies, rounded to a whole unit.
+    fn position(self, value: i64, length: i64) -> i64 {
+        let log = |v: i64| (v.max(1) as f64).log10();
+        let fraction = (log(value) - log(self.low)) / (log(self.high) - log(self.low));
+        (fraction.clamp(0.0, 1.0) * length as f64).round() as i64
+    }
+
+    fn ticks(self) -> Vec<i64> {
+        one_two_five(self.high)
+            .into_iter()
+            .filter(|&v| v >= self.low && v <= self.high)
+            .collect()
+    }
 }
 
 fn is_power_of_ten(value: i64) -> bool {
@@ -805,7 +872,9 @@ mod tests {
             population: Some(1),
             share_yen: 0,
         }];
-        assert_sane(&shares_against_population(&zero));
+        let linear = shares_against_population(&zero);
+        assert!(linear.contains(">¥0</text>") && linear.contains("横軸の人口は対数目盛"));
+        assert_sane(&linear);
     }
 
     #[test]
@@ -858,11 +927,16 @@ mod tests {
 
     #[test]
     fn populations_take_a_log_scale_with_japanese_ticks() {
-        assert_eq!(log_range(700, 375_884), (500, 500_000));
-        assert_eq!(log_range(1_000, 1_000), (500, 2_000));
-        assert_eq!(log_range(1, 1), (1, 2));
+        let range = |values: &[i64]| {
+            let scale = LogScale::enclosing(values.iter().copied(), (1, 10));
+            (scale.low, scale.high)
+        };
+        assert_eq!(range(&[700, 375_884]), (500, 500_000));
+        assert_eq!(range(&[1_000, 1_000]), (500, 2_000));
+        assert_eq!(range(&[1]), (1, 2));
+        assert_eq!(range(&[]), (1, 10));
         assert_eq!(
-            log_ticks(500, 500_000),
+            LogScale::enclosing([700, 375_884].into_iter(), (1, 10)).ticks(),
             [
                 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000
             ]
@@ -872,7 +946,7 @@ mod tests {
             .to_vec();
         assert_eq!(labels, ["500", "1,000", "1万", "20万", "200万"]);
 
-        let dots: Vec<ShareDot> = [(700, 120_000), (7_000, 400_000), (70_000, 3_000_000)]
+        let dots: Vec<ShareDot> = [(700, 120_000), (7_000, 1_200_000), (70_000, 12_000_000)]
             .iter()
             .map(|&(population, share_yen)| ShareDot {
                 name: format!("人口{population}"),
@@ -885,9 +959,15 @@ mod tests {
             .iter()
             .map(|x| x.parse().expect("an integer"))
             .collect();
-        // Each tenfold step takes the same width.
+        let ys: Vec<i64> = attributes(&svg, "circle", "cy")
+            .iter()
+            .map(|y| y.parse().expect("an integer"))
+            .collect();
+        // Each tenfold step takes the same length, across and up.
         assert_eq!(xs.len(), 3);
         assert!((xs[1] - xs[0] - (xs[2] - xs[1])).abs() <= 1, "{xs:?}");
+        assert!((ys[0] - ys[1] - (ys[1] - ys[2])).abs() <= 1, "{ys:?}");
+        assert!(svg.contains(">¥100,000</text>") && svg.contains("縦軸・横軸とも対数目盛"));
         assert!(svg.contains("<title>人口700&#10;人口 700人&#10;負担額 ¥120,000</title>"));
         assert_sane(&svg);
     }
