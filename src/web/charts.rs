@@ -269,6 +269,9 @@ pub fn answers_over_time(timeline: &Timeline) -> String {
 /// line of slope 1, and the floor that 均等割 and fixed fees set shows as a flat left end. Should
 /// any share be zero or negative (a log scale has no place for it), shares go on a linear scale
 /// from zero instead.
+///
+/// Each dot's `<title>` is its tooltip. Inside `role="img"` a screen reader reads the chart's
+/// title and summary only, so a page showing this chart also shows the shares as a table.
 pub fn shares_against_population(dots: &[ShareDot]) -> String {
     const HEIGHT: i64 = 420;
     let frame = Frame {
