@@ -146,3 +146,28 @@ pub fn responded(
         .select((participations::round_id, participations::organization_id))
         .load(conn)
 }
+
+/// Every recorded version of the round's answers, oldest first (ties in a stable order):
+/// (participation id, status, when).
+pub fn status_history(
+    conn: &mut DbConnection,
+    round_id: &RoundId,
+) -> QueryResult<Vec<(String, ParticipationStatus, NaiveDateTime)>> {
+    participation_history::table
+        .inner_join(
+            participations::table
+                .on(participations::id.eq(participation_history::participation_id)),
+        )
+        .filter(participations::round_id.eq(round_id))
+        .order((
+            participation_history::changed_at.asc(),
+            participation_history::participation_id.asc(),
+            participation_history::version.asc(),
+        ))
+        .select((
+            participation_history::participation_id,
+            participation_history::status,
+            participation_history::changed_at,
+        ))
+        .load(conn)
+}

@@ -130,19 +130,25 @@ pub fn japanese_datetime(utc: NaiveDateTime) -> String {
 
 /// Yen as Japanese documents write it: `¥1,234,567`.
 pub fn yen(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 2);
+    let grouped = thousands(amount.unsigned_abs());
+    if amount < 0 {
+        format!("-¥{grouped}")
+    } else {
+        format!("¥{grouped}")
+    }
+}
+
+/// A count grouped by thousands: `375,884`.
+pub fn thousands(count: u64) -> String {
+    let digits = count.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
     }
-    if amount < 0 {
-        format!("-¥{grouped}")
-    } else {
-        format!("¥{grouped}")
-    }
+    grouped
 }
 
 #[cfg(test)]

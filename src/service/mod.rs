@@ -3,6 +3,7 @@
 
 pub mod allocations;
 pub mod calendar;
+pub mod charts;
 pub mod exports;
 pub mod feed;
 pub mod imports;

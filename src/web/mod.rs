@@ -5,6 +5,7 @@
 //! decides what each caller may see and do.
 
 pub mod assets;
+pub mod charts;
 pub mod csrf;
 pub mod error;
 mod form;

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod authorization;
 mod calendar;
+mod charts;
 mod configuration;
 mod consistency;
 mod console;
