@@ -7,6 +7,7 @@ use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::NaiveDateTime;
 use futures_util::TryStreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,6 +28,7 @@ use crate::routes::participations::view as participation_view;
 use crate::routes::procurements::view as procurement_view;
 use crate::routes::rounds::{counts, view_with_counts};
 use crate::service::allocations::{self, AllocationDocument, Choices, FinalizeRequest};
+use crate::service::charts;
 use crate::service::exports;
 use crate::service::imports::import_answers;
 use crate::service::notifications;
@@ -36,6 +38,7 @@ use crate::service::participations::{
 use crate::service::procurements::eligible_bodies;
 use crate::service::rounds::{self, Details, visible_round};
 use crate::state::AppState;
+use crate::web::charts::{answers_over_time, shares_against_population};
 use crate::web::error::PageError;
 use crate::web::form::{CsrfForm, verify};
 use crate::web::jst_input;
@@ -47,6 +50,7 @@ fn round_context(
     conn: &mut DbConnection,
     identity: &Identity,
     id: &RoundId,
+    now: NaiveDateTime,
 ) -> Result<Value, ApiError> {
     let (round, procurement) = visible_round(conn, identity, id)?;
     let answers = participations::list_for_round(conn, &round.id)?;
@@ -91,9 +95,13 @@ fn round_context(
             )?);
         }
     }
+    let eligible_count = u32::try_from(eligible.len()).unwrap_or(u32::MAX);
+    let timeline = charts::answer_timeline(conn, &round, eligible_count, now)?;
+    context["answers_chart"] = json!(answers_over_time(&timeline));
     if matches!(round.state, RoundState::Finalized) {
         let document = allocations::find(conn, &round, None)?;
         context["allocation"] = allocation_table(&document, identity);
+        context["shares_chart"] = json!(shares_against_population(&charts::shares(&document)));
     }
     Ok(context)
 }
@@ -171,8 +179,9 @@ pub async fn show(
     params: web::Query<ShowParams>,
 ) -> Result<HttpResponse, PageError> {
     let identity = viewer.identity.clone();
+    let now = state.now();
     let mut context = state
-        .db(move |conn| round_context(conn, &identity, &id))
+        .db(move |conn| round_context(conn, &identity, &id, now))
         .await?;
     context["now"] = json!(state.now().and_utc());
     if let Some(reminded) = params.reminded {
@@ -269,7 +278,7 @@ pub async fn answer(
         Err(error) if error.problem().status == 422 => {
             // The form again, with what is wrong beside each field.
             let mut context = state
-                .db(move |conn| round_context(conn, &identity, &round_id))
+                .db(move |conn| round_context(conn, &identity, &round_id, now))
                 .await?;
             context["now"] = json!(state.now().and_utc());
             context["errors"] = field_errors(&error);
@@ -623,7 +632,7 @@ pub async fn upload_answers(
         Err(error) => return Err(error.into()),
     };
     let mut context = state
-        .db(move |conn| round_context(conn, &identity, &round_id))
+        .db(move |conn| round_context(conn, &identity, &round_id, now))
         .await?;
     context["now"] = json!(state.now().and_utc());
     context["upload"] = result;
