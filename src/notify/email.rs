@@ -189,8 +189,17 @@ fn text_part(content_type: ContentType, text: &str, encoding: Encoding) -> Singl
     let builder = SinglePart::builder().header(content_type);
     let body = match encoding {
         Encoding::Readable => {
-            Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::EightBit)
-                .unwrap_or_else(|_| Body::new(text.to_owned()))
+            // lettre takes 8bit only for lines under 76 bytes, which a line of Japanese passes
+            // after some 25 characters; RFC 5322 allows 998 bytes, and a file needs no more.
+            let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+            if crlf
+                .split("\r\n")
+                .all(|line| line.len() <= 998 && !line.contains(['\r', '\0']))
+            {
+                Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+            } else {
+                Body::new(text.to_owned())
+            }
         }
         Encoding::ForTransport => Body::new(text.to_owned()),
     };
@@ -460,6 +469,23 @@ mod tests {
             ));
         }
         insta::assert_snapshot!(all);
+        // Written to a file, the Japanese reads (and greps) as it is, the link with it.
+        let invitation = &cases[0];
+        let rendered = templates.render(invitation, &settings).unwrap();
+        let file = message(
+            &invitation.id,
+            &rendered,
+            &settings,
+            std::time::UNIX_EPOCH,
+            Encoding::Readable,
+        )
+        .unwrap()
+        .formatted();
+        let file = String::from_utf8(file).unwrap();
+        assert!(file.contains("Content-Transfer-Encoding: 8bit"), "{file}");
+        assert!(!file.contains("base64"), "{file}");
+        assert!(file.contains("に招待されました"), "{file}");
+        assert!(file.contains("/invitations/kyi_example"), "{file}");
     }
 
     #[test]
