@@ -33,8 +33,8 @@ pub struct NotificationParams {
     pub recipient: Option<String>,
 }
 
-/// A message in the outbox. What it says is not shown: an invitation carries its one-time link.
 impl NotificationParams {
+    /// The outbox rows these parameters ask for.
     pub fn filter(self) -> OutboxFilter {
         OutboxFilter {
             state: self.state,
@@ -47,6 +47,7 @@ impl NotificationParams {
     }
 }
 
+/// A message in the outbox. What it says is not shown: an invitation carries its one-time link.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Notification {
     pub id: String,
