@@ -984,3 +984,46 @@ async fn the_secretariat_fills_in_the_answers_sheet_uploads_it_and_reminds_the_r
     );
     assert_eq!(app.outbox("reminder", &village).len(), 1);
 }
+
+#[actix_web::test]
+async fn the_secretariat_extends_an_open_round_and_the_bodies_are_told() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    let village = coordinator(&app, KAWAKAMI).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.get(&format!("/rounds/{round}")).await;
+    let later = (app.clock_now() + chrono::Duration::days(20) + chrono::Duration::hours(9))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let wrong = browser
+        .submit(
+            &format!("/rounds/{round}/actions"),
+            &[("action", "extend"), ("closes_at", "soon")],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    let extended = browser
+        .submit(
+            &format!("/rounds/{round}/actions"),
+            &[("action", "extend"), ("closes_at", &later)],
+        )
+        .await;
+    assert_eq!(extended.status, StatusCode::SEE_OTHER, "{}", extended.body);
+    let stored = app.get(&format!("/api/v1/rounds/{round}"), &admin).await;
+    let closes: chrono::DateTime<chrono::Utc> =
+        stored.body["closes_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        (closes + chrono::Duration::hours(9))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string(),
+        later
+    );
+    assert_eq!(app.outbox("deadline_extended", &village).len(), 1);
+}

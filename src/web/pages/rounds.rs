@@ -379,6 +379,16 @@ pub async fn act(
 ) -> Result<HttpResponse, PageError> {
     let identity = viewer.identity.clone();
     identity.require_admin()?;
+    if form.action == "extend" {
+        return extend(
+            &state,
+            identity,
+            &request_id,
+            id.into_inner(),
+            form.closes_at,
+        )
+        .await;
+    }
     let action = match form.action.as_str() {
         "open" => RoundAction::Open,
         "close" => RoundAction::Close,
@@ -421,6 +431,35 @@ pub async fn act(
                 reason: reason.as_deref(),
             };
             rounds::act(conn, &round, action, details, &actor, now)
+        })
+        .await?;
+    Ok(see_other(&location))
+}
+
+/// Moves an open round's deadline (participants are told), as `PATCH /rounds/{id}` does.
+async fn extend(
+    state: &AppState,
+    identity: Identity,
+    request_id: &RequestId,
+    id: RoundId,
+    closes_at: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let closes_at = blank_to_none(closes_at)
+        .and_then(|v| jst_input(&v))
+        .ok_or_else(|| {
+            ApiError::invalid_field("closes_at", "invalid_format", "a date and time, JST")
+        })?;
+    let actor = identity.actor(request_id);
+    let now = state.now();
+    let location = format!("/rounds/{id}");
+    state
+        .transaction(move |conn| {
+            let (round, _) = visible_round(conn, &identity, &id)?;
+            let patch = rounds::Reschedule {
+                closes_at: Some(closes_at),
+                ..Default::default()
+            };
+            rounds::reschedule(conn, &round, patch, &actor, now)
         })
         .await?;
     Ok(see_other(&location))
