@@ -66,14 +66,22 @@ async fn open_round(app: &TestApp, admin: &str) -> String {
     round.body["id"].as_str().unwrap().to_owned()
 }
 
+/// The estimate the page shows, read in one step: htmx may swap the fragment at any moment, so
+/// an element found first could be gone when its attribute is read.
 async fn estimate(browser: &Browser) -> i64 {
-    let figure = browser.wait_for("#estimate [data-amount]").await;
-    figure
-        .attr("data-amount")
-        .await
-        .expect("the estimate's amount")
-        .and_then(|a| a.parse().ok())
-        .expect("a number")
+    for _ in 0..200 {
+        let amount = script(
+            browser,
+            "const e = document.querySelector('#estimate [data-amount]'); return e ? e.dataset.amount : null;",
+            vec![],
+        )
+        .await;
+        if let Some(amount) = amount.as_str().and_then(|a| a.parse().ok()) {
+            return amount;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page shows no estimate");
 }
 
 /// Waits until the estimate on the page differs from `before`, and returns it.
