@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use chrono::NaiveDateTime;
 
 use crate::auth::Identity;
-use crate::auth::secret::NewSecret;
+use crate::auth::secret;
 use crate::db::audit::Actor;
 use crate::db::users::UserRow;
 use crate::db::{self, DbConnection};
@@ -22,15 +22,40 @@ use crate::service::organizations::resolve;
 /// Invites a user of the organization the invitation names (or the caller's), once the caller
 /// may act for it. An address that already has an account the caller cannot see is answered
 /// as any other, with a row that is never stored (its owner is not invited twice).
+/// How long an invitation's link works.
+pub const INVITATION_TTL_DAYS: i64 = 7;
+/// Invitation tokens carry this prefix, so that a leaked one is recognizable.
+const INVITATION_PREFIX: &str = "kyi_";
+
+/// Who may invite: a signed-in person (not an API token) who is not a viewer; and an
+/// administrator only by an administrator (`role`, once the invitation says it).
+pub fn may_invite(identity: &Identity, role: Option<Role>) -> Result<(), ApiError> {
+    identity.require_session()?;
+    if identity.role == Role::Viewer {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Viewers cannot invite users.",
+        ));
+    }
+    if role == Some(Role::Admin) && !identity.is_admin() {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Only administrators can invite administrators.",
+        ));
+    }
+    Ok(())
+}
+
 pub fn invite(
     conn: &mut DbConnection,
     identity: &Identity,
     body: Invitation,
-    invitation: &NewSecret,
-    expires_at: NaiveDateTime,
     actor: &Actor,
     now: NaiveDateTime,
-) -> Result<UserRow, ApiError> {
+) -> Result<(UserRow, NaiveDateTime), ApiError> {
+    may_invite(identity, Some(body.role))?;
+    let invitation = &secret::generate(INVITATION_PREFIX);
+    let expires_at = now + chrono::Duration::days(INVITATION_TTL_DAYS);
     let organization = match &body.organization {
         Some(key) => resolve(conn, key)?,
         None => db::organizations::find(conn, &identity.organization_id)?
@@ -84,7 +109,7 @@ pub fn invite(
             Some(attempt),
             now,
         )?;
-        return Ok(row);
+        return Ok((row, expires_at));
     }
     db::users::insert(conn, &row)?;
     db::audit::record_simple(
@@ -118,7 +143,7 @@ pub fn invite(
         }],
         now,
     )?;
-    Ok(row)
+    Ok((row, expires_at))
 }
 
 /// The account an unspent invitation token belongs to: 404 when unknown or spent, 410 when

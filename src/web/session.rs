@@ -126,6 +126,8 @@ pub struct ViewerContext<'a> {
     pub organization_id: &'a str,
     pub role: &'static str,
     pub is_admin: bool,
+    /// Coordinators and administrators invite users; viewers only read.
+    pub is_viewer: bool,
     pub csrf: &'a str,
 }
 
@@ -137,6 +139,7 @@ impl Viewer {
             organization_id: &self.identity.organization_id,
             role: self.identity.role.label_ja(),
             is_admin: self.identity.role == Role::Admin,
+            is_viewer: self.identity.role == Role::Viewer,
             csrf: &self.csrf,
         }
     }

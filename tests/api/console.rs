@@ -1027,3 +1027,84 @@ async fn the_secretariat_extends_an_open_round_and_the_bodies_are_told() {
     );
     assert_eq!(app.outbox("deadline_extended", &village).len(), 1);
 }
+
+#[actix_web::test]
+async fn a_coordinator_invites_a_colleague_of_their_body_and_a_viewer_cannot() {
+    let app = spawn_app().await;
+    let email = coordinator(&app, KAWAKAMI).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email, USER_PASSWORD).await;
+    let page = browser.get("/account").await;
+    assert!(page.body.contains("招待メールを送る"), "{}", page.body);
+    let invited = browser
+        .submit(
+            "/account/users",
+            &[
+                ("email", "colleague@vill.example.jp"),
+                ("display_name", "同僚 次郎"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.body);
+    assert!(
+        invited
+            .body
+            .contains("colleague@vill.example.jp に招待メールを送りました")
+    );
+    assert_eq!(
+        app.outbox("invitation", "colleague@vill.example.jp").len(),
+        1
+    );
+    let refused = browser
+        .submit(
+            "/account/users",
+            &[
+                ("email", "boss@vill.example.jp"),
+                ("display_name", "上司"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let again = browser.get("/account").await;
+    assert!(again.status == StatusCode::OK);
+    let duplicate = browser
+        .submit(
+            "/account/users",
+            &[
+                ("email", "colleague@vill.example.jp"),
+                ("display_name", "同僚 次郎"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT, "{}", duplicate.body);
+
+    let viewer = app.user("viewer", KAWAKAMI).await;
+    let mut looking = Browser::new(&app);
+    looking.sign_in(&viewer.email, USER_PASSWORD).await;
+    let page = looking.get("/account").await;
+    assert!(!page.body.contains("招待メールを送る"));
+    let refused = looking
+        .submit("/account/tokens", &[("name", "x"), ("scope", "read_only")])
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::OK,
+        "viewers may hold read-only tokens: {}",
+        refused.body
+    );
+    let refused = looking
+        .submit(
+            "/account/users",
+            &[
+                ("email", "x@vill.example.jp"),
+                ("display_name", "x"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("role_forbidden"));
+}

@@ -1,21 +1,17 @@
 use actix_web::{HttpResponse, post, web};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::UserView;
 use crate::auth::Identity;
-use crate::auth::secret;
-use crate::domain::user::{Invitation, Role};
+use crate::domain::user::Invitation;
 use crate::error::{ApiError, Problem};
 use crate::reply::Reply;
 use crate::routes::API_V1;
 use crate::routes::extract::JsonBody;
 use crate::service::users;
 use crate::state::AppState;
-
-pub const INVITATION_TTL_DAYS: i64 = 7;
-const INVITATION_PREFIX: &str = "kyi_";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvitedUser {
@@ -54,28 +50,14 @@ pub async fn create_user(
     request_id: tracing_actix_web::RequestId,
     body: JsonBody<Invitation>,
 ) -> Result<HttpResponse, ApiError> {
-    identity.require_session()?;
-    if identity.role == Role::Viewer {
-        return Err(ApiError::forbidden(
-            "role_forbidden",
-            "Viewers cannot invite users.",
-        ));
-    }
+    // Who may invite is settled before the body is read, whom once it is.
+    users::may_invite(&identity, None)?;
     let body = body.parse()?;
-    if body.role == Role::Admin && !identity.is_admin() {
-        return Err(ApiError::forbidden(
-            "role_forbidden",
-            "Only administrators can invite administrators.",
-        ));
-    }
+    users::may_invite(&identity, Some(body.role))?;
     let actor = identity.actor(&request_id);
-    let invitation = secret::generate(INVITATION_PREFIX);
     let now = state.now();
-    let expires_at = now + Duration::days(INVITATION_TTL_DAYS);
-    let row = state
-        .transaction(move |conn| {
-            users::invite(conn, &identity, body, &invitation, expires_at, &actor, now)
-        })
+    let (row, expires_at) = state
+        .transaction(move |conn| users::invite(conn, &identity, body, &actor, now))
         .await?;
     let location = format!("{API_V1}/users/{}", row.id);
     let invited = InvitedUser {

@@ -8,10 +8,11 @@ use tracing_actix_web::RequestId;
 
 use super::{render_page, see_other};
 use crate::db::{calendar_feeds, users};
-use crate::domain::user::TokenScope;
+use crate::domain::user::{Invitation, Role, TokenScope};
 use crate::routes::calendar::feed_url;
 use crate::routes::tokens::ApiTokenView;
 use crate::routes::users::UserView;
+use crate::service::users as users_service;
 use crate::service::{calendar, tokens};
 use crate::state::AppState;
 use crate::web::error::PageError;
@@ -49,6 +50,55 @@ async fn account(
 #[get("/account")]
 pub async fn page(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, PageError> {
     account(&state, &viewer, json!({})).await
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    email: String,
+    display_name: String,
+    role: Role,
+}
+
+/// Invites a user of my body; the link goes by e-mail, as through the API.
+#[post("/account/users")]
+pub async fn invite(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    request_id: RequestId,
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> Result<HttpResponse, PageError> {
+    let identity = viewer.identity.clone();
+    let actor = identity.actor(&request_id);
+    let now = state.now();
+    let invitation = Invitation {
+        email: form.email,
+        display_name: form.display_name,
+        role: form.role,
+        organization: None,
+    };
+    let outcome = state
+        .transaction(move |conn| users_service::invite(conn, &identity, invitation, &actor, now))
+        .await;
+    match outcome {
+        Ok((row, _)) => account(&state, &viewer, json!({"invited": row.email})).await,
+        Err(error) if error.problem().status == 422 || error.problem().status == 409 => {
+            let problem = error.problem();
+            let messages: Vec<String> = if problem.errors.is_empty() {
+                vec![problem.detail]
+            } else {
+                problem
+                    .errors
+                    .into_iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect()
+            };
+            let mut refused = account(&state, &viewer, json!({"invite_errors": messages})).await?;
+            *refused.status_mut() = actix_web::http::StatusCode::from_u16(error.problem().status)
+                .unwrap_or(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY);
+            Ok(refused)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(rounds::remind)
         .service(rounds::upload_answers)
         .service(account::page)
+        .service(account::invite)
         .service(account::create_token)
         .service(account::revoke_token)
         .service(account::calendar_feed)
