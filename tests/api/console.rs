@@ -632,16 +632,9 @@ async fn api_tokens_are_shown_once_and_revoked_from_the_account_page() {
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     let again = browser.get("/account").await;
     assert!(!again.body.contains(&secret), "shown once");
-    let id = app
-        .get(
-            "/api/v1/tokens",
-            &app.login(&email, USER_PASSWORD).await.body["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )
-        .await
-        .body[0]["id"]
+    let session = app.login(&email, USER_PASSWORD).await;
+    let access = session.body["access_token"].as_str().unwrap();
+    let id = app.get("/api/v1/tokens", access).await.body[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
