@@ -108,3 +108,14 @@ pub fn replay(row: IdempotencyRow, request_hash: &str) -> Result<HttpResponse, A
     );
     Ok(response)
 }
+
+/// A CSV file to save as `filename` (the spreadsheets the service writes are UTF-8 with a BOM).
+pub fn csv_attachment(filename: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}

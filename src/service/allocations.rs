@@ -84,6 +84,11 @@ pub struct AllocationDocument {
 }
 
 impl AllocationDocument {
+    /// The name its CSV is saved under, wherever it is downloaded or attached.
+    pub fn csv_file_name(&self) -> String {
+        format!("allocation-{}-v{}.csv", self.round_id, self.version)
+    }
+
     pub fn decode(row: &AllocationRow) -> Result<Self, ApiError> {
         serde_json::from_str(&row.document)
             .context("reading a stored allocation")
@@ -750,7 +755,7 @@ fn tell_participants(
 ) -> Result<usize, ApiError> {
     let csv = String::from_utf8(crate::service::exports::csv(document)?)
         .context("an allocation's CSV is UTF-8")?;
-    let csv_filename = format!("allocation-{}-v{}.csv", document.round_id, document.version);
+    let csv_filename = document.csv_file_name();
     let bodies: Vec<OrganizationId> = document
         .participants
         .iter()

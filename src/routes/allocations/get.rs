@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 use crate::auth::Identity;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
+use crate::reply::csv_attachment;
 use crate::routes::extract::QueryString;
 use crate::service::allocations::{self, AllocationDocument, AllocationVersion};
 use crate::service::exports;
@@ -88,14 +89,8 @@ pub async fn get_allocation(
         })
         .await?;
     let body = exports::csv(&document)?;
-    let filename = format!("allocation-{}-v{}.csv", document.round_id, document.version);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(body))
+    let filename = document.csv_file_name();
+    Ok(csv_attachment(&filename, body))
 }
 
 /// Every version of a round's allocation, oldest first: the finalization, then each correction

@@ -1,9 +1,9 @@
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 
 use crate::auth::Identity;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
+use crate::reply::csv_attachment;
 use crate::service::exports;
 use crate::state::AppState;
 
@@ -38,11 +38,5 @@ pub async fn export_participations(
     let body = state
         .db(move |conn| exports::answers_sheet(conn, &identity, &id))
         .await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(body))
+    Ok(csv_attachment(&filename, body))
 }

@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use tracing_actix_web::RequestId;
 
 use super::{render_page, see_other};
-use crate::db::{organizations, rounds};
+use crate::db::{DbConnection, organizations, rounds};
 use crate::domain::field_error::FieldError;
 use crate::domain::fiscal_year;
 use crate::domain::id::ProcurementId;
 use crate::domain::organization::OrganizationKind;
-use crate::domain::procurement::{Category, ProcurementPatch};
+use crate::domain::procurement::{Category, ProcurementInput, ProcurementPatch};
 use crate::domain::round::{RoundKind, Schedule};
 use crate::error::{ApiError, check};
 use crate::routes::procurements::view as procurement_view;
@@ -201,6 +201,46 @@ pub async fn new_form(
     .await
 }
 
+/// Reads the posted editor and saves it with `write` in one transaction; shows the form again,
+/// with each error beside its field, when the form or a rule of the model refuses it.
+async fn save<F>(
+    state: &AppState,
+    viewer: &Viewer,
+    posted: Vec<(String, String)>,
+    target: Value,
+    write: F,
+) -> Result<HttpResponse, PageError>
+where
+    F: FnOnce(
+            &mut DbConnection,
+            ProcurementInput,
+            Option<String>,
+        ) -> Result<procurements::Procurement, ApiError>
+        + Send
+        + 'static,
+{
+    let pools = pool_count(&posted);
+    let refused = StatusCode::UNPROCESSABLE_ENTITY;
+    let (input, fields) = match input_from(&posted) {
+        Ok(read) => read,
+        Err(errors) => {
+            let fields = posted.into_iter().collect();
+            return editor(state, viewer, refused, fields, pools, &errors, target).await;
+        }
+    };
+    let version = fields.get("version").cloned();
+    match state
+        .transaction(move |conn| write(conn, input, version))
+        .await
+    {
+        Ok(saved) => Ok(see_other(&format!("/procurements/{}", saved.id()))),
+        Err(error) => {
+            let errors = validation_errors(error)?;
+            editor(state, viewer, refused, fields, pools, &errors, target).await
+        }
+    }
+}
+
 #[post("/procurements")]
 pub async fn create(
     state: web::Data<AppState>,
@@ -208,47 +248,14 @@ pub async fn create(
     request_id: RequestId,
     CsrfForm(posted): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
-    let identity = viewer.identity.clone();
-    identity.require_admin()?;
-    let target = json!({"action": "/procurements"});
-    let pools = pool_count(&posted);
-    let (input, fields) = match input_from(&posted) {
-        Ok(read) => read,
-        Err(errors) => {
-            let fields = posted.into_iter().collect();
-            return editor(
-                &state,
-                &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                fields,
-                pools,
-                &errors,
-                target,
-            )
-            .await;
-        }
-    };
-    let actor = identity.actor(&request_id);
+    viewer.identity.require_admin()?;
+    let actor = viewer.identity.actor(&request_id);
     let now = state.now();
-    match state
-        .transaction(move |conn| procurements::create(conn, input, &actor, now))
-        .await
-    {
-        Ok(created) => Ok(see_other(&format!("/procurements/{}", created.id()))),
-        Err(error) => {
-            let errors = validation_errors(error)?;
-            editor(
-                &state,
-                &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                fields,
-                pools,
-                &errors,
-                target,
-            )
-            .await
-        }
-    }
+    let target = json!({"action": "/procurements"});
+    save(&state, &viewer, posted, target, move |conn, input, _| {
+        procurements::create(conn, input, &actor, now)
+    })
+    .await
 }
 
 /// How many pool rows the posted form had.
@@ -285,51 +292,21 @@ pub async fn update(
 ) -> Result<HttpResponse, PageError> {
     let identity = viewer.identity.clone();
     identity.require_admin()?;
-    let id = id.into_inner();
-    let target = json!({"action": format!("/procurements/{id}/edit")});
-    let pools = pool_count(&posted);
-    let (input, fields) = match input_from(&posted) {
-        Ok(read) => read,
-        Err(errors) => {
-            let fields = posted.into_iter().collect();
-            return editor(
-                &state,
-                &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                fields,
-                pools,
-                &errors,
-                target,
-            )
-            .await;
-        }
-    };
-    let version = fields.get("version").cloned();
     let actor = identity.actor(&request_id);
     let now = state.now();
-    let location = format!("/procurements/{id}");
-    let patch = ProcurementPatch::whole(input);
-    match state
-        .transaction(move |conn| {
+    let id = id.into_inner();
+    let target = json!({"action": format!("/procurements/{id}/edit")});
+    save(
+        &state,
+        &viewer,
+        posted,
+        target,
+        move |conn, input, version| {
+            let patch = ProcurementPatch::whole(input);
             procurements::update(conn, &identity, &id, version.as_deref(), patch, &actor, now)
-        })
-        .await
-    {
-        Ok(_) => Ok(see_other(&location)),
-        Err(error) => {
-            let errors = validation_errors(error)?;
-            editor(
-                &state,
-                &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                fields,
-                pools,
-                &errors,
-                target,
-            )
-            .await
-        }
-    }
+        },
+    )
+    .await
 }
 
 #[post("/procurements/{id}/publish")]

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDateTime;
 use futures_util::TryStreamExt as _;
@@ -21,6 +20,7 @@ use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::round::{RoundAction, RoundState};
 use crate::error::ApiError;
+use crate::reply::csv_attachment;
 use crate::routes::allocations::estimate::compute;
 use crate::routes::allocations::finalize::checked as checked_finalization;
 use crate::routes::allocations::stream::live;
@@ -530,14 +530,8 @@ pub async fn allocation_csv(
         })
         .await?;
     let body = exports::csv(&document)?;
-    let filename = format!("allocation-{}-v{}.csv", document.round_id, document.version);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(body))
+    let filename = document.csv_file_name();
+    Ok(csv_attachment(&filename, body))
 }
 
 /// The round's answers as the spreadsheet the API serves: fill it in, then upload it.
@@ -548,17 +542,11 @@ pub async fn answers_csv(
     id: web::Path<RoundId>,
 ) -> Result<HttpResponse, PageError> {
     let identity = viewer.identity.clone();
-    let filename = format!("answers-{id}.csv");
+    let filename = format!("participations-{id}.csv");
     let body = state
         .db(move |conn| exports::answers_sheet(conn, &identity, &id))
         .await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(body))
+    Ok(csv_attachment(&filename, body))
 }
 
 /// Reminds every body that has not answered, now.
