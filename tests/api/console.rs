@@ -319,6 +319,8 @@ async fn a_coordinator_answers_and_the_estimate_falls_when_another_body_joins() 
     let page = browser.get(&format!("/rounds/{round}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("川上村の回答"), "{}", page.body);
+    // The estimate is in the page as sent: it reads without JavaScript.
+    assert!(page.body.contains("data-amount=\""), "{}", page.body);
 
     // A quantity that is not a number is shown beside its field, and nothing is written.
     let wrong = browser

@@ -83,6 +83,17 @@ fn round_context(
         "own_eligible": own_eligible,
         "takes_answers": round.state == RoundState::Open,
     });
+    // The estimate is in the page itself, so that it reads without JavaScript; htmx only
+    // refreshes it.
+    if !identity.is_admin() && own_eligible && round.state == RoundState::Open {
+        let estimate =
+            allocations::estimate(conn, &round, &procurement, &identity.organization_id, None);
+        // A model that cannot price the body yet (a population weight and no figure) says so
+        // when the page asks for the estimate; the page itself still shows.
+        if let Ok(estimate) = estimate {
+            context["estimate"] = json!(estimate);
+        }
+    }
     if identity.is_admin() {
         context["waiting"] = json!(waiting);
         context["by_union"] = json!(by_union(conn, &eligible, &answered)?);
