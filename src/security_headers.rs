@@ -8,8 +8,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::web::session::SESSION_COOKIE;
-
 /// API answers are JSON (or text, for `/metrics`): a browser that renders one anyway may load and
 /// run nothing.
 const API_POLICY: &str =
@@ -50,8 +48,9 @@ pub async fn middleware(
     let docs = path == "/docs" || path.starts_with("/docs/");
     let console = is_console(path);
     let private = req.headers().contains_key(header::AUTHORIZATION)
-        || (req.cookie(SESSION_COOKIE).is_some() && !path.starts_with(crate::web::ASSETS))
-        || path.starts_with("/invitations/")
+        // Console pages carry a CSRF token, and often a person's data: none is stored. Their
+        // stylesheet and scripts are the same for everyone and are.
+        || (console && !path.starts_with(crate::web::ASSETS))
         || CREDENTIAL_PATHS
             .iter()
             .any(|prefix| path.starts_with(prefix));
