@@ -77,7 +77,75 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .split_for_parts()
         .1;
     add_response_examples(&mut document);
+    add_common_responses(&mut document);
     document
+}
+
+/// The answers every operation of a kind can give, added where an operation does not describe
+/// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked), 400
+/// to any that reads a JSON body (not JSON) or a query string (a value of the wrong type), and 422
+/// to any that reads a body (valid JSON of another shape). Derived from what the operation
+/// declares, as the extractors that give these answers are.
+fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let secured = operation
+                .security
+                .as_ref()
+                .is_some_and(|requirements| !requirements.is_empty());
+            let json_body = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| match body {
+                    RefOr::T(body) => body.content.contains_key("application/json"),
+                    RefOr::Ref(_) => true,
+                });
+            let any_body = operation.request_body.is_some();
+            let query = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            let responses = &mut operation.responses.responses;
+            if secured {
+                responses.entry("401".to_owned()).or_insert_with(|| {
+                    problem("No credentials, or credentials that are malformed, expired or revoked (`missing_credentials`, `invalid_credentials`, `invalid_token`, `token_expired`)").into()
+                });
+            }
+            if json_body || query {
+                responses.entry("400".to_owned()).or_insert_with(|| {
+                    problem("A body that is not JSON (`malformed_json`), or a query parameter of the wrong type (`invalid_query`)").into()
+                });
+            }
+            if any_body {
+                responses.entry("422".to_owned()).or_insert_with(|| {
+                    problem("A body of another shape (`invalid_body`), or fields that break a rule (`validation_failed`, with `errors`)").into()
+                });
+            }
+        }
+    }
 }
 
 /// Answers the real service gave, recorded by `api-spec/capture_examples.py`: for each operation

@@ -170,6 +170,8 @@ impl Application {
                 .is_some_and(|url| url.scheme_str() == Some("https")),
         });
         let openapi = Arc::new(openapi::document());
+        let allowed_methods =
+            web::Data::new(routes::allowed::AllowedMethods::from_document(&openapi));
         let keyed_operations =
             web::Data::new(idempotency::KeyedOperations::from_document(&openapi));
 
@@ -196,6 +198,7 @@ impl Application {
                 .app_data(security_headers.clone())
                 .app_data(verified_tokens.clone())
                 .app_data(keyed_operations.clone())
+                .app_data(allowed_methods.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .service(web::redirect("/docs", "/docs/"))
@@ -203,7 +206,7 @@ impl Application {
                     SwaggerUi::new("/docs/{_:.*}")
                         .url("/api-docs/openapi.json", (*openapi).clone()),
                 )
-                .default_service(web::to(error::route_not_found))
+                .default_service(web::to(routes::allowed::no_route))
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
                     let response = srv.call(req);

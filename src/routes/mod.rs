@@ -2,6 +2,7 @@
 //! one transaction and map the result to a response.
 
 pub mod allocations;
+pub mod allowed;
 pub mod audit;
 pub mod auth;
 pub mod calendar;

@@ -71,17 +71,47 @@ async fn an_oversized_body_is_413() {
 }
 
 #[actix_web::test]
-async fn unknown_routes_and_methods_are_404() {
+async fn unknown_routes_are_404_and_known_paths_asked_with_another_method_405() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     for (method, path) in [
         (Method::GET, "/api/v1/nothing-here"),
         (Method::GET, "/api/v1/"),
-        (Method::DELETE, "/api/v1/me"),
+        (
+            Method::GET,
+            "/api/v1/rounds/r-1/participations/202011/nothing",
+        ),
     ] {
         let response = app.request(method.clone(), path, Some(&token), None).await;
         assert_eq!(response.status, StatusCode::NOT_FOUND, "{method} {path}");
         assert_eq!(response.problem_code(), "route_not_found");
+    }
+    for (method, path, allow) in [
+        (Method::DELETE, "/api/v1/me", "GET, HEAD"),
+        (Method::TRACE, "/health", "GET, HEAD"),
+        (
+            Method::PATCH,
+            "/api/v1/rounds/r-1/participations/202011",
+            "PUT, DELETE",
+        ),
+        (
+            Method::GET,
+            "/api/v1/rounds/r-1/participations:import",
+            "POST",
+        ),
+    ] {
+        let response = app.request(method.clone(), path, Some(&token), None).await;
+        assert_eq!(
+            response.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.problem_code(), "method_not_allowed");
+        assert_eq!(
+            response.headers.get("allow").unwrap(),
+            allow,
+            "{method} {path}"
+        );
     }
 }
 
