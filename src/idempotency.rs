@@ -33,6 +33,7 @@ use crate::auth::Identity;
 use crate::db::idempotency::{self, Claim};
 use crate::error::ApiError;
 use crate::reply;
+use crate::routes::allowed::AllowedMethods;
 use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
@@ -88,6 +89,17 @@ pub async fn middleware(
     let takes_key = req
         .app_data::<web::Data<KeyedOperations>>()
         .is_some_and(|o| o.0.contains(&(req.method().clone(), pattern.clone())));
+    // A path that does not take this method at all is answered 405, key or not.
+    let no_such_operation = req
+        .app_data::<web::Data<AllowedMethods>>()
+        .and_then(|allowed| allowed.of(req.path()))
+        .is_some_and(|methods| !methods.contains(req.method()));
+    if no_such_operation {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
     if !takes_key {
         let refusal = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

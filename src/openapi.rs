@@ -83,9 +83,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// The answers every operation of a kind can give, added where an operation does not describe
 /// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked), 400
-/// to any that reads a JSON body (not JSON) or a query string (a value of the wrong type), and 422
-/// to any that reads a body (valid JSON of another shape). Derived from what the operation
-/// declares, as the extractors that give these answers are.
+/// to any that reads a JSON body (not JSON) or a query string (a value of the wrong type), 415 and
+/// 422 to any that reads a body (another content type; another shape), 422 to any that reads a
+/// query (a value out of range), and 404 to any with an identifier in its path or query. Derived
+/// from what the operation declares, as the extractors that give these answers are.
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -123,25 +124,42 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
                     RefOr::Ref(_) => true,
                 });
             let any_body = operation.request_body.is_some();
-            let query = operation
-                .parameters
-                .iter()
-                .flatten()
-                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            let parameters_in = |place: ParameterIn| {
+                operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+            };
+            let query = parameters_in(ParameterIn::Query);
+            let path = parameters_in(ParameterIn::Path);
+            // The one header an operation lists is `Idempotency-Key`: malformed (400) or reused
+            // with another request (422).
+            let header = parameters_in(ParameterIn::Header);
             let responses = &mut operation.responses.responses;
             if secured {
                 responses.entry("401".to_owned()).or_insert_with(|| {
                     problem("No credentials, or credentials that are malformed, expired or revoked (`missing_credentials`, `invalid_credentials`, `invalid_token`, `token_expired`)").into()
                 });
             }
-            if json_body || query {
+            if json_body || query || header {
                 responses.entry("400".to_owned()).or_insert_with(|| {
-                    problem("A body that is not JSON (`malformed_json`), or a query parameter of the wrong type (`invalid_query`)").into()
+                    problem("A body that is not JSON (`malformed_json`), a query parameter of the wrong type (`invalid_query`), or a malformed `Idempotency-Key`").into()
                 });
             }
             if any_body {
+                responses.entry("415".to_owned()).or_insert_with(|| {
+                    problem("A body of another content type than the operation reads (`unsupported_media_type`)").into()
+                });
+            }
+            if path || query {
+                responses.entry("404".to_owned()).or_insert_with(|| {
+                    problem("No resource has the identifier in the path, or one named in the query (`…_not_found`)").into()
+                });
+            }
+            if any_body || query || header {
                 responses.entry("422".to_owned()).or_insert_with(|| {
-                    problem("A body of another shape (`invalid_body`), or fields that break a rule (`validation_failed`, with `errors`)").into()
+                    problem("A body of another shape (`invalid_body`), fields or query values that break a rule (`validation_failed`, with `errors`), or an `Idempotency-Key` used for another request (`idempotency_key_reused`)").into()
                 });
             }
         }
