@@ -136,12 +136,15 @@ pub use crate::domain::limits::MAX_REASON;
 
 pub const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_PER_PAGE: i64 = 200;
+/// Highest page number: 20 million items at the largest page size, far beyond any list here, and
+/// an offset no database overflows on.
+pub const MAX_PAGE: i64 = 100_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page number, from 1.
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 100000, default = 1)]
     pub page: Option<i64>,
     /// Items per page.
     #[param(minimum = 1, maximum = 200, default = 50)]
@@ -165,8 +168,12 @@ impl PageParams {
     pub fn resolve(&self, errors: &mut Vec<FieldError>) -> Page {
         let page = self.page.unwrap_or(1);
         let per_page = self.per_page.unwrap_or(DEFAULT_PER_PAGE);
-        if page < 1 {
-            errors.push(FieldError::new("page", "out_of_range", "page starts at 1"));
+        if !(1..=MAX_PAGE).contains(&page) {
+            errors.push(FieldError::new(
+                "page",
+                "out_of_range",
+                format!("page is between 1 and {MAX_PAGE}"),
+            ));
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             errors.push(FieldError::new(
@@ -175,20 +182,11 @@ impl PageParams {
                 format!("per_page is between 1 and {MAX_PER_PAGE}"),
             ));
         }
+        let page = page.clamp(1, MAX_PAGE);
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
-        let offset = (page.max(1) - 1).checked_mul(per_page).unwrap_or_else(|| {
-            errors.push(FieldError::new(
-                "page",
-                "out_of_range",
-                format!(
-                    "with per_page={per_page} the last possible page is {}",
-                    i64::MAX / per_page + 1
-                ),
-            ));
-            0
-        });
+        let offset = (page - 1) * per_page;
         Page {
-            page: page.max(1),
+            page,
             per_page,
             offset,
         }
@@ -213,5 +211,48 @@ impl<T> Paginated<T> {
             per_page: page.per_page,
             total,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    use super::*;
+
+    /// The bounds the document states for `page` and `per_page`, as numbers.
+    fn documented_maximum(name: &str) -> f64 {
+        let parameter = PageParams::into_params(|| None)
+            .into_iter()
+            .find(|p| p.name == name)
+            .expect("the parameter");
+        let Some(RefOr::T(Schema::Object(schema))) = parameter.schema else {
+            panic!("{name} has an inline schema");
+        };
+        let maximum = serde_json::to_value(schema.maximum).expect("a number");
+        maximum.as_f64().expect("a maximum")
+    }
+
+    #[test]
+    fn the_document_states_the_page_bounds_the_service_enforces() {
+        assert_eq!(documented_maximum("page"), MAX_PAGE as f64);
+        assert_eq!(documented_maximum("per_page"), MAX_PER_PAGE as f64);
+        let mut errors = Vec::new();
+        let last = PageParams {
+            page: Some(MAX_PAGE),
+            per_page: Some(MAX_PER_PAGE),
+        }
+        .resolve(&mut errors);
+        assert!(errors.is_empty());
+        assert_eq!(last.offset(), (MAX_PAGE - 1) * MAX_PER_PAGE);
+        PageParams {
+            page: Some(MAX_PAGE + 1),
+            per_page: Some(1),
+        }
+        .resolve(&mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "page");
     }
 }
