@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 use crate::error::ApiError;
+use crate::web::error::PageError;
 
 /// Installs the global subscriber; later calls (tests starting many apps) do nothing.
 pub fn init(filter: &str, format: LogFormat) {
@@ -78,9 +79,11 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// Why a request failed, cause after cause: an API error's, or the one behind a console page's.
 fn cause_chain(error: &Error) -> String {
     error
         .as_error::<ApiError>()
+        .or_else(|| error.as_error::<PageError>().and_then(PageError::api_error))
         .map_or_else(|| error.to_string(), ApiError::cause_chain)
 }
 
@@ -100,7 +103,20 @@ pub fn redact_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_path;
+    use super::{cause_chain, redact_path};
+    use crate::error::ApiError;
+    use crate::web::error::PageError;
+
+    #[test]
+    fn a_failed_page_logs_the_cause_of_its_api_error() {
+        let failure = || ApiError::unexpected(anyhow::anyhow!("no such table: procurements"));
+        for error in [
+            actix_web::Error::from(failure()),
+            actix_web::Error::from(PageError::Api(failure())),
+        ] {
+            assert!(cause_chain(&error).contains("no such table: procurements"));
+        }
+    }
 
     #[test]
     fn secrets_in_paths_never_reach_the_log() {

@@ -113,6 +113,11 @@ pub fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("+09:00 is a valid offset")
 }
 
+/// The UTC time of a wall-clock time in Japan (as a browser's date and time fields give one).
+pub fn from_jst(local: NaiveDateTime) -> NaiveDateTime {
+    local - chrono::Duration::seconds(i64::from(jst().local_minus_utc()))
+}
+
 const WEEKDAYS: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
 
 /// A UTC time as Japanese messages write it: `2026年12月1日(火) 17:00 JST`.

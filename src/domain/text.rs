@@ -45,6 +45,16 @@ pub fn clean(value: &str, lines: Lines) -> Result<String, TextError> {
 
 /// `value` cleaned (see `clean`), with an error on `field` unless it then has 1 to `max`
 /// characters: for names and titles (one line).
+/// A whole number as people type one in Japan: full-width digits (NFKC), thousands separators
+/// and surrounding space allowed; `None` when it is not one.
+pub fn typed_integer(value: &str) -> Option<i64> {
+    let digits: String = value
+        .nfkc()
+        .filter(|&c| c != ',' && !c.is_whitespace())
+        .collect();
+    digits.parse().ok()
+}
+
 pub fn required_text(value: &str, field: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
     text(value, field, max, Lines::One, errors)
 }
@@ -102,6 +112,17 @@ fn text(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_are_read_as_typed() {
+        use super::typed_integer;
+        assert_eq!(typed_integer("１,０００"), Some(1000));
+        assert_eq!(typed_integer(" 9,000,000 "), Some(9_000_000));
+        assert_eq!(typed_integer("-5"), Some(-5));
+        assert_eq!(typed_integer(""), None);
+        assert_eq!(typed_integer("1.5"), None);
+        assert_eq!(typed_integer("many"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
+use crate::domain::text::typed_integer;
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 
 use crate::auth::Identity;
@@ -409,21 +409,17 @@ impl Row<'_> {
     fn input(&self, join: bool, errors: &mut Vec<FieldError>) -> Option<AnswerInput> {
         let quantity = match self.line.cell(QUANTITY) {
             None => None,
-            Some(cell) => {
-                // As people type numbers in Japan: full-width digits, thousands separators.
-                let digits: String = cell.nfkc().filter(|&c| c != ',').collect();
-                match digits.parse::<i64>() {
-                    Ok(quantity) => Some(quantity),
-                    Err(_) => {
-                        errors.push(FieldError::new(
-                            ANSWER_HEADERS[QUANTITY],
-                            "invalid_format",
-                            format!("数量 is a whole number, not {cell:?}"),
-                        ));
-                        return None;
-                    }
+            Some(cell) => match typed_integer(&cell) {
+                Some(quantity) => Some(quantity),
+                None => {
+                    errors.push(FieldError::new(
+                        ANSWER_HEADERS[QUANTITY],
+                        "invalid_format",
+                        format!("数量 is a whole number, not {cell:?}"),
+                    ));
+                    return None;
                 }
-            }
+            },
         };
         Some(AnswerInput {
             join,

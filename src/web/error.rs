@@ -56,7 +56,7 @@ impl fmt::Display for PageError {
 }
 
 impl PageError {
-    /// For the request's log line: the API error's cause, where there is one.
+    /// The API error behind the page, where there is one: its cause is what the log records.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             Self::Api(error) => Some(error),

@@ -68,3 +68,10 @@ pub fn verify(req: &HttpRequest, field: Option<&str>) -> Result<(), ApiError> {
         ))
     }
 }
+
+/// A page's query string, read as forms write it (repeated fields become lists, empty ones
+/// none); 400 `invalid_query` when it does not fit `T`.
+pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    serde_html_form::from_str(req.query_string())
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+}

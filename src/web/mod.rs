@@ -28,5 +28,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn jst_input(value: &str) -> Option<chrono::NaiveDateTime> {
     chrono::NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M")
         .ok()
-        .map(|local| local - chrono::Duration::hours(9))
+        .map(crate::domain::notification::from_jst)
 }

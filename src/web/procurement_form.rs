@@ -12,6 +12,7 @@ use crate::domain::procurement::{
     BASIS_POINTS, Category, CostModel, CostPool, Document, Eligibility, PoolTotal, PopulationBand,
     PopulationTransform, PriceStep, ProcurementInput, ProcurementOption, RemainderRule, Weights,
 };
+use crate::domain::text::typed_integer;
 
 /// Field name → value, as the form shows it.
 pub type Fields = BTreeMap<String, String>;
@@ -193,16 +194,14 @@ pub fn input_from(
             .unwrap_or_default()
     };
     let number = |name: &str, errors: &mut Vec<FieldError>| -> Option<i64> {
-        let value = text(name).replace(',', "");
+        let value = text(name);
         if value.is_empty() {
             return None;
         }
-        value
-            .parse::<i64>()
-            .map_err(|_| {
-                errors.push(FieldError::new(name, "invalid_format", "a whole number"));
-            })
-            .ok()
+        typed_integer(&value).or_else(|| {
+            errors.push(FieldError::new(name, "invalid_format", "a whole number"));
+            None
+        })
     };
     let category = Category::from_str(&text("category")).unwrap_or_else(|_| {
         errors.push(FieldError::new(
@@ -288,7 +287,7 @@ pub fn input_from(
                 .iter()
                 .filter_map(|line| {
                     let (up_to, amount) = line.split_once(':')?;
-                    let amount = amount.trim().replace(',', "").parse().ok()?;
+                    let amount = typed_integer(amount)?;
                     let up_to = match up_to.trim() {
                         "*" | "" => None,
                         n => Some(n.parse().ok()?),
@@ -363,10 +362,10 @@ pub fn input_from(
                     let band = line.split_once(':').and_then(|(range, points)| {
                         let (from, to) = range.split_once('-')?;
                         Some(PopulationBand {
-                            from: from.trim().replace(',', "").parse().ok()?,
+                            from: typed_integer(from)?,
                             to: match to.trim() {
                                 "" => None,
-                                to => Some(to.replace(',', "").parse().ok()?),
+                                to => Some(typed_integer(to)?),
                             },
                             points: points.trim().parse().ok()?,
                         })

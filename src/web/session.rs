@@ -113,7 +113,6 @@ pub fn end(conn: &mut DbConnection, cookie: Option<&str>) -> Result<(), ApiError
 pub struct Viewer {
     pub identity: Identity,
     pub display_name: String,
-    pub email: String,
     pub organization_name: String,
     pub csrf: String,
 }
@@ -184,7 +183,6 @@ impl FromRequest for Viewer {
                     credential: Credential::Session,
                 },
                 display_name: user.display_name,
-                email: user.email,
                 organization_name,
                 csrf: state.console.csrf.token(&format!("session:{cookie}")),
             };

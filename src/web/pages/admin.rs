@@ -9,6 +9,7 @@ use tracing_actix_web::RequestId;
 use super::{render_page, see_other};
 use crate::db::{audit, outbox};
 use crate::domain::audit::audit_actions;
+use crate::domain::notification::from_jst;
 use crate::error::{ApiError, check};
 use crate::routes::audit::{AuditEvent, AuditParams};
 use crate::routes::notifications::{Notification, NotificationParams};
@@ -16,22 +17,16 @@ use crate::routes::{Page, PageParams};
 use crate::service::notifications;
 use crate::state::AppState;
 use crate::web::error::PageError;
-use crate::web::form::CsrfForm;
+use crate::web::form::{CsrfForm, query};
 use crate::web::session::Viewer;
 
 /// The page of a list the query asks for, checked as the API checks it.
 fn page_of(req: &HttpRequest) -> Result<Page, ApiError> {
-    let params: PageParams = serde_html_form::from_str(req.query_string())
-        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let params: PageParams = query(req)?;
     let mut errors = Vec::new();
     let page = params.resolve(&mut errors);
     check(errors)?;
     Ok(page)
-}
-
-fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    serde_html_form::from_str(req.query_string())
-        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
 }
 
 /// The query string without its page, for the links to other pages.
@@ -116,8 +111,7 @@ pub async fn audit_page(
     viewer.identity.require_admin()?;
     let page = page_of(&req)?;
     let q: AuditQuery = query(&req)?;
-    let jst_midnight =
-        |day: NaiveDate| (day.and_time(NaiveTime::MIN) - chrono::Duration::hours(9)).and_utc();
+    let jst_midnight = |day: NaiveDate| from_jst(day.and_time(NaiveTime::MIN)).and_utc();
     let shown = json!({
         "entity_type": q.entity_type, "action": q.action, "entity_id": q.entity_id,
         "actor_organization": q.actor_organization, "from": q.from, "to": q.to,

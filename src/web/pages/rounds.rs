@@ -19,6 +19,7 @@ use crate::domain::allocation::PoolYearTotal;
 use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::organization::OrganizationKind;
 use crate::domain::round::{RoundAction, RoundState};
+use crate::domain::text::typed_integer;
 use crate::error::ApiError;
 use crate::reply::csv_attachment;
 use crate::routes::allocations::estimate::compute;
@@ -40,7 +41,7 @@ use crate::service::rounds::{self, Details, visible_round};
 use crate::state::AppState;
 use crate::web::charts::{answers_over_time, shares_against_population};
 use crate::web::error::PageError;
-use crate::web::form::{CsrfForm, verify};
+use crate::web::form::{CsrfForm, query, verify};
 use crate::web::jst_input;
 use crate::web::session::Viewer;
 use crate::web::templates;
@@ -223,7 +224,7 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
 fn quantity(value: Option<String>) -> Result<Option<i64>, ApiError> {
     blank_to_none(value)
         .map(|v| {
-            v.trim().parse::<i64>().map_err(|_| {
+            typed_integer(&v).ok_or_else(|| {
                 ApiError::invalid_field("declared_quantity", "invalid_format", "a whole number")
             })
         })
@@ -330,8 +331,7 @@ pub async fn estimate_fragment(
     viewer: Viewer,
     id: web::Path<RoundId>,
 ) -> Result<HttpResponse, PageError> {
-    let considering: Considering = serde_html_form::from_str(req.query_string())
-        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let considering: Considering = query(&req)?;
     let choices = Choices {
         options: considering.options,
         quantity: quantity(considering.quantity)?,
@@ -504,7 +504,7 @@ pub async fn finalize(
         let fiscal_year = year
             .parse::<i32>()
             .map_err(|_| ApiError::invalid_field(&field, "invalid_format", "a fiscal year"))?;
-        let amount = value.trim().replace(',', "").parse::<i64>().map_err(|_| {
+        let amount = typed_integer(&value).ok_or_else(|| {
             ApiError::invalid_field(&field, "invalid_format", "an amount in whole yen")
         })?;
         totals.push(PoolYearTotal {
