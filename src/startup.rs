@@ -55,6 +55,10 @@ impl Application {
 
     /// As `build`, with the time the service acts on given (tests stand still or jump).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // OpenSSL first, without its exit-time clean-up, before libpq (which would set it up
+        // with one): freeing OpenSSL's state while a connection thread still uses it could crash
+        // a process on exit after everything had finished. Only the first set-up's options count.
+        openssl_sys::init();
         let prepared = config.clone();
         let (pool, url, secret, first_admin) = actix_web::rt::task::spawn_blocking(move || {
             let (pool, url) = bootstrap::prepare_database(&prepared)?;
