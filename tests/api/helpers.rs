@@ -399,6 +399,10 @@ struct TestDatabase {
 
 impl TestDatabase {
     fn create(dir: &TempDir) -> Self {
+        // Before this process's first libpq connection, as the service does at start-up: OpenSSL
+        // without its exit-time clean-up, which could crash the test process as it exits while
+        // connection threads of the apps it started still run.
+        openssl_sys::init();
         match std::env::var("TEST_DATABASE_URL") {
             Ok(server) if server.starts_with("postgres") => {
                 let name = format!("kyodo_test_{}", uuid::Uuid::new_v4().simple());
