@@ -6,6 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
+pub mod links;
+pub mod rules;
+
 use crate::domain::field_error::FieldError;
 use crate::error::Problem;
 use crate::routes;
@@ -78,11 +81,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .1;
     add_response_examples(&mut document);
     add_common_responses(&mut document);
+    let unplaced = rules::apply(&mut document);
+    debug_assert!(unplaced.is_empty(), "rules without a place: {unplaced:?}");
+    let unplaced = links::apply(&mut document);
+    debug_assert!(unplaced.is_empty(), "links without a place: {unplaced:?}");
     document
 }
 
 /// The answers every operation of a kind can give, added where an operation does not describe
-/// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked), 400
+/// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked), 403
+/// to any write that does (a read-only API token is refused every write, as the identity
+/// extractor does it), 400
 /// to any that reads a JSON body (not JSON) or a query string (a value of the wrong type), 415 and
 /// 422 to any that reads a body (another content type; another shape), 422 to any that reads a
 /// query (a value out of range), and 404 to any with an identifier in its path or query. Derived
@@ -102,15 +111,15 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for item in document.paths.paths.values_mut() {
-        for operation in [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
+        for (operation, writes) in [
+            (item.get.as_mut(), false),
+            (item.put.as_mut(), true),
+            (item.post.as_mut(), true),
+            (item.delete.as_mut(), true),
+            (item.patch.as_mut(), true),
         ]
         .into_iter()
-        .flatten()
+        .filter_map(|(operation, writes)| Some((operation?, writes)))
         {
             let secured = operation
                 .security
@@ -140,6 +149,11 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             if secured {
                 responses.entry("401".to_owned()).or_insert_with(|| {
                     problem("No credentials, or credentials that are malformed, expired or revoked (`missing_credentials`, `invalid_credentials`, `invalid_token`, `token_expired`)").into()
+                });
+            }
+            if secured && writes {
+                responses.entry("403".to_owned()).or_insert_with(|| {
+                    problem("The caller's role or body may not do this (`admin_only`, `role_forbidden`, …), or an API token that may only read (`read_only_token`)").into()
                 });
             }
             if json_body || query || header {

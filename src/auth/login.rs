@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use actix_web::HttpRequest;
 use actix_web::http::header;
-use actix_web::{HttpRequest, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{password, secret};
@@ -34,7 +34,8 @@ pub async fn verify_credentials(
         .await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified =
-        web::block(move || password::verify(password.expose_secret(), hash.as_deref())).await?;
+        password::bounded(move || password::verify(password.expose_secret(), hash.as_deref()))
+            .await?;
     match user {
         Some(user) if verified => Ok(user),
         _ => {
@@ -70,7 +71,7 @@ pub async fn accept_invitation(
     // password.
     let password = Password::parse(password, &[&invited.email, &invited.display_name])
         .map_err(|e| ApiError::invalid_field("password", "weak_password", e.to_string()))?;
-    let hash = web::block(move || password::hash(&password)).await??;
+    let hash = password::bounded(move || password::hash(&password)).await??;
     state
         .transaction(move |conn| users::activate(conn, &invited, &digest, &hash, &request_id, now))
         .await

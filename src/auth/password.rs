@@ -5,6 +5,24 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use crate::domain::password::Password;
 
+/// Hashes computed at once. Each takes Argon2's 19 MiB for as long as it runs, so a burst of
+/// logins waits here instead of growing the service by 19 MiB a login; one per core (at most
+/// four) keeps every core busy.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    tokio::sync::Semaphore::new(cores.clamp(1, MAX_HASHING))
+});
+pub const MAX_HASHING: usize = 4;
+
+/// Runs `work` (a hash or a verification) on the blocking pool once `HASHING` has room.
+pub async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, actix_web::error::BlockingError> {
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = HASHING.acquire().await.ok();
+    actix_web::web::block(work).await
+}
+
 pub fn hash(password: &Password) -> anyhow::Result<String> {
     Argon2::default()
         .hash_password(password.expose().as_bytes())

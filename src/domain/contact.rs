@@ -3,6 +3,7 @@
 
 use crate::domain::email::Email;
 use crate::domain::field_error::FieldError;
+use crate::domain::limits::MAX_EMAIL;
 use crate::domain::text::{Lines, optional_text};
 
 pub const MAX_PHONE: usize = 30;
@@ -23,20 +24,19 @@ pub fn clean_contact(
     errors: &mut Vec<FieldError>,
 ) -> ContactDetails {
     let email_field = format!("{prefix}email");
-    let email =
-        optional_text(email, &email_field, 254, Lines::One, errors).and_then(
-            |e| match Email::parse(&e) {
-                Ok(email) => Some(email.to_string()),
-                Err(error) => {
-                    errors.push(FieldError::new(
-                        email_field.clone(),
-                        "invalid_format",
-                        error.to_string(),
-                    ));
-                    None
-                }
-            },
-        );
+    let email = optional_text(email, &email_field, MAX_EMAIL, Lines::One, errors).and_then(|e| {
+        match Email::parse(&e) {
+            Ok(email) => Some(email.to_string()),
+            Err(error) => {
+                errors.push(FieldError::new(
+                    email_field.clone(),
+                    "invalid_format",
+                    error.to_string(),
+                ));
+                None
+            }
+        }
+    });
     let phone_field = format!("{prefix}phone");
     let phone = optional_text(phone, &phone_field, MAX_PHONE, Lines::One, errors);
     if phone

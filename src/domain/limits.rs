@@ -31,3 +31,16 @@ pub fn check_count(count: usize, max: usize, field: &str, errors: &mut Vec<Field
 pub const MAX_ESTIMATED_BODIES: usize = 2_000;
 /// Contracted totals in a finalization: a pool per option and the base, for each year of a term.
 pub const MAX_TOTALS: usize = (MAX_OPTIONS + 1) * 20;
+
+/// Characters of a name: a person's, a token's, an option's, a department's.
+pub const MAX_NAME: usize = 100;
+/// Characters of a title: a procurement's, a document's, a population figure's source.
+pub const MAX_TITLE: usize = 200;
+/// Characters of a procurement's summary.
+pub const MAX_SUMMARY: usize = 4000;
+/// Characters of an option's description.
+pub const MAX_DESCRIPTION: usize = 1000;
+/// Characters of an e-mail address (RFC 5321's path limit less its brackets).
+pub const MAX_EMAIL: usize = 254;
+/// Largest population figure an administrator may record.
+pub const MAX_POPULATION_FIGURE: i64 = 100_000_000;

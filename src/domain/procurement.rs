@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use crate::domain::field_error::FieldError;
 use crate::domain::fiscal_year;
 use crate::domain::limits::{
-    MAX_DOCUMENTS, MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_OPTIONS, MAX_STEPS, check_count,
+    MAX_DESCRIPTION, MAX_DOCUMENTS, MAX_KINDS, MAX_LISTED_ORGANIZATIONS, MAX_NAME, MAX_OPTIONS,
+    MAX_STEPS, MAX_SUMMARY, MAX_TITLE, check_count,
 };
 use crate::domain::organization::OrganizationKind;
 use crate::domain::text::{Lines, optional_text, required_text};
@@ -362,9 +363,15 @@ impl ProcurementInput {
     /// Every rule that needs nothing but the input itself, each failure named by its JSON path;
     /// text is cleaned in place. (Whether the organizations it names exist is for the caller.)
     pub fn validate(&mut self, errors: &mut Vec<FieldError>) {
-        self.title = required_text(&self.title, "title", 200, errors);
-        self.summary = optional_text(Some(&self.summary), "summary", 4000, Lines::Many, errors)
-            .unwrap_or_default();
+        self.title = required_text(&self.title, "title", MAX_TITLE, errors);
+        self.summary = optional_text(
+            Some(&self.summary),
+            "summary",
+            MAX_SUMMARY,
+            Lines::Many,
+            errors,
+        )
+        .unwrap_or_default();
         check_count(self.options.len(), MAX_OPTIONS, "options", errors);
         check_count(self.documents.len(), MAX_DOCUMENTS, "documents", errors);
         self.eligibility.validate(errors);
@@ -386,11 +393,16 @@ impl ProcurementInput {
             }
         }
         for (i, option) in self.options.iter_mut().enumerate() {
-            option.name = required_text(&option.name, &format!("options[{i}].name"), 100, errors);
+            option.name = required_text(
+                &option.name,
+                &format!("options[{i}].name"),
+                MAX_NAME,
+                errors,
+            );
             option.description = optional_text(
                 option.description.as_deref(),
                 &format!("options[{i}].description"),
-                1000,
+                MAX_DESCRIPTION,
                 Lines::Many,
                 errors,
             );
@@ -399,7 +411,7 @@ impl ProcurementInput {
             document.title = required_text(
                 &document.title,
                 &format!("documents[{i}].title"),
-                200,
+                MAX_TITLE,
                 errors,
             );
             let url = document.url.trim();

@@ -113,10 +113,17 @@ pub fn accepts_responses(state: RoundState, closes_at: NaiveDateTime, now: Naive
 
 pub const DEFAULT_REMINDER_DAYS: [u32; 2] = [7, 1];
 
+/// Most reminders a round sends.
+pub const MAX_REMINDERS: usize = 5;
+/// Most days before the deadline a reminder may go out.
+pub const MAX_REMINDER_DAYS: u32 = 60;
+
 /// Reminder offsets: 1 to 60 days, at most 5, distinct; returned largest first.
 pub fn reminder_days(days: Vec<u32>, errors: &mut Vec<FieldError>) -> Vec<u32> {
     let distinct: BTreeSet<u32> = days.iter().copied().collect();
-    if days.len() > 5 || distinct.len() != days.len() || days.iter().any(|d| !(1..=60).contains(d))
+    if days.len() > MAX_REMINDERS
+        || distinct.len() != days.len()
+        || days.iter().any(|d| !(1..=MAX_REMINDER_DAYS).contains(d))
     {
         errors.push(FieldError::new(
             "reminder_days",

@@ -27,6 +27,34 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
+/// The characters `clean` refuses in one line, as a regular-expression class body: controls (Cc)
+/// and the direction controls of `is_bidi_control`.
+pub const REFUSED_CLASS: &str = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069";
+/// The white space `str::trim` removes that is not a control (Unicode `White_Space`).
+pub const SPACE_CLASS: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A regular expression (ECMA-262, as JSON Schema's `pattern`) for the text `text` accepts:
+/// nothing refused and something besides white space, or (unless `required`) white space alone. Free text may also hold
+/// tabs, line feeds and CRLF pairs. Linear: white space, the first other character, the rest.
+pub fn pattern(lines: Lines, required: bool) -> String {
+    let (refused, space) = (REFUSED_CLASS, SPACE_CLASS);
+    let (any, blank) = match lines {
+        Lines::One => (format!("[^{refused}]"), format!("[{space}]")),
+        Lines::Many => (
+            format!("(?:[^{refused}]|[\\t\\n]|\\r\\n)"),
+            format!("(?:[{space}\\t\\n]|\\r\\n)"),
+        ),
+    };
+    let text = format!("^{blank}*[^{refused}{space}]{any}*$");
+    if required {
+        text
+    } else {
+        // Left blank (white space alone, controls among it included, as `str::trim` removes them)
+        // is left out.
+        format!("^[{space}\\t\\n\\x0b\\x0c\\r\\x85]*$|{text}")
+    }
+}
+
 /// `value` in NFC and trimmed, or why it cannot be taken. Free text keeps line breaks (as `\n`)
 /// and tabs.
 pub fn clean(value: &str, lines: Lines) -> Result<String, TextError> {
@@ -77,7 +105,10 @@ pub fn optional_text(
     lines: Lines,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    let value = value.filter(|v| !v.trim().is_empty())?;
+    let value = value?;
+    if value.trim().is_empty() && value.chars().count() <= max {
+        return None;
+    }
     Some(text(value, field, max, lines, errors))
 }
 
@@ -88,9 +119,11 @@ fn text(
     lines: Lines,
     errors: &mut Vec<FieldError>,
 ) -> String {
+    // Counted as sent, before trimming and composing, as the API document's `maxLength` counts.
+    let too_long = value.chars().count() > max;
     match clean(value, lines) {
         Ok(value) => {
-            if value.is_empty() || value.chars().count() > max {
+            if value.is_empty() || too_long {
                 errors.push(FieldError::new(
                     field,
                     "invalid_length",

@@ -17,7 +17,9 @@ use crate::service::feed::Visibility;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
+pub const MAX_LIMIT: i64 = 1000;
+/// A cursor as `encode` writes it: two whole numbers (a transaction and a position in it).
+pub const CURSOR: &str = "^[0-9]{1,18}-[0-9]{1,18}$";
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -71,6 +73,11 @@ fn decode(text: &str) -> Result<Cursor, ApiError> {
         )
     };
     let (txid, seq) = text.split_once('-').ok_or_else(invalid)?;
+    let number =
+        |part: &str| (1..=18).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit());
+    if !number(txid) || !number(seq) {
+        return Err(invalid());
+    }
     Ok(Cursor {
         txid: txid.parse().map_err(|_| invalid())?,
         seq: seq.parse().map_err(|_| invalid())?,

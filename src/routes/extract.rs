@@ -36,10 +36,10 @@ impl<T: DeserializeOwned> JsonBody<T> {
                 "The request body must be JSON, sent with `Content-Type: application/json`.",
             ));
         }
-        serde_json::from_slice(&self.bytes).map_err(body_error)
+        decode(&self.bytes)
     }
 
-    /// As `parse`, for a body that may be left out (then `T::default()`).
+    /// As `parse`, for a body that may be left out or be `null` (then `T::default()`).
     pub fn parse_or_default(self) -> Result<T, ApiError>
     where
         T: Default,
@@ -47,7 +47,60 @@ impl<T: DeserializeOwned> JsonBody<T> {
         if self.bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(T::default());
         }
-        self.parse()
+        Ok(self.parse_as::<Option<T>>()?.unwrap_or_default())
+    }
+
+    fn parse_as<U: DeserializeOwned>(self) -> Result<U, ApiError> {
+        JsonBody::<U> {
+            bytes: self.bytes,
+            declared_json: self.declared_json,
+            _decodes_to: PhantomData,
+        }
+        .parse()
+    }
+}
+
+/// `bytes` decoded as a `T`. A number with a zero fraction (`25.0`) is a whole number, as JSON
+/// Schema counts it: a body that fails only for such numbers is read again with them as integers
+/// (so the common body is decoded once).
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).or_else(|error| {
+        if !error.is_data() {
+            return Err(body_error(error));
+        }
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Err(body_error(error));
+        };
+        if !whole_floats_to_integers(&mut value) {
+            return Err(body_error(error));
+        }
+        serde_json::from_value(value).map_err(|_| body_error(error))
+    })
+}
+
+/// Turns every float of `value` that is a whole number (exactly, within ±2^53) into an integer;
+/// whether there was one.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            if float.fract() == 0.0 && float.abs() <= EXACT {
+                #[allow(clippy::cast_possible_truncation)] // whole and within ±2^53: exact
+                let whole = float as i64;
+                *value = Value::from(whole);
+                return true;
+            }
+            false
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, item| whole_floats_to_integers(item) || any),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |any, item| whole_floats_to_integers(item) || any),
+        _ => false,
     }
 }
 

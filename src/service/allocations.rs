@@ -270,7 +270,8 @@ pub struct Scenario {
     /// Bodies taking part (the base pool's members).
     pub participants: usize,
     pub pools: Vec<EstimatedPool>,
-    /// Yen per fiscal year.
+    /// Yen per fiscal year (named by its number, as JSON's keys are text).
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub per_year: BTreeMap<i32, i64>,
     /// Yen over the whole term.
     pub amount: i64,

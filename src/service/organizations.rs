@@ -110,10 +110,9 @@ pub fn find_union(conn: &mut DbConnection, key: &str) -> Result<OrganizationId, 
         .filter(|u| u.kind == OrganizationKind::WideAreaUnion)
         .map(|u| u.id)
         .ok_or_else(|| {
-            ApiError::invalid_field(
-                "union",
-                "unknown_union",
-                format!("{key:?} is not a wide-area union"),
+            ApiError::not_found(
+                "union_not_found",
+                format!("No wide-area union has the id or name {key:?}."),
             )
         })
 }

@@ -26,7 +26,7 @@ use crate::error::{ApiError, check};
 use crate::service::procurements::Procurement;
 
 /// Longest name of a contact person, and of a note with an answer.
-pub const MAX_CONTACT_NAME: usize = 100;
+pub const MAX_CONTACT_NAME: usize = crate::domain::limits::MAX_NAME;
 pub const MAX_NOTE: usize = 2000;
 
 /// What a body does to its participation in a round.

@@ -10,6 +10,7 @@ use crate::db::tokens::{self, ApiTokenRow};
 use crate::db::{DbConnection, new_id};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::field_error::FieldError;
+use crate::domain::limits::MAX_NAME;
 use crate::domain::text::required_text;
 use crate::domain::user::TokenScope;
 use crate::error::{ApiError, check};
@@ -44,7 +45,7 @@ pub fn issue(
     identity.require_session()?;
     let days = request.expires_in_days.unwrap_or(DEFAULT_LIFETIME_DAYS);
     let mut errors = Vec::new();
-    let name = required_text(request.name, "name", 100, &mut errors);
+    let name = required_text(request.name, "name", MAX_NAME, &mut errors);
     if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
         errors.push(FieldError::new(
             "expires_in_days",

@@ -12,6 +12,7 @@ use crate::domain::audit::{Action, EntityType};
 use crate::domain::email::Email;
 use crate::domain::field_error::FieldError;
 use crate::domain::id::UserId;
+use crate::domain::limits::MAX_NAME;
 use crate::domain::notification::{Event, japanese_datetime};
 use crate::domain::text::required_text;
 use crate::domain::user::{Invitation, Role};
@@ -71,7 +72,7 @@ pub fn invite(
     let email = Email::parse(&body.email)
         .map_err(|e| errors.push(FieldError::new("email", "invalid_format", e.to_string())))
         .ok();
-    let display_name = required_text(&body.display_name, "display_name", 100, &mut errors);
+    let display_name = required_text(&body.display_name, "display_name", MAX_NAME, &mut errors);
     if body.role == Role::Admin && !organization.kind.runs_the_council() {
         errors.push(FieldError::new("role", "admin_outside_secretariat", format!("{} is not part of the council's secretariat; its users can be coordinators or viewers.", organization.name)));
     }

@@ -81,12 +81,22 @@ fn claims(overrides: Value) -> Value {
 }
 
 fn sign(claims: &Value, secret: &str) -> String {
+    sign_with(jsonwebtoken::Algorithm::HS256, claims, secret)
+}
+
+fn sign_with(algorithm: jsonwebtoken::Algorithm, claims: &Value, secret: &str) -> String {
     jsonwebtoken::encode(
-        &Header::default(),
+        &Header::new(algorithm),
         claims,
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .unwrap()
+}
+
+/// `token` with its header replaced (its signature kept).
+fn with_header(token: &str, header: &str) -> String {
+    let (_, rest) = token.split_once('.').unwrap();
+    format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header))
 }
 
 async fn me_code(app: &TestApp, token: &str) -> (StatusCode, String) {
@@ -105,6 +115,9 @@ async fn forged_expired_and_misaddressed_tokens_are_rejected() {
     let real = app.admin_token().await;
     let payload = real.split('.').nth(1).unwrap();
     let now = Utc::now().timestamp();
+    let me = app.get("/api/v1/me", &real).await.body;
+    let user_id = me["user"]["id"].as_str().unwrap().to_owned();
+    let org_id = me["organization"]["id"].as_str().unwrap().to_owned();
 
     let unsigned = format!(
         "{}.{payload}.",
@@ -156,6 +169,25 @@ async fn forged_expired_and_misaddressed_tokens_are_rejected() {
             "invalid_token",
         ),
         ("garbage", "not-a-token".to_owned(), "invalid_token"),
+        // Algorithm confusion: the right secret under another HMAC, and an HMAC signature
+        // presented as RS256 (as if the secret were a public key); only HS256 is taken.
+        (
+            "HS512 with the real secret",
+            sign_with(
+                jsonwebtoken::Algorithm::HS512,
+                &claims(json!({"sub": user_id, "org": org_id})),
+                JWT_SECRET,
+            ),
+            "invalid_token",
+        ),
+        (
+            "RS256 header over an HMAC signature",
+            with_header(
+                &sign(&claims(json!({"sub": user_id, "org": org_id})), JWT_SECRET),
+                r#"{"alg":"RS256","typ":"JWT"}"#,
+            ),
+            "invalid_token",
+        ),
     ];
     for (case, token, code) in cases {
         assert_eq!(

@@ -265,7 +265,7 @@ async fn union_filter_combines_with_kind() {
 }
 
 #[actix_web::test]
-async fn an_unknown_union_or_a_body_that_is_not_a_union_is_rejected() {
+async fn an_unknown_union_or_a_body_that_is_not_a_union_is_not_found() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     // A partial name is not the exact name; a municipality is not a union.
@@ -281,11 +281,8 @@ async fn an_unknown_union_or_a_body_that_is_not_a_union_is_rejected() {
                 &token,
             )
             .await;
-        assert_eq!(
-            invalid_fields(&response),
-            [field("union", "unknown_union")],
-            "{union}"
-        );
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{union}");
+        assert_eq!(response.problem_code(), "union_not_found", "{union}");
     }
 }
 

@@ -28,6 +28,7 @@ pub struct AllocationParams {
     #[param(minimum = 1)]
     pub version: Option<i32>,
     /// `csv` for the spreadsheet (as `Accept: text/csv`), `json` (the default).
+    #[param(inline)]
     pub format: Option<Format>,
 }
 

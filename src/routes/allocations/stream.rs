@@ -29,6 +29,34 @@ fn event(name: &str, data: &str) -> Bytes {
     Bytes::from(text)
 }
 
+/// One server-sent event of the stream, as a client's event parser hands it over.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the events; they are written by `event`.
+pub struct EstimateEvent {
+    #[schema(schema_with = event_name)]
+    event: String,
+    #[schema(schema_with = event_data)]
+    data: String,
+}
+
+fn event_name() -> utoipa::openapi::schema::Object {
+    crate::routes::one_of(
+        "`estimate`, or `error` (which ends the stream)",
+        ["estimate", "error"],
+    )
+}
+
+fn event_data() -> utoipa::openapi::schema::Object {
+    let mut data = utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "An Estimate, or for `error` a problem document, as JSON",
+        ))
+        .build();
+    data.content_media_type = "application/json".to_owned();
+    data
+}
+
 /// The estimate of `GET /rounds/{id}/estimate`, live (server-sent events): an `estimate` event at
 /// once, then another whenever a change anywhere in the service — this instance or another on the
 /// same database — changes it; a comment every 15 s while nothing does. An `error` event (a
@@ -38,7 +66,7 @@ fn event(name: &str, data: &str) -> Bytes {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Round id"), EstimateParams),
     responses(
-        (status = 200, description = "`text/event-stream` of `estimate` events, each an Estimate", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream` of `estimate` events, each an Estimate", content_type = "text/event-stream", body = EstimateEvent),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

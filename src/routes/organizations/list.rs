@@ -5,6 +5,7 @@ use utoipa::IntoParams;
 use super::{OrganizationView, views};
 use crate::auth::Identity;
 use crate::db::organizations::{self, ListFilter};
+use crate::domain::limits::MAX_NAME;
 use crate::domain::organization::OrganizationKind;
 use crate::domain::text::{Lines, optional_text};
 use crate::error::{ApiError, Problem, check};
@@ -17,7 +18,8 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct OrganizationFilter {
     pub kind: Option<OrganizationKind>,
-    /// Members of this wide-area union (its id or its exact name).
+    /// Members of this wide-area union (its id or its exact name; 404 `union_not_found` when none
+    /// has it).
     pub union: Option<String>,
     /// Part of the name, in kanji (`伊那`) or romaji (`ina`, any case).
     pub name: Option<String>,
@@ -46,7 +48,13 @@ pub async fn list_organizations(
     let page = page.parse()?;
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
-    let name = optional_text(filter.name.as_deref(), "name", 100, Lines::One, &mut errors);
+    let name = optional_text(
+        filter.name.as_deref(),
+        "name",
+        MAX_NAME,
+        Lines::One,
+        &mut errors,
+    );
     check(errors)?;
     let (kind, union) = (filter.kind, filter.union);
     let (rows, total) = state

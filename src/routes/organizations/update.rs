@@ -8,7 +8,9 @@ use super::get::{OrganizationDetail, detail};
 use crate::auth::Identity;
 use crate::domain::contact::{ContactDetails, clean_contact};
 use crate::domain::field_error::FieldError;
-use crate::domain::limits::{MAX_CONTACTS, check_count};
+use crate::domain::limits::{
+    MAX_CONTACTS, MAX_NAME, MAX_POPULATION_FIGURE, MAX_TITLE, check_count,
+};
 use crate::domain::organization::PopulationInput;
 use crate::domain::text::Lines;
 use crate::domain::text::{optional_text, required_text};
@@ -84,11 +86,11 @@ fn validate(
         p.source = optional_text(
             p.source.as_deref(),
             "population.source",
-            200,
+            MAX_TITLE,
             Lines::One,
             &mut errors,
         );
-        if !(0..=100_000_000).contains(&p.value) {
+        if !(0..=MAX_POPULATION_FIGURE).contains(&p.value) {
             errors.push(FieldError::new(
                 "population.value",
                 "out_of_range",
@@ -110,7 +112,7 @@ fn validate(
     let mut cleaned = Vec::with_capacity(contacts.len());
     for (i, c) in contacts.iter().enumerate() {
         let field = |name: &str| format!("contacts[{i}].{name}");
-        let name = required_text(&c.name, &field("name"), 100, &mut errors);
+        let name = required_text(&c.name, &field("name"), MAX_NAME, &mut errors);
         let ContactDetails { email, phone } = clean_contact(
             &field(""),
             c.email.as_deref(),
@@ -120,7 +122,7 @@ fn validate(
         let department = optional_text(
             c.department.as_deref(),
             &field("department"),
-            100,
+            MAX_NAME,
             Lines::One,
             &mut errors,
         );
