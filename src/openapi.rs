@@ -94,7 +94,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// extractor does it), 400
 /// to any that reads a JSON body (not JSON) or a query string (a value of the wrong type), 415 and
 /// 422 to any that reads a body (another content type; another shape), 422 to any that reads a
-/// query (a value out of range), and 404 to any with an identifier in its path or query. Derived
+/// query (a value out of range) and to every POST and PUT (an `Idempotency-Key` where none is
+/// taken), and 404 to any with an identifier in its path or query. Derived
 /// from what the operation declares, as the extractors that give these answers are.
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
@@ -111,15 +112,16 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for item in document.paths.paths.values_mut() {
-        for (operation, writes) in [
-            (item.get.as_mut(), false),
-            (item.put.as_mut(), true),
-            (item.post.as_mut(), true),
-            (item.delete.as_mut(), true),
-            (item.patch.as_mut(), true),
+        // (operation, whether it writes, whether it is a POST or PUT)
+        for (operation, writes, post_or_put) in [
+            (item.get.as_mut(), false, false),
+            (item.put.as_mut(), true, true),
+            (item.post.as_mut(), true, true),
+            (item.delete.as_mut(), true, false),
+            (item.patch.as_mut(), true, false),
         ]
         .into_iter()
-        .filter_map(|(operation, writes)| Some((operation?, writes)))
+        .filter_map(|(operation, writes, post_or_put)| Some((operation?, writes, post_or_put)))
         {
             let secured = operation
                 .security
@@ -171,9 +173,9 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
                     problem("No resource has the identifier in the path, or one named in the query (`…_not_found`)").into()
                 });
             }
-            if any_body || query || header {
+            if any_body || query || header || post_or_put {
                 responses.entry("422".to_owned()).or_insert_with(|| {
-                    problem("A body of another shape (`invalid_body`), fields or query values that break a rule (`validation_failed`, with `errors`), or an `Idempotency-Key` used for another request (`idempotency_key_reused`)").into()
+                    problem("A body of another shape (`invalid_body`), fields or query values that break a rule (`validation_failed`, with `errors`), an `Idempotency-Key` used for another request (`idempotency_key_reused`), or one sent to a POST or PUT that takes none (`idempotency_key_not_accepted`)").into()
                 });
             }
         }

@@ -58,4 +58,26 @@ mod tests {
         assert!(!verify("correct horse battery!", Some(&hashed)));
         assert!(!verify("no account has this password", None));
     }
+
+    #[actix_web::test]
+    async fn no_more_hashes_run_at_once_than_the_bound() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let work = (0..16).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            bounded(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        for done in futures_util::future::join_all(work).await {
+            done.unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=MAX_HASHING).contains(&most), "{most} at once");
+    }
 }

@@ -104,6 +104,7 @@ impl From<WebhookRow> for WebhookWithSecret {
     responses(
         (status = 201, body = WebhookWithSecret, headers(("Location" = String, description = "The endpoint"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No organization has the id or code given (`organization_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown event, or a URL that is not https to a public address", body = Problem, content_type = "application/problem+json"),
     )
 )]

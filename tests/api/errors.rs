@@ -53,6 +53,37 @@ async fn a_body_that_is_not_json_is_415() {
 }
 
 #[actix_web::test]
+async fn a_whole_number_written_with_a_zero_fraction_is_taken_and_a_fraction_is_not() {
+    // JSON Schema counts 366.0 as an integer; so does the service.
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let body = |days: &str| {
+        format!(r#"{{"name": "夜間バッチ", "scope": "read_only", "expires_in_days": {days}}}"#)
+    };
+    let whole = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&admin),
+            "application/json",
+            body("30.0").into_bytes(),
+        )
+        .await;
+    assert_eq!(whole.status, StatusCode::CREATED, "{}", whole.text);
+    let fraction = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&admin),
+            "application/json",
+            body("30.5").into_bytes(),
+        )
+        .await;
+    assert_eq!(fraction.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fraction.problem_code(), "invalid_body");
+}
+
+#[actix_web::test]
 async fn an_oversized_body_is_413() {
     let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
     let big =

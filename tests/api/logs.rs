@@ -9,7 +9,9 @@ use actix_web::http::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::helpers::{JWT_SECRET, Response, TestApp, collect, spawn_app};
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, Response, TestApp, collect, spawn_app,
+};
 
 /// The service as a separate process on the test's database, its output collected line by line.
 struct LoggedService {
@@ -23,6 +25,11 @@ impl LoggedService {
     /// Starts the binary with the environment of a plain deployment: no `LOG_FORMAT`, so the
     /// format follows standard output, which is a pipe here.
     fn start(app: &TestApp) -> Self {
+        Self::start_with(app, "info")
+    }
+
+    /// As `start`, logging at `level` (`debug` logs the most).
+    fn start_with(app: &TestApp, level: &str) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kyodo"))
             .env_clear()
@@ -32,7 +39,7 @@ impl LoggedService {
             .env("BIND_ADDRESS", "127.0.0.1:0")
             .env("DATABASE_POOL_SIZE", "2")
             .env("SCHEDULER_INTERVAL_SECONDS", "0")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -97,6 +104,46 @@ impl LoggedService {
             .await
             .expect("the request reaches the service");
         collect(response).await
+    }
+
+    async fn post(&self, app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut request = app
+            .client
+            .post(format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send_json(&body)
+            .await
+            .expect("the request reaches the service");
+        collect(response).await
+    }
+
+    /// The invitation token in the e-mail this instance wrote for `address`.
+    fn invitation_for(&self, address: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let outbox = self._data_dir.path().join("outbox");
+            for entry in std::fs::read_dir(&outbox).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                if let Some(at) = text
+                    .find("invitations/kyi_")
+                    .filter(|_| text.contains(address))
+                {
+                    let token: String = text[at + "invitations/".len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                        .collect();
+                    return token;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no invitation for {address}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -164,4 +211,127 @@ async fn an_unexpected_failure_is_logged_once_in_its_request_with_its_cause() {
         .filter(|line| names_the_missing_table(line))
         .collect();
     assert_eq!(mentions.len(), 1, "the cause is logged once: {mentions:#?}");
+}
+
+#[actix_web::test]
+async fn no_log_line_carries_a_password_a_token_or_the_database_address() {
+    let app = spawn_app().await;
+    let service = LoggedService::start_with(&app, "debug");
+    let login = service
+        .post(
+            &app,
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let wrong = "a wrong passphrase for the log test";
+    service
+        .post(
+            &app,
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"email": ADMIN_EMAIL, "password": wrong}),
+        )
+        .await;
+    let refreshed = service
+        .post(
+            &app,
+            "/api/v1/auth/refresh",
+            None,
+            serde_json::json!({"refresh_token": refresh}),
+        )
+        .await;
+    let new_refresh = refreshed.body["refresh_token"].as_str().unwrap().to_owned();
+    let api_token = service
+        .post(
+            &app,
+            "/api/v1/tokens",
+            Some(&access),
+            serde_json::json!({"name": "ログ試験", "scope": "read_only"}),
+        )
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    service.get(&app, "/api/v1/me", &api_token).await;
+    let invited = "logs@city.nagano.lg.jp";
+    let invitation = service
+        .post(&app, "/api/v1/users", Some(&access), serde_json::json!({"email": invited, "display_name": "記録 試験", "role": "coordinator", "organization": "202011"}))
+        .await;
+    assert_eq!(
+        invitation.status,
+        StatusCode::CREATED,
+        "{}",
+        invitation.text
+    );
+    let invitation_token = service.invitation_for(invited);
+    let chosen = "a coordinator's own passphrase 2026";
+    let accepted = service
+        .post(
+            &app,
+            &format!("/api/v1/invitations/{invitation_token}/accept"),
+            None,
+            serde_json::json!({"password": chosen}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+    let calendar = service
+        .post(
+            &app,
+            "/api/v1/me/calendar",
+            Some(&access),
+            serde_json::json!({}),
+        )
+        .await;
+    let calendar_url = calendar.body["url"].as_str().unwrap_or_default().to_owned();
+    let calendar_token = calendar_url
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.strip_suffix(".ics"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(calendar_token.starts_with("kydcal_"), "{calendar_url}");
+    service
+        .get(&app, &format!("/api/v1/calendar/{calendar_token}.ics"), "")
+        .await;
+    // A wrong token and a forged one are logged as failures, not as themselves.
+    service
+        .get(&app, "/api/v1/me", "kyd_not-a-real-token-0123456789")
+        .await;
+    let last = request_id(&service.get(&app, "/health", &access).await);
+    service.wait_for(|line| in_request(line, &last));
+
+    let secrets = [
+        ("the administrator's password", ADMIN_PASSWORD.to_owned()),
+        ("a wrong password", wrong.to_owned()),
+        ("an invited user's password", chosen.to_owned()),
+        ("an access token", access.clone()),
+        (
+            "an access token's signature",
+            access.rsplit('.').next().unwrap().to_owned(),
+        ),
+        ("a refresh token", refresh),
+        ("a rotated refresh token", new_refresh),
+        ("an API token", api_token),
+        ("an invitation token", invitation_token),
+        ("a calendar token", calendar_token),
+        (
+            "a forged API token",
+            "kyd_not-a-real-token-0123456789".to_owned(),
+        ),
+        ("the signing secret", JWT_SECRET.to_owned()),
+        ("the database address", app.database_url.clone()),
+    ];
+    let log = service.lines.lock().unwrap().clone();
+    assert!(log.len() > 10, "the run was logged: {log:#?}");
+    for line in &log {
+        for (what, secret) in &secrets {
+            assert!(!line.contains(secret.as_str()), "{what} in the log: {line}");
+        }
+    }
 }

@@ -39,6 +39,7 @@ pub struct InvitedUser {
     responses(
         (status = 201, body = InvitedUser, headers(("Location" = String, description = "The user"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No organization has the id or code given (`organization_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The e-mail address has an account the caller can see", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
