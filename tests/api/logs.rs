@@ -14,7 +14,7 @@ use crate::helpers::{
 };
 
 /// The service as a separate process on the test's database, its output collected line by line.
-struct LoggedService {
+pub struct LoggedService {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     port: u16,
@@ -24,7 +24,7 @@ struct LoggedService {
 impl LoggedService {
     /// Starts the binary with the environment of a plain deployment: no `LOG_FORMAT`, so the
     /// format follows standard output, which is a pipe here.
-    fn start(app: &TestApp) -> Self {
+    pub fn start(app: &TestApp) -> Self {
         Self::start_with(app, "info")
     }
 
@@ -144,6 +144,19 @@ impl LoggedService {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl LoggedService {
+    /// The address of `path` on this instance.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kills the process outright (SIGKILL), as the kernel's OOM killer or a lost host would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

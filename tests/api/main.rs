@@ -13,6 +13,7 @@ mod console;
 mod data_dir;
 mod demo;
 mod errors;
+mod faults;
 mod hardening;
 mod headers;
 mod helpers;

@@ -1,0 +1,163 @@
+//! Faults the service must survive: the process killed outright in the middle of writes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use serde_json::{Value, json};
+
+use crate::helpers::{Response, collect, spawn_app};
+use crate::lifecycle::{published_procurement, round};
+use crate::logs::LoggedService;
+
+/// One body's answer, sent to `service` with its own Idempotency-Key; `None` when the connection
+/// broke before an answer came.
+async fn answer(
+    client: &awc::Client,
+    base: &str,
+    token: &str,
+    round: &str,
+    org: &str,
+) -> Option<Response> {
+    let response = client
+        .request(
+            Method::PUT,
+            format!("{base}/api/v1/rounds/{round}/participations/{org}"),
+        )
+        .bearer_auth(token)
+        .insert_header(("idempotency-key", format!("burst-{org}")))
+        .timeout(Duration::from_secs(30))
+        .send_json(&json!({"status": "joined", "note": format!("{org} joins"), "reason": "電話で回答を受けた"}))
+        .await
+        .ok()?;
+    Some(collect(response).await)
+}
+
+/// SIGKILL during a burst of registrations: after a restart every registration is whole or
+/// absent, and retrying each with its key gets the first answer (when one was given) or a clean
+/// run, so that in the end every body has joined exactly once, with one history entry.
+#[actix_web::test]
+async fn registrations_killed_mid_burst_are_all_or_nothing_and_retries_finish_them() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let procurement = published_procurement(&app, &admin, json!({})).await;
+    let round = round(
+        &app,
+        &admin,
+        &procurement,
+        chrono::Duration::zero(),
+        chrono::Duration::days(7),
+    )
+    .await;
+    let round_id = round["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        round["state"], "open",
+        "a round opening now is open at once"
+    );
+    let mut bodies = Vec::new();
+    for kind in ["city", "town"] {
+        let page = app
+            .get(
+                &format!("/api/v1/organizations?kind={kind}&per_page=100"),
+                &admin,
+            )
+            .await;
+        for item in page.body["items"].as_array().unwrap() {
+            bodies.push(item["lg_code"].as_str().unwrap().to_owned());
+        }
+    }
+    bodies.truncate(40);
+
+    let mut service = LoggedService::start(&app);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let base = service.url("");
+    let mut first: BTreeMap<String, Option<Response>> = BTreeMap::new();
+    let mut burst: FuturesUnordered<_> = bodies
+        .iter()
+        .map(|org| {
+            let (client, base, admin, round_id) = (&client, &base, &admin, &round_id);
+            async move {
+                (
+                    org.clone(),
+                    answer(client, base, admin, round_id, org).await,
+                )
+            }
+        })
+        .collect();
+    // Let a few commit, then kill the process with the rest in flight.
+    while let Some((org, answer)) = burst.next().await {
+        first.insert(org, answer);
+        if first.len() == 5 {
+            service.kill();
+        }
+    }
+    let answered = first.values().filter(|a| a.is_some()).count();
+
+    // Restarted on the same database: the retries finish what the kill interrupted.
+    let service = LoggedService::start(&app);
+    for org in &bodies {
+        let retried = answer(&client, &service.url(""), &admin, &round_id, org)
+            .await
+            .expect("the restarted service answers");
+        assert!(
+            retried.status == StatusCode::CREATED || retried.status == StatusCode::OK,
+            "{org}: {} {}",
+            retried.status,
+            retried.text
+        );
+        if let Some(Some(original)) = first.get(org) {
+            assert_eq!(
+                original.status,
+                StatusCode::CREATED,
+                "{org}: {}",
+                original.text
+            );
+            assert_eq!(
+                retried.status, original.status,
+                "{org}: the first answer again"
+            );
+            assert_eq!(retried.body, original.body, "{org}: the first answer again");
+        }
+    }
+
+    let list = app
+        .get(
+            &format!("/api/v1/rounds/{round_id}/participations?per_page=200"),
+            &admin,
+        )
+        .await;
+    let items = list.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", list.text));
+    assert_eq!(
+        items.len(),
+        bodies.len(),
+        "one participation a body: {}",
+        list.text
+    );
+    for org in &bodies {
+        let history = app
+            .get(
+                &format!("/api/v1/rounds/{round_id}/participations/{org}/history"),
+                &admin,
+            )
+            .await;
+        let entries: Vec<&Value> = history.body["items"]
+            .as_array()
+            .or_else(|| history.body.as_array())
+            .unwrap_or_else(|| panic!("{}", history.text))
+            .iter()
+            .collect();
+        assert_eq!(
+            entries.len(),
+            1,
+            "{org}: one history entry, not lost or doubled: {}",
+            history.text
+        );
+    }
+    eprintln!("{answered} of {} answered before the kill", bodies.len());
+}
