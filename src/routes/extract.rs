@@ -94,12 +94,21 @@ fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
             }
             false
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |any, item| whole_floats_to_integers(item) || any),
-        Value::Object(fields) => fields
-            .values_mut()
-            .fold(false, |any, item| whole_floats_to_integers(item) || any),
+        Value::Array(items) => {
+            // Every item is visited, so no short-circuiting `any`.
+            let mut any = false;
+            for item in items {
+                any |= whole_floats_to_integers(item);
+            }
+            any
+        }
+        Value::Object(fields) => {
+            let mut any = false;
+            for item in fields.values_mut() {
+                any |= whole_floats_to_integers(item);
+            }
+            any
+        }
         _ => false,
     }
 }
