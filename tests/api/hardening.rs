@@ -358,3 +358,123 @@ async fn invite_named(app: &TestApp, token: &str, email: &str, name: &str) -> Re
     )
     .await
 }
+
+/// Mass assignment (OWASP API3): no body field lets a coordinator give itself a role, act for
+/// another body, or set a state, status or id the service decides; each such field is refused by
+/// name, and nothing changes.
+#[actix_web::test]
+async fn no_body_field_sets_what_the_service_decides() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let nagano = app.user("coordinator", "202011").await;
+    let matsumoto = app.user("coordinator", "202029").await;
+    let round_id = open_round(&app, &admin).await;
+    let procurement = app
+        .get(&format!("/api/v1/rounds/{round_id}"), &admin)
+        .await
+        .body["procurement_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me_before = app.get("/api/v1/me", &nagano.token).await.body;
+
+    let attempts: Vec<(Method, String, Value)> = vec![
+        (
+            Method::PUT,
+            format!("/api/v1/rounds/{round_id}/participations/202011"),
+            json!({"status": "joined", "organization_id": matsumoto.organization_id}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/rounds/{round_id}/participations/202011"),
+            json!({"status": "joined", "state": "binding", "version": 99}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".to_owned(),
+            json!({"name": "昇格", "scope": "read_write", "role": "admin"}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/procurements/{procurement}/questions"),
+            json!({"question": "自分で回答できますか", "answer": "はい", "answered_by": nagano.id}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users".to_owned(),
+            json!({"email": "new@city.nagano.lg.jp", "display_name": "新人", "role": "viewer", "organization_id": matsumoto.organization_id, "status": "active"}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks".to_owned(),
+            json!({"url": "https://hooks.example.jp/k", "events": ["*"], "organization_id": matsumoto.organization_id, "disabled_at": null}),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let response = app
+            .request(
+                method.clone(),
+                &path,
+                Some(&nagano.token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_problem(&response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+        assert!(
+            response.text.contains("unknown field"),
+            "{method} {path}: the field is named: {}",
+            response.text
+        );
+    }
+
+    // Fields that exist but name what the caller may not choose are refused for what they say.
+    let admin_role = app
+        .post(
+            "/api/v1/users",
+            Some(&nagano.token),
+            json!({"email": "boss@city.nagano.lg.jp", "display_name": "上司", "role": "admin"}),
+        )
+        .await;
+    assert!(
+        matches!(
+            admin_role.status,
+            StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY
+        ),
+        "{}",
+        admin_role.text
+    );
+    let other_body = app
+        .post("/api/v1/users", Some(&nagano.token), json!({"email": "x@city.matsumoto.lg.jp", "display_name": "他団体", "role": "viewer", "organization": "202029"}))
+        .await;
+    assert_eq!(
+        other_body.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        other_body.text
+    );
+    let other_answer = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/rounds/{round_id}/participations/202029"),
+            Some(&nagano.token),
+            Some(json!({"status": "joined"})),
+        )
+        .await;
+    assert_eq!(
+        other_answer.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        other_answer.text
+    );
+
+    // Nothing changed: the caller, the round's answers, the tokens.
+    assert_eq!(app.get("/api/v1/me", &nagano.token).await.body, me_before);
+    let answers = app
+        .get(&format!("/api/v1/rounds/{round_id}/participations"), &admin)
+        .await;
+    assert_eq!(answers.body["items"], json!([]), "{}", answers.text);
+    let tokens = app.get("/api/v1/tokens", &nagano.token).await;
+    assert_eq!(tokens.body, json!([]), "{}", tokens.text);
+    let users = app.get("/api/v1/users?organization=202011", &admin).await;
+    assert_eq!(users.body["total"], 1, "{}", users.text);
+}
