@@ -862,3 +862,61 @@ async fn an_ineligible_body_is_told_why_it_cannot_answer() {
     let listed = world.app.get(&answers, world.admin()).await;
     assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
 }
+
+/// Every operation the API document lists under `/api/v1` has a row in the tables above, so an
+/// endpoint added later cannot go untested for who may call it.
+#[test]
+fn the_matrix_covers_every_documented_operation() {
+    fn shape(path: &str) -> String {
+        path.split('/')
+            .map(|segment| {
+                if segment.contains('{')
+                    || (!segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    "*"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+    let source = include_str!("authorization.rs");
+    let tested: std::collections::BTreeSet<String> = source
+        .match_indices("case(\"")
+        .filter_map(|(at, _)| {
+            let rest = &source[at + "case(\"".len()..];
+            let endpoint = &rest[..rest.find('"')?];
+            let (method, path) = endpoint.split_once(' ')?;
+            let path = path.split('?').next()?;
+            Some(format!("{method} {}", shape(path)))
+        })
+        .collect();
+    let document = serde_json::to_value(kyodo::openapi::document()).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let Some(path) = path.strip_prefix("/api/v1") else {
+            continue;
+        };
+        // Signing in, refreshing, signing out and accepting an invitation take no bearer token:
+        // who may use them is the credential itself (tests/api/auth.rs, tests/api/hardening.rs).
+        // The live estimate is authorized by the same first rendering as `GET .../estimate` (its
+        // rows above) before any byte is sent; a stream that never ends does not fit the table's
+        // read-the-whole-answer cells.
+        if path.starts_with("/auth/")
+            || path.starts_with("/invitations/")
+            || path.ends_with("/estimate/stream")
+        {
+            continue;
+        }
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                let operation = format!("{} {}", method.to_uppercase(), shape(path));
+                if !tested.contains(&operation) {
+                    missing.push(operation);
+                }
+            }
+        }
+    }
+    assert_eq!(missing, Vec::<String>::new(), "operations without a row");
+}
