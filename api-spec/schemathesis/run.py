@@ -98,8 +98,16 @@ def schemathesis(role, token, max_time, report_dir):
         "--report-dir", str(report_dir / role),
     ]
     print(f"== schemathesis as {role}", flush=True)
-    env = dict(os.environ, SCHEMATHESIS_HOOKS="hooks", PYTHONPATH=str(HERE), KYODO_TOKEN=token)
-    return subprocess.run(command, env=env, cwd=HERE).returncode
+    env = dict(
+        os.environ,
+        SCHEMATHESIS_HOOKS="hooks",
+        PYTHONPATH=str(HERE),
+        PYTHONDONTWRITEBYTECODE="1",
+        KYODO_TOKEN=token,
+    )
+    # Run from the report directory: schemathesis keeps its example database there, not in the tree.
+    (report_dir / role).mkdir(parents=True, exist_ok=True)
+    return subprocess.run(command, env=env, cwd=report_dir).returncode
 
 
 def main():
