@@ -161,3 +161,74 @@ async fn registrations_killed_mid_burst_are_all_or_nothing_and_retries_finish_th
     }
     eprintln!("{answered} of {} answered before the kill", bodies.len());
 }
+
+/// A finalization sent with a key to `base`; `None` when the connection broke first.
+async fn finalize(client: &awc::Client, base: &str, token: &str, round: &str) -> Option<Response> {
+    let response = client
+        .post(format!("{base}/api/v1/rounds/{round}/finalize"))
+        .bearer_auth(token)
+        .insert_header(("idempotency-key", format!("finalize-{round}")))
+        .send_json(&crate::allocations::totals(9_000_000, 1_100_000))
+        .await
+        .ok()?;
+    Some(collect(response).await)
+}
+
+/// SIGKILL during a finalization, at several moments: after a restart the round is finalized once
+/// or not at all, and the retry with the same key gets the first answer or finalizes cleanly, so
+/// that one version exists in the end.
+#[actix_web::test]
+async fn a_finalization_killed_midway_is_all_or_nothing_and_its_retry_finishes_it() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    for delay_ms in [0, 3, 10, 30, 100, 1000] {
+        let (_, round) = crate::allocations::closed_round_with_three_bodies(&app, &admin).await;
+        let mut service = LoggedService::start(&app);
+        let base = service.url("");
+        let (first, ()) = futures_util::join!(finalize(&client, &base, &admin, &round), async {
+            actix_web::rt::time::sleep(Duration::from_millis(delay_ms)).await;
+            service.kill();
+        });
+
+        let service = LoggedService::start(&app);
+        let retried = finalize(&client, &service.url(""), &admin, &round)
+            .await
+            .expect("the restarted service answers");
+        assert_eq!(
+            retried.status,
+            StatusCode::CREATED,
+            "after {delay_ms} ms: {}",
+            retried.text
+        );
+        if let Some(first) = &first {
+            assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+            assert_eq!(
+                retried.body, first.body,
+                "after {delay_ms} ms: the first answer again"
+            );
+        }
+        let versions = app
+            .get(&format!("/api/v1/rounds/{round}/allocations"), &admin)
+            .await;
+        let versions = versions
+            .body
+            .as_array()
+            .or_else(|| versions.body["items"].as_array())
+            .unwrap_or_else(|| panic!("{}", versions.text))
+            .len();
+        assert_eq!(versions, 1, "after {delay_ms} ms: one version");
+        let state = app.get(&format!("/api/v1/rounds/{round}"), &admin).await;
+        assert_eq!(state.body["state"], "finalized");
+        eprintln!(
+            "killed after {delay_ms} ms: the first attempt was {}",
+            if first.is_some() {
+                "answered"
+            } else {
+                "cut off"
+            }
+        );
+    }
+}
