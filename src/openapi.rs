@@ -89,14 +89,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The answers every operation of a kind can give, added where an operation does not describe
-/// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked), 403
+/// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked); 403
 /// to any write that does (a read-only API token is refused every write, as the identity
-/// extractor does it), 400
-/// to any that reads a JSON body (not JSON) or a query string (a value of the wrong type), 415 and
-/// 422 to any that reads a body (another content type; another shape), 422 to any that reads a
-/// query (a value out of range) and to every POST and PUT (an `Idempotency-Key` where none is
-/// taken), and 404 to any with an identifier in its path or query. Derived
-/// from what the operation declares, as the extractors that give these answers are.
+/// extractor does it); 400 to any that reads a JSON body (not JSON) or a query string (a value of
+/// the wrong type); 415 and 422 to any that reads a body (another content type; another shape);
+/// 422 to any that reads a query (a value out of range) and to every POST and PUT (an
+/// `Idempotency-Key` where none is taken); 404 to any with an identifier in its path or query.
+/// Derived from what the operation declares, as the extractors that give these answers are.
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};

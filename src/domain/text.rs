@@ -34,8 +34,9 @@ pub const REFUSED_CLASS: &str = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u2
 pub const SPACE_CLASS: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// A regular expression (ECMA-262, as JSON Schema's `pattern`) for the text `text` accepts:
-/// nothing refused and something besides white space, or (unless `required`) white space alone. Free text may also hold
-/// tabs, line feeds and CRLF pairs. Linear: white space, the first other character, the rest.
+/// nothing refused and something besides white space, or (unless `required`) white space alone.
+/// Free text may also hold tabs, line feeds and CRLF pairs. Linear: white space, the first other
+/// character, the rest.
 pub fn pattern(lines: Lines, required: bool) -> String {
     let (refused, space) = (REFUSED_CLASS, SPACE_CLASS);
     let (any, blank) = match lines {
