@@ -181,6 +181,21 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The operation of `item` for `method` (`get` or `GET`, …), if the path has one.
+pub fn operation_mut<'a>(
+    item: &'a mut utoipa::openapi::PathItem,
+    method: &str,
+) -> Option<&'a mut utoipa::openapi::path::Operation> {
+    match method.to_ascii_lowercase().as_str() {
+        "get" => item.get.as_mut(),
+        "put" => item.put.as_mut(),
+        "post" => item.post.as_mut(),
+        "delete" => item.delete.as_mut(),
+        "patch" => item.patch.as_mut(),
+        _ => None,
+    }
+}
+
 /// Answers the real service gave, recorded by `api-spec/capture_examples.py`: for each operation
 /// (`"get /api/v1/me"`), status and JSON body.
 pub const RESPONSE_EXAMPLES: &str = include_str!("../api-spec/examples.json");
@@ -199,15 +214,7 @@ fn add_response_examples(document: &mut utoipa::openapi::OpenApi) {
         let Some(item) = document.paths.paths.get_mut(path) else {
             continue;
         };
-        let operation = match method {
-            "get" => item.get.as_mut(),
-            "put" => item.put.as_mut(),
-            "post" => item.post.as_mut(),
-            "delete" => item.delete.as_mut(),
-            "patch" => item.patch.as_mut(),
-            _ => None,
-        };
-        let Some(operation) = operation else {
+        let Some(operation) = operation_mut(item, method) else {
             continue;
         };
         for (status, example) in responses {

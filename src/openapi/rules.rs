@@ -227,14 +227,7 @@ fn schema_at<'a>(document: &'a mut OpenApi, place: &str) -> Option<&'a mut Schem
     if let Some((operation, parameter)) = place.split_once('?') {
         let (method, path) = operation.split_once(' ')?;
         let item = document.paths.paths.get_mut(path)?;
-        let operation = match method {
-            "GET" => item.get.as_mut(),
-            "POST" => item.post.as_mut(),
-            "PUT" => item.put.as_mut(),
-            "PATCH" => item.patch.as_mut(),
-            "DELETE" => item.delete.as_mut(),
-            _ => None,
-        }?;
+        let operation = super::operation_mut(item, method)?;
         return operation
             .parameters
             .iter_mut()
