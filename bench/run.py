@@ -11,7 +11,8 @@ requests/s, the share of the ceiling, p50/p99 latency, the service's resident me
 time from start to /ready, and checks that every acknowledged write left exactly one history row.
 
 Usage: bench/run.py [--backends sqlite,postgres] [--seconds 10] [--connections 64]
-Needs: wrk (apt-get install wrk), a release build (the script runs cargo build --release), and for
+Needs: wrk (apt-get install wrk), a release build (the script runs cargo build --release, unless
+KYODO_BINARY names a binary to run instead), and for
 PostgreSQL a server at $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -31,7 +32,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target/release/kyodo"
+# KYODO_BINARY runs another build (an earlier commit's, to compare) and skips building this one.
+BINARY = Path(os.environ.get("KYODO_BINARY", ROOT / "target/release/kyodo"))
 CEILING = ROOT / "target/release/examples/ceiling"
 SERVICE_PORT = 8098
 CEILING_PORT = 8099
@@ -221,13 +223,19 @@ def run_backend(backend, args, ceiling_rps):
                 "results": results}
 
 
+def build():
+    """The release binary and the examples, unless KYODO_BINARY names a binary built before."""
+    if "KYODO_BINARY" not in os.environ:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
+    build()
     ceiling = subprocess.Popen([str(CEILING), f"127.0.0.1:{CEILING_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{CEILING_PORT}/ceiling")

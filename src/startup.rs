@@ -31,7 +31,7 @@ use crate::openapi;
 use crate::routes;
 use crate::scheduler;
 use crate::security_headers::{self, SecurityHeaders};
-use crate::state::{AppState, ExportSettings};
+use crate::state::{AppState, ExportSettings, WriteQueue};
 use crate::telemetry::RequestSpan;
 use crate::web::csrf::CsrfKey;
 use crate::web::session::ConsoleSettings;
@@ -91,6 +91,7 @@ impl Application {
                 .trust_forwarded_for
                 .then_some(usize::from(config.trusted_proxy_hops)),
             database_backend: url.backend(),
+            write_queue: WriteQueue::for_backend(url.backend()),
             clock: clock.clone(),
             unsubscribe: unsubscribe.clone(),
             webhook_target,

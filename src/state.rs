@@ -41,6 +41,29 @@ pub struct AppState {
     pub webhook_target: WebhookTarget,
     /// The web console's sessions and cookies.
     pub console: ConsoleSettings,
+    /// On SQLite, the queue of this instance's write transactions (see [`WriteQueue`]).
+    pub write_queue: WriteQueue,
+}
+
+/// SQLite lets one transaction write at a time. Writers that each try `BEGIN IMMEDIATE` and wait on
+/// the busy timeout are woken by SQLite's back-off sleeps (up to 100 ms each, in no order), so
+/// under load some wait a second; this queue lets them in one after the other, first come first
+/// served, and each starts the moment the one before it ends. PostgreSQL needs no queue.
+pub struct WriteQueue(Option<Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteQueue {
+    pub fn for_backend(backend: &str) -> Self {
+        Self((backend == "sqlite").then(|| Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    /// This writer's turn: held until its transaction has ended, even when the request that
+    /// asked for it is gone.
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(queue) => Some(queue.clone().lock_owned().await),
+            None => None,
+        }
+    }
 }
 
 /// How allocations are published.
@@ -76,13 +99,37 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.run(None, f).await
+    }
+
+    /// Runs `f` as `db` does, once it is this instance's turn to write.
+    async fn db_write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let turn = self.write_queue.turn().await;
+        self.run(turn, f).await
+    }
+
+    async fn run<T, F>(
+        &self,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         actix_web::web::block(move || {
             // What the database work logs belongs to the request that asked for it.
             let _in_request = span.enter();
             let mut conn = pool.get().context("getting a database connection")?;
-            f(&mut conn)
+            let outcome = f(&mut conn);
+            drop(turn);
+            outcome
         })
         .await
         .context("running a database task")?
@@ -94,7 +141,7 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let outcome = self.db(move |conn| db::transaction(conn, f)).await;
+        let outcome = self.db_write(move |conn| db::transaction(conn, f)).await;
         // Before the caller answers, so that its client reads its own write.
         self.cache.invalidate();
         outcome
@@ -114,7 +161,7 @@ impl AppState {
         let now = self.now();
         let request_hash = claim.request_hash.clone();
         let written = self
-            .db(move |conn| {
+            .db_write(move |conn| {
                 let outcome = db::transaction(conn, |conn| {
                     if !idempotency::claim(conn, &claim, now)? {
                         return Err(Interrupted::KeyTaken);

@@ -163,6 +163,15 @@ pub fn find(conn: &mut DbConnection, id: &OrganizationId) -> QueryResult<Option<
         .optional()
 }
 
+/// What eligibility needs of one body.
+pub fn member(conn: &mut DbConnection, id: &OrganizationId) -> QueryResult<Option<Member>> {
+    organizations::table
+        .find(id)
+        .select(Member::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn find_by_lg_code(
     conn: &mut DbConnection,
     lg_code: &str,

@@ -2,7 +2,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::procurements;
+use crate::db::organizations::Member;
+use crate::db::schema::{organizations, procurements};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 use crate::domain::procurement::{Category, ProcurementStatus};
 
@@ -74,7 +75,22 @@ pub fn list(
     category: Option<Category>,
     small_body_friendly: Option<bool>,
 ) -> QueryResult<Vec<ProcurementRow>> {
-    let mut query = procurements::table.into_boxed();
+    let listed = list_with_lead(conn, statuses, category, small_body_friendly)?;
+    Ok(listed.into_iter().map(|(row, _)| row).collect())
+}
+
+/// Every procurement, newest first, with its lead organization, in one query.
+pub fn list_with_lead(
+    conn: &mut DbConnection,
+    statuses: &[ProcurementStatus],
+    category: Option<Category>,
+    small_body_friendly: Option<bool>,
+) -> QueryResult<Vec<(ProcurementRow, Member)>> {
+    let mut query = procurements::table
+        .inner_join(
+            organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
+        )
+        .into_boxed();
     if !statuses.is_empty() {
         query = query.filter(procurements::status.eq_any(statuses));
     }
@@ -86,6 +102,6 @@ pub fn list(
     }
     query
         .order((procurements::created_at.desc(), procurements::id.desc()))
-        .select(ProcurementRow::as_select())
+        .select((ProcurementRow::as_select(), Member::as_select()))
         .load(conn)
 }

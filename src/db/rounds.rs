@@ -2,8 +2,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::rounds;
-use crate::domain::id::{ProcurementId, RoundId};
+use crate::db::procurements::ProcurementRow;
+use crate::db::schema::{participations, procurements, rounds};
+use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
 use crate::domain::round::{RoundKind, RoundState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -36,6 +37,19 @@ pub fn find(conn: &mut DbConnection, id: &RoundId) -> QueryResult<Option<RoundRo
     rounds::table
         .find(id)
         .select(RoundRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The round with its procurement, in one query.
+pub fn find_with_procurement(
+    conn: &mut DbConnection,
+    id: &RoundId,
+) -> QueryResult<Option<(RoundRow, ProcurementRow)>> {
+    rounds::table
+        .inner_join(procurements::table)
+        .filter(rounds::id.eq(id))
+        .select((RoundRow::as_select(), ProcurementRow::as_select()))
         .first(conn)
         .optional()
 }
@@ -80,6 +94,28 @@ pub fn for_procurements(
         ))
         .select(RoundRow::as_select())
         .load(conn)
+}
+
+/// The open rounds of these procurements, each with whether `organization_id` has answered it.
+pub fn open_with_answer(
+    conn: &mut DbConnection,
+    procurement_ids: &[ProcurementId],
+    organization_id: &OrganizationId,
+) -> QueryResult<Vec<(RoundRow, bool)>> {
+    let found: Vec<(RoundRow, Option<String>)> = rounds::table
+        .left_join(
+            participations::table.on(participations::round_id
+                .eq(rounds::id)
+                .and(participations::organization_id.eq(organization_id))),
+        )
+        .filter(rounds::procurement_id.eq_any(procurement_ids))
+        .filter(rounds::state.eq(RoundState::Open))
+        .select((RoundRow::as_select(), participations::id.nullable()))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(round, answer)| (round, answer.is_some()))
+        .collect())
 }
 
 /// Rounds in `state` of these procurements.

@@ -1,5 +1,3 @@
-use std::collections::{BTreeMap, BTreeSet};
-
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -9,17 +7,16 @@ use crate::auth::Identity;
 use crate::db::DbConnection;
 use crate::db::audit::Actor;
 use crate::db::organizations::{self, AsCandidate, Member};
-use crate::db::participations;
 use crate::db::procurements::{self, ProcurementRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::field_error::FieldError;
-use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
+use crate::domain::id::ProcurementId;
 use crate::domain::procurement::{
     Category, CostModel, Document, Eligibility, ProcurementOption, ProcurementStatus,
 };
 use crate::domain::procurement::{ProcurementInput, ProcurementPatch};
-use crate::domain::round::{RoundAction, RoundState};
+use crate::domain::round::RoundAction;
 use crate::error::{ApiError, check};
 use crate::service::check_version;
 use crate::service::organizations as organization_service;
@@ -89,15 +86,25 @@ pub fn visible(
         )
     };
     let procurement = Procurement::decode(procurements::find(conn, id)?.ok_or_else(not_found)?)?;
-    if identity.is_admin() {
-        return Ok(procurement);
-    }
-    let own = organizations::find(conn, &identity.organization_id)?
-        .context("the caller's organization is missing")?;
-    if !shown_to(&procurement, &own, false) {
+    if !may_see(conn, identity, &procurement)? {
         return Err(not_found());
     }
     Ok(procurement)
+}
+
+/// Whether the caller sees `procurement` (see [`shown_to`]); asks for the caller's body only
+/// when the caller is not an administrator.
+pub fn may_see(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    procurement: &Procurement,
+) -> Result<bool, ApiError> {
+    if identity.is_admin() {
+        return Ok(true);
+    }
+    let own = organizations::member(conn, &identity.organization_id)?
+        .context("the caller's organization is missing")?;
+    Ok(shown_to(procurement, &own, false))
 }
 
 /// Whether the users of `own` see `procurement`: administrators see every one; everyone else the
@@ -460,38 +467,31 @@ pub fn list(
         None if identity.is_admin() => vec![],
         None => ProcurementStatus::PUBLIC.to_vec(),
     };
-    let rows = procurements::list(conn, &statuses, filter.category, filter.small_body_friendly)?;
-    let bodies: BTreeMap<OrganizationId, _> = organizations::members(conn)?
-        .into_iter()
-        .map(|o| (o.id.clone(), o))
-        .collect();
-    let own = bodies
-        .get(&identity.organization_id)
+    let rows =
+        procurements::list_with_lead(conn, &statuses, filter.category, filter.small_body_friendly)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let own = organizations::member(conn, &identity.organization_id)?
         .context("the caller's organization is missing")?;
     let mut visible = Vec::new();
-    for row in rows {
+    for (row, lead) in rows {
         let procurement = Procurement::decode(row)?;
-        if shown_to(&procurement, own, identity.is_admin()) {
-            visible.push(procurement);
+        if shown_to(&procurement, &own, identity.is_admin()) {
+            visible.push((procurement, lead));
         }
     }
-    let ids: Vec<ProcurementId> = visible.iter().map(|p| p.id().clone()).collect();
-    let open = rounds::in_state_for(conn, &ids, RoundState::Open)?;
-    let open_ids: Vec<RoundId> = open.iter().map(|r| r.id.clone()).collect();
-    let answered: BTreeSet<RoundId> = participations::responded(conn, &open_ids)?
-        .into_iter()
-        .filter(|(_, org)| org == &identity.organization_id)
-        .map(|(round, _)| round)
-        .collect();
+    let ids: Vec<ProcurementId> = visible.iter().map(|(p, _)| p.id().clone()).collect();
+    let open = rounds::open_with_answer(conn, &ids, &identity.organization_id)?;
     let mut listed = Vec::new();
-    for procurement in visible {
+    for (procurement, lead) in visible {
         let open_rounds: Vec<(RoundRow, bool)> = open
             .iter()
-            .filter(|r| &r.procurement_id == procurement.id())
-            .map(|r| (r.clone(), answered.contains(&r.id)))
+            .filter(|(r, _)| &r.procurement_id == procurement.id())
+            .cloned()
             .collect();
         let awaiting =
-            open_rounds.iter().any(|(_, answered)| !answered) && procurement.admits(own).is_ok();
+            open_rounds.iter().any(|(_, answered)| !answered) && procurement.admits(&own).is_ok();
         if filter
             .open_round
             .is_some_and(|wanted| wanted == open_rounds.is_empty())
@@ -501,11 +501,8 @@ pub fn list(
         {
             continue;
         }
-        let lead = bodies
-            .get(&procurement.row.lead_organization_id)
-            .context("a procurement's lead organization is missing")?;
         listed.push(Listed {
-            lead: lead.clone(),
+            lead,
             procurement,
             open_rounds,
             awaiting_my_response: awaiting,

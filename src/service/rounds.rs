@@ -17,7 +17,7 @@ use crate::domain::round::{RoundAction, RoundState, Schedule};
 use crate::error::{ApiError, check};
 use crate::service::notifications;
 use crate::service::participations::round_not_found;
-use crate::service::procurements::{Procurement, eligible_bodies, visible};
+use crate::service::procurements::{Procurement, eligible_bodies, may_see};
 
 /// The round as the audit log and the feed describe it.
 pub fn snapshot(row: &RoundRow) -> serde_json::Value {
@@ -270,14 +270,12 @@ pub fn visible_round(
     identity: &Identity,
     id: &RoundId,
 ) -> Result<(RoundRow, Procurement), ApiError> {
-    let round = rounds::find(conn, id)?.ok_or_else(|| round_not_found(id))?;
-    let procurement = visible(conn, identity, &round.procurement_id).map_err(|e| {
-        if e.is_not_found() {
-            round_not_found(id)
-        } else {
-            e
-        }
-    })?;
+    let (round, stored) =
+        rounds::find_with_procurement(conn, id)?.ok_or_else(|| round_not_found(id))?;
+    let procurement = Procurement::decode(stored)?;
+    if !may_see(conn, identity, &procurement)? {
+        return Err(round_not_found(id));
+    }
     Ok((round, procurement))
 }
 
