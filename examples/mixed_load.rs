@@ -64,9 +64,9 @@ fn main() {
         let until = started + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
         for connection in 0..connections {
+            // One client per connection: it sends one request at a time and keeps its connection.
             let client = awc::Client::builder()
                 .timeout(Duration::from_secs(30))
-                .limit(1)
                 .finish();
             let (base, token, round, codes) =
                 (base.clone(), token.clone(), round.clone(), codes.clone());
