@@ -3,9 +3,8 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{api_tokens, refresh_tokens, users};
-use crate::db::users::UserRow;
-use crate::domain::id::UserId;
-use crate::domain::user::TokenScope;
+use crate::domain::id::{OrganizationId, UserId};
+use crate::domain::user::{Role, TokenScope};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
@@ -89,18 +88,28 @@ pub fn insert_api_token(conn: &mut DbConnection, row: &ApiTokenRow) -> QueryResu
         .map(drop)
 }
 
+/// Who an API token acts for: no password or invitation hash leaves the database to
+/// authenticate a request.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct TokenOwner {
+    pub id: UserId,
+    pub organization_id: OrganizationId,
+    pub role: Role,
+}
+
 /// The token with this digest and its owner, if it is neither expired at `now` nor revoked.
 pub fn find_active_api_token(
     conn: &mut DbConnection,
     digest: &str,
     now: NaiveDateTime,
-) -> QueryResult<Option<(ApiTokenRow, UserRow)>> {
+) -> QueryResult<Option<(ApiTokenRow, TokenOwner)>> {
     api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(digest))
         .filter(api_tokens::revoked_at.is_null())
         .filter(api_tokens::expires_at.gt(now))
-        .select((ApiTokenRow::as_select(), UserRow::as_select()))
+        .select((ApiTokenRow::as_select(), TokenOwner::as_select()))
         .first(conn)
         .optional()
 }
