@@ -11,11 +11,11 @@ exactly one history row. The load generator is examples/mixed_load.rs (wrk repor
 distribution for all requests, not one per kind).
 
 Usage: bench/mixed.py [--backends sqlite,postgres] [--seconds 10] [--connections 64]
-Needs a release build (the script runs cargo build --release) and, for PostgreSQL, a server at
+Needs a release build (the script runs cargo build --release, unless KYODO_BINARY names a binary
+to run instead; the load generator is then taken as built) and, for PostgreSQL, a server at
 $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, count_history, service, setup  # noqa: E402
+from run import ROOT, arguments, bench_env, build, count_history, service, setup  # noqa: E402
 
 LOAD = ROOT / "target/release/examples/mixed_load"
 
@@ -32,7 +32,7 @@ def run(backend, args, settings):
     with service(backend, "mixed", LOGIN_ATTEMPTS_PER_ADDRESS="1000", **settings) as (_, base, url, _ready):
         _session, token, round_id, codes = setup(base)
         before = count_history(backend, url)
-        env = {**os.environ, "BENCH_TOKEN": token, "BENCH_ROUND": round_id, "BENCH_CODES": ",".join(codes)}
+        env = {**os.environ, **bench_env(token, round_id, codes)}
         out = subprocess.run([str(LOAD), base, str(args.seconds), str(args.connections)], env=env,
                              capture_output=True, text=True, check=True).stdout
         report = json.loads(out)
@@ -44,12 +44,10 @@ def run(backend, args, settings):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--examples"], cwd=ROOT, check=True)
+    args = arguments()
+    build()
+    if not LOAD.exists():
+        raise SystemExit(f"{LOAD} is missing: cargo build --release --examples")
     print(f"machine: {os.cpu_count()} cpus, {args.connections} connections, {args.seconds}s per run, 9 reads : 1 write")
     print(f"{'backend':<9} {'cache':<6} {'reads/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'writes/s':>9} {'p50 ms':>7} {'p99 ms':>7}  notes")
     healthy = True

@@ -201,7 +201,7 @@ def service(backend, prefix, **settings):
 def run_backend(backend, args, ceiling_rps):
     with service(backend, "bench", LOGIN_ATTEMPTS_PER_ADDRESS="1000") as (process, base, url, ready_seconds):
         session, token, round_id, codes = setup(base)
-        bench_env = {"BENCH_TOKEN": token, "BENCH_ROUND": round_id, "BENCH_CODES": ",".join(codes)}
+        load_env = bench_env(token, round_id, codes)
         results = {}
         sampler = RssSampler(process.pid)
         sampler.start()
@@ -212,7 +212,7 @@ def run_backend(backend, args, ceiling_rps):
             ("PUT /rounds/{id}/participations/{org}", f"/api/v1/rounds/{round_id}/participations/x", "put.lua", token),
         ]:
             before = count_history(backend, url) if script == "put.lua" else None
-            result = wrk(base + path, args.seconds, args.connections, ROOT / "bench" / script, {**bench_env, "BENCH_TOKEN": bearer})
+            result = wrk(base + path, args.seconds, args.connections, ROOT / "bench" / script, {**load_env, "BENCH_TOKEN": bearer})
             if before is not None:
                 written = count_history(backend, url) - before
                 result["integrity"] = f"{result['requests'] - result['failed']} acknowledged, {written} history rows"
@@ -223,6 +223,20 @@ def run_backend(backend, args, ceiling_rps):
                 "results": results}
 
 
+def arguments():
+    """The options every benchmark of the service takes."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    return parser.parse_args()
+
+
+def bench_env(token, round_id, codes):
+    """What the load generators read: the bearer token, the round and the bodies to answer for."""
+    return {"BENCH_TOKEN": token, "BENCH_ROUND": round_id, "BENCH_CODES": ",".join(codes)}
+
+
 def build():
     """The release binary and the examples, unless KYODO_BINARY names a binary built before."""
     if "KYODO_BINARY" not in os.environ:
@@ -230,11 +244,7 @@ def build():
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
+    args = arguments()
     build()
     ceiling = subprocess.Popen([str(CEILING), f"127.0.0.1:{CEILING_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -118,19 +118,6 @@ pub fn open_with_answer(
         .collect())
 }
 
-/// Rounds in `state` of these procurements.
-pub fn in_state_for(
-    conn: &mut DbConnection,
-    procurement_ids: &[ProcurementId],
-    state: RoundState,
-) -> QueryResult<Vec<RoundRow>> {
-    rounds::table
-        .filter(rounds::procurement_id.eq_any(procurement_ids))
-        .filter(rounds::state.eq(state))
-        .select(RoundRow::as_select())
-        .load(conn)
-}
-
 /// Writes `row` if the stored round is still at `expected_version` and in `expected_state`:
 /// when two instances (or an admin and the scheduler) act at once, exactly one succeeds.
 pub fn update(
