@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::{audit_events, changes};
+use crate::db::together::{Statement, execute_together};
 use crate::db::{DbConnection, new_id};
 use crate::domain::audit::{Action, EntityType, audit_action};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
@@ -24,7 +25,7 @@ impl Actor {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct AuditEventRow {
     pub id: String,
     pub occurred_at: NaiveDateTime,
@@ -57,7 +58,14 @@ pub fn record(
     event: Event<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let row = AuditEventRow {
+    diesel::insert_into(audit_events::table)
+        .values(&event_row(actor, event, now))
+        .execute(conn)
+        .map(drop)
+}
+
+fn event_row(actor: &Actor, event: Event<'_>, now: NaiveDateTime) -> AuditEventRow {
+    AuditEventRow {
         id: new_id(),
         occurred_at: now,
         actor_user_id: actor.user_id.clone(),
@@ -69,11 +77,7 @@ pub fn record(
         after: event.after.map(|v| v.to_string()),
         reason: event.reason.map(str::to_owned),
         request_id: actor.request_id.clone(),
-    };
-    diesel::insert_into(audit_events::table)
-        .values(&row)
-        .execute(conn)
-        .map(drop)
+    }
 }
 
 /// `record` without a reason.
@@ -178,14 +182,14 @@ impl Audience {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = changes)]
+#[diesel(table_name = changes, treat_none_as_default_value = false)]
 struct NewChange<'a> {
     occurred_at: NaiveDateTime,
     entity_type: &'a str,
     entity_id: &'a str,
     action: &'a str,
     procurement_id: Option<&'a ProcurementId>,
-    audience: &'a str,
+    audience: String,
     payload: String,
 }
 
@@ -202,39 +206,58 @@ pub struct Change<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// Records `change` in the audit log and publishes it to the feed, in the caller's transaction.
+/// Records `change` in the audit log and publishes it to the feed, in the caller's transaction
+/// (on PostgreSQL in one statement).
 pub fn record_change(
     conn: &mut DbConnection,
     actor: &Actor,
     change: Change<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let payload = change.after.to_string();
-    record(
-        conn,
-        actor,
-        Event {
-            entity_type: change.entity_type,
-            entity_id: change.entity_id,
-            action: change.action,
-            before: change.before,
-            after: Some(change.after),
-            reason: change.reason,
-        },
-        now,
-    )?;
-    diesel::insert_into(changes::table)
-        .values(NewChange {
+    let rows = ChangeRows::new(actor, change, now);
+    execute_together(conn, rows.statements())
+}
+
+/// A change as the rows that record it, its audit event and its feed entry, for a caller that
+/// writes them together with rows of its own (see `together`).
+pub struct ChangeRows<'a> {
+    event: AuditEventRow,
+    entry: NewChange<'a>,
+}
+
+impl<'a> ChangeRows<'a> {
+    pub fn new(actor: &Actor, change: Change<'a>, now: NaiveDateTime) -> Self {
+        let entry = NewChange {
             occurred_at: now,
             entity_type: change.entity_type.as_str(),
             entity_id: change.entity_id,
             action: change.action.as_str(),
             procurement_id: change.procurement_id,
-            audience: change.audience.as_column(),
-            payload,
-        })
-        .execute(conn)
-        .map(drop)
+            audience: change.audience.as_column().to_owned(),
+            payload: change.after.to_string(),
+        };
+        let event = event_row(
+            actor,
+            Event {
+                entity_type: change.entity_type,
+                entity_id: change.entity_id,
+                action: change.action,
+                before: change.before,
+                after: Some(change.after),
+                reason: change.reason,
+            },
+            now,
+        );
+        Self { event, entry }
+    }
+
+    /// The audit event's insert and the feed entry's.
+    pub fn statements(&self) -> (impl Statement + '_, impl Statement + '_) {
+        (
+            diesel::insert_into(audit_events::table).values(&self.event),
+            diesel::insert_into(changes::table).values(&self.entry),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

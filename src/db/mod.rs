@@ -14,6 +14,7 @@ pub mod questions;
 pub mod rounds;
 pub mod schema;
 pub mod seed;
+pub mod together;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

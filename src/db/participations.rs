@@ -1,13 +1,19 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::audit::ChangeRows;
 use crate::db::schema::{organizations, participation_history, participations};
+use crate::db::together::{Fixed, execute_together};
 use crate::db::{DbConnection, new_id};
 use crate::domain::id::{OrganizationId, RoundId, UserId};
 use crate::domain::participation::ParticipationStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = participations, treat_none_as_null = true)]
+#[diesel(
+    table_name = participations,
+    treat_none_as_null = true,
+    treat_none_as_default_value = false
+)]
 pub struct ParticipationRow {
     pub id: String,
     pub round_id: RoundId,
@@ -27,7 +33,7 @@ pub struct ParticipationRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = participation_history)]
+#[diesel(table_name = participation_history, treat_none_as_default_value = false)]
 pub struct HistoryRow {
     pub id: String,
     pub participation_id: String,
@@ -44,24 +50,6 @@ pub struct HistoryRow {
     pub changed_at: NaiveDateTime,
 }
 
-/// Serializes writers of one (round, organization) on PostgreSQL, so that two coordinators
-/// registering at the same instant leave one row and an unbroken history. (SQLite's write
-/// transactions are serialized already.)
-pub fn lock(
-    conn: &mut DbConnection,
-    round_id: &RoundId,
-    organization_id: &OrganizationId,
-) -> QueryResult<()> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(format!(
-                "participation:{round_id}:{organization_id}"
-            ))
-            .execute(pg)?;
-    }
-    Ok(())
-}
-
 pub fn find(
     conn: &mut DbConnection,
     round_id: &RoundId,
@@ -75,40 +63,88 @@ pub fn find(
         .optional()
 }
 
-/// Inserts or updates `row` and appends its new version to the history.
+/// The body's answer in the round, if any. On PostgreSQL the row is locked until the transaction
+/// ends (`FOR UPDATE`), so that two coordinators answering at the same instant change it one
+/// after the other and its history stays unbroken; SQLite's write transactions exclude each
+/// other already.
+pub fn find_for_update(
+    conn: &mut DbConnection,
+    round_id: &RoundId,
+    organization_id: &OrganizationId,
+) -> QueryResult<Option<ParticipationRow>> {
+    match conn {
+        DbConnection::Postgres(pg) => participations::table
+            .filter(participations::round_id.eq(round_id))
+            .filter(participations::organization_id.eq(organization_id))
+            .select(ParticipationRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => find(conn, round_id, organization_id),
+    }
+}
+
+/// Writes `row`, inserted when `is_new`, else updated, with its new version in the history and
+/// the change's audit event and feed entry (`recorded`): on PostgreSQL in one statement, or two
+/// for a new answer. False, with nothing written, when the answer is new but another writer
+/// inserted the body's answer first (it has committed by then): read it again and retry as an
+/// update.
 pub fn save(
     conn: &mut DbConnection,
     row: &ParticipationRow,
     is_new: bool,
     reason: Option<&str>,
-) -> QueryResult<()> {
+    recorded: &ChangeRows<'_>,
+) -> QueryResult<bool> {
+    let history = HistoryRow {
+        id: new_id(),
+        participation_id: row.id.clone(),
+        version: row.version,
+        status: row.status,
+        selected_options: row.selected_options.clone(),
+        declared_quantity: row.declared_quantity,
+        contact_name: row.contact_name.clone(),
+        contact_email: row.contact_email.clone(),
+        contact_phone: row.contact_phone.clone(),
+        note: row.note.clone(),
+        reason: reason.map(str::to_owned),
+        changed_by: row.updated_by.clone(),
+        changed_at: row.updated_at,
+    };
+    let history = diesel::insert_into(participation_history::table).values(&history);
+    let (event, entry) = recorded.statements();
     if is_new {
-        diesel::insert_into(participations::table)
-            .values(row)
-            .execute(conn)?;
+        if !insert_new(conn, row)? {
+            return Ok(false);
+        }
+        execute_together(conn, (history, event, entry))?;
     } else {
-        diesel::update(participations::table.find(&row.id))
-            .set(row)
-            .execute(conn)?;
+        struct UpdateParticipation;
+        let update = Fixed::<UpdateParticipation, _>::new(
+            diesel::update(participations::table.find(&row.id)).set(row),
+        );
+        execute_together(conn, (update, history, event, entry))?;
     }
-    diesel::insert_into(participation_history::table)
-        .values(HistoryRow {
-            id: new_id(),
-            participation_id: row.id.clone(),
-            version: row.version,
-            status: row.status,
-            selected_options: row.selected_options.clone(),
-            declared_quantity: row.declared_quantity,
-            contact_name: row.contact_name.clone(),
-            contact_email: row.contact_email.clone(),
-            contact_phone: row.contact_phone.clone(),
-            note: row.note.clone(),
-            reason: reason.map(str::to_owned),
-            changed_by: row.updated_by.clone(),
-            changed_at: row.updated_at,
-        })
-        .execute(conn)
-        .map(drop)
+    Ok(true)
+}
+
+/// Inserts a new answer unless the body has one (on PostgreSQL, where another transaction may
+/// have inserted it since this one looked: `ON CONFLICT DO NOTHING` waits for it to end).
+fn insert_new(conn: &mut DbConnection, row: &ParticipationRow) -> QueryResult<bool> {
+    let insert = diesel::insert_into(participations::table).values(row);
+    match conn {
+        DbConnection::Postgres(pg) => {
+            struct InsertNewParticipation;
+            let inserted = Fixed::<InsertNewParticipation, _>::new(
+                insert
+                    .on_conflict((participations::round_id, participations::organization_id))
+                    .do_nothing(),
+            )
+            .execute(pg)?;
+            Ok(inserted == 1)
+        }
+        DbConnection::Sqlite(_) => insert.execute(conn).map(|_| true),
+    }
 }
 
 /// The round's participations with each body's name, in code order.

@@ -1,5 +1,7 @@
 use chrono::NaiveDateTime;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 use crate::db::DbConnection;
 use crate::db::procurements::ProcurementRow;
@@ -54,20 +56,51 @@ pub fn find_with_procurement(
         .optional()
 }
 
-/// The round, locked against state changes until the transaction ends (PostgreSQL `FOR SHARE`;
-/// SQLite's write transactions already exclude each other). Registrations share the lock, so they
-/// run side by side, while closing the round waits for them, and they for it.
-pub fn find_for_share(conn: &mut DbConnection, id: &RoundId) -> QueryResult<Option<RoundRow>> {
+/// The round with its procurement, the round locked against state changes until the transaction
+/// ends (PostgreSQL `FOR SHARE OF rounds`; SQLite's write transactions already exclude each
+/// other). Registrations share the lock, so they run side by side, while closing the round waits
+/// for them, and they for it. The procurement is read, not locked: a transaction that changes a
+/// procurement and then its rounds would otherwise wait for a registration that waits for it.
+pub fn find_for_share(
+    conn: &mut DbConnection,
+    id: &RoundId,
+) -> QueryResult<Option<(RoundRow, ProcurementRow)>> {
     match conn {
-        DbConnection::Postgres(pg) => rounds::table
-            .find(id)
-            .select(RoundRow::as_select())
-            .for_share()
-            .first(pg)
-            .optional(),
-        DbConnection::Sqlite(_) => find(conn, id),
+        DbConnection::Postgres(pg) => ShareRound(
+            rounds::table
+                .inner_join(procurements::table)
+                .filter(rounds::id.eq(id))
+                .select((RoundRow::as_select(), ProcurementRow::as_select()))
+                .limit(1),
+        )
+        .get_result(pg)
+        .optional(),
+        DbConnection::Sqlite(_) => find_with_procurement(conn, id),
     }
 }
+
+/// A query of rounds joined with other tables, with `FOR SHARE OF rounds` (diesel's `for_share`
+/// would lock a row of every table).
+struct ShareRound<Q>(Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for ShareRound<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" FOR SHARE OF \"rounds\"");
+        Ok(())
+    }
+}
+
+impl<Q: QueryId> QueryId for ShareRound<Q> {
+    type QueryId = ShareRound<Q::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q: Query> Query for ShareRound<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for ShareRound<Q> {}
 
 pub fn list_for_procurement(
     conn: &mut DbConnection,

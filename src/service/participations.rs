@@ -1,16 +1,14 @@
 use std::collections::BTreeSet;
 
-use anyhow::Context as _;
 use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::auth::Identity;
 use crate::db::DbConnection;
-use crate::db::audit::{self, Actor, Audience, Change};
+use crate::db::audit::{Actor, Audience, Change, ChangeRows};
 use crate::db::new_id;
 use crate::db::organizations::OrganizationRow;
 use crate::db::participations::{self, ParticipationRow};
-use crate::db::procurements as procurement_rows;
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::contact::clean_contact;
@@ -106,9 +104,8 @@ pub fn answered_round(
     identity: &Identity,
     round_id: &RoundId,
 ) -> Result<(RoundRow, Procurement), ApiError> {
-    let round = rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
-    let stored = procurement_rows::find(conn, &round.procurement_id)?
-        .context("the round's procurement is missing")?;
+    let (round, stored) =
+        rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
     let procurement = Procurement::decode(stored)?;
     if procurement.row.status == ProcurementStatus::Draft && !identity.is_admin() {
         return Err(round_not_found(round_id));
@@ -324,31 +321,71 @@ pub fn answer(
     } = context;
     judge(procurement, change, &details)?;
 
-    participations::lock(conn, &round.id, &organization.id)?;
-    let existing = participations::find(conn, &round.id, &organization.id)?;
-    if change == ParticipationChange::Withdraw
-        && existing
-            .as_ref()
-            .is_none_or(|p| p.status == ParticipationStatus::Withdrawn)
-    {
-        return Err(ApiError::not_found(
-            "participation_not_found",
-            format!("{} has no answer to withdraw.", organization.name),
-        ));
+    // Twice at most: a new answer that another writer inserted first is read again and changed.
+    for _ in 0..2 {
+        let existing = participations::find_for_update(conn, &round.id, &organization.id)?;
+        if change == ParticipationChange::Withdraw
+            && existing
+                .as_ref()
+                .is_none_or(|p| p.status == ParticipationStatus::Withdrawn)
+        {
+            return Err(ApiError::not_found(
+                "participation_not_found",
+                format!("{} has no answer to withdraw.", organization.name),
+            ));
+        }
+        let row = next_version(existing.as_ref(), context, actor, change, &details, now)?;
+        let is_new = existing.is_none();
+        let mut after = public_view(&row);
+        after["organization_name"] = json!(organization.name);
+        let recorded = ChangeRows::new(
+            actor,
+            Change {
+                entity_type: EntityType::Participation,
+                entity_id: &row.id,
+                action: change.done(),
+                procurement_id: Some(&round.procurement_id),
+                audience: Audience::Council,
+                before: existing.as_ref().map(public_view),
+                after,
+                reason: details.reason.as_deref(),
+            },
+            now,
+        );
+        if participations::save(conn, &row, is_new, details.reason.as_deref(), &recorded)? {
+            drop(recorded);
+            return Ok((row, is_new));
+        }
     }
-    let before = existing.as_ref().map(public_view);
-    let is_new = existing.is_none();
-    // Only a body that joins has options and a quantity.
+    Err(anyhow::anyhow!("an answer inserted by another writer could not be read back").into())
+}
+
+/// The participation after `change`: the next version of `existing`, or the first. Contacts and
+/// the note are kept where the answer leaves them out; only a body that joins keeps options and a
+/// quantity.
+fn next_version(
+    existing: Option<&ParticipationRow>,
+    context: &Context,
+    actor: &Actor,
+    change: ParticipationChange,
+    details: &AnswerDetails,
+    now: NaiveDateTime,
+) -> Result<ParticipationRow, ApiError> {
     let keeps_options = change == ParticipationChange::Join;
     let options: &[String] = if keeps_options {
         &details.selected_options
     } else {
         &[]
     };
-    let row = ParticipationRow {
-        id: existing.as_ref().map_or_else(new_id, |p| p.id.clone()),
-        round_id: round.id.clone(),
-        organization_id: organization.id.clone(),
+    let kept = |given: &Option<String>, stored: fn(&ParticipationRow) -> &Option<String>| {
+        given
+            .clone()
+            .or_else(|| existing.and_then(|p| stored(p).clone()))
+    };
+    Ok(ParticipationRow {
+        id: existing.map_or_else(new_id, |p| p.id.clone()),
+        round_id: context.round.id.clone(),
+        organization_id: context.organization.id.clone(),
         status: change.status(),
         selected_options: serde_json::to_string(options).map_err(anyhow::Error::from)?,
         declared_quantity: if keeps_options {
@@ -356,42 +393,15 @@ pub fn answer(
         } else {
             None
         },
-        contact_name: details
-            .contact_name
-            .or_else(|| existing.as_ref().and_then(|p| p.contact_name.clone())),
-        contact_email: details
-            .contact_email
-            .or_else(|| existing.as_ref().and_then(|p| p.contact_email.clone())),
-        contact_phone: details
-            .contact_phone
-            .or_else(|| existing.as_ref().and_then(|p| p.contact_phone.clone())),
-        note: details
-            .note
-            .or_else(|| existing.as_ref().and_then(|p| p.note.clone())),
-        version: existing.as_ref().map_or(1, |p| p.version + 1),
+        contact_name: kept(&details.contact_name, |p| &p.contact_name),
+        contact_email: kept(&details.contact_email, |p| &p.contact_email),
+        contact_phone: kept(&details.contact_phone, |p| &p.contact_phone),
+        note: kept(&details.note, |p| &p.note),
+        version: existing.map_or(1, |p| p.version + 1),
         updated_by: actor.user_id.clone(),
-        created_at: existing.as_ref().map_or(now, |p| p.created_at),
+        created_at: existing.map_or(now, |p| p.created_at),
         updated_at: now,
-    };
-    participations::save(conn, &row, is_new, details.reason.as_deref())?;
-    let mut after = public_view(&row);
-    after["organization_name"] = json!(organization.name);
-    audit::record_change(
-        conn,
-        actor,
-        Change {
-            entity_type: EntityType::Participation,
-            entity_id: &row.id,
-            action: change.done(),
-            procurement_id: Some(&round.procurement_id),
-            audience: Audience::Council,
-            before,
-            after,
-            reason: details.reason.as_deref(),
-        },
-        now,
-    )?;
-    Ok((row, is_new))
+    })
 }
 
 /// What every body may know of an answer: who, and what they chose. Contacts and notes stay private.

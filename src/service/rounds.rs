@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::auth::Identity;
 use crate::db::DbConnection;
-use crate::db::audit::{self, Actor, Audience, Change};
+use crate::db::audit::{self, Actor, Audience, Change, ChangeRows};
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
@@ -102,7 +102,6 @@ fn enroll_mandatory(
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     for body in eligible_bodies(conn, procurement)? {
-        participations::lock(conn, &round.id, &body.id)?;
         if participations::find(conn, &round.id, &body.id)?.is_some() {
             continue;
         }
@@ -122,15 +121,8 @@ fn enroll_mandatory(
             created_at: now,
             updated_at: now,
         };
-        participations::save(
-            conn,
-            &row,
-            true,
-            Some("mandatory procurement: enrolled when the round opened"),
-        )?;
         let payload = json!({"round_id": round.id, "organization_id": body.id, "organization_name": body.name, "status": row.status, "selected_options": []});
-        audit::record_change(
-            conn,
+        let recorded = ChangeRows::new(
             &Actor::system(),
             Change {
                 entity_type: EntityType::Participation,
@@ -143,6 +135,14 @@ fn enroll_mandatory(
                 reason: Some("mandatory procurement"),
             },
             now,
+        );
+        // False when the body answered in the meantime: its own answer stands.
+        participations::save(
+            conn,
+            &row,
+            true,
+            Some("mandatory procurement: enrolled when the round opened"),
+            &recorded,
         )?;
     }
     Ok(())
