@@ -2,6 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::audit::ChangeRows;
+use crate::db::organizations::Member;
 use crate::db::schema::{organizations, participation_history, participations};
 use crate::db::together::{Fixed, execute_together};
 use crate::db::{DbConnection, new_id};
@@ -161,6 +162,27 @@ pub fn list_for_round(
             organizations::name,
         ))
         .select((ParticipationRow::as_select(), organizations::name))
+        .load(conn)
+}
+
+/// Every council member with its answer in the round, if any, in code order: the round's
+/// answers and the bodies that have not answered, in one query.
+pub fn roll(
+    conn: &mut DbConnection,
+    round_id: &RoundId,
+) -> QueryResult<Vec<(Member, Option<ParticipationRow>)>> {
+    organizations::table
+        .left_join(
+            participations::table.on(participations::organization_id
+                .eq(organizations::id)
+                .and(participations::round_id.eq(round_id))),
+        )
+        .order((
+            organizations::lg_code.is_null(),
+            organizations::lg_code,
+            organizations::name,
+        ))
+        .select((Member::as_select(), participations::all_columns.nullable()))
         .load(conn)
 }
 

@@ -1,5 +1,6 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use strum::VariantArray as _;
 
 use crate::db::DbConnection;
 use crate::db::organizations::Member;
@@ -79,28 +80,39 @@ pub fn list(
     Ok(listed.into_iter().map(|(row, _)| row).collect())
 }
 
-/// Every procurement, newest first, with its lead organization, in one query.
+/// Every procurement, newest first, with its lead organization, in one query: of `statuses`
+/// (every status when empty), of `category` and `small_body_friendly` where given.
 pub fn list_with_lead(
     conn: &mut DbConnection,
     statuses: &[ProcurementStatus],
     category: Option<Category>,
     small_body_friendly: Option<bool>,
 ) -> QueryResult<Vec<(ProcurementRow, Member)>> {
-    let mut query = procurements::table
+    // Each filter admits a list of values, all of them when it is not given, so that the
+    // statement's text is one whatever the filters and PostgreSQL prepares it once.
+    let statuses = if statuses.is_empty() {
+        ProcurementStatus::VARIANTS
+    } else {
+        statuses
+    };
+    let categories = category.as_slice();
+    let categories = if categories.is_empty() {
+        Category::VARIANTS
+    } else {
+        categories
+    };
+    let flags: &[bool] = match small_body_friendly {
+        Some(true) => &[true],
+        Some(false) => &[false],
+        None => &[true, false],
+    };
+    procurements::table
         .inner_join(
             organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
         )
-        .into_boxed();
-    if !statuses.is_empty() {
-        query = query.filter(procurements::status.eq_any(statuses));
-    }
-    if let Some(category) = category {
-        query = query.filter(procurements::category.eq(category));
-    }
-    if let Some(flag) = small_body_friendly {
-        query = query.filter(procurements::small_body_friendly.eq(flag));
-    }
-    query
+        .filter(procurements::status.eq_any(statuses))
+        .filter(procurements::category.eq_any(categories))
+        .filter(procurements::small_body_friendly.eq_any(flags))
         .order((procurements::created_at.desc(), procurements::id.desc()))
         .select((ProcurementRow::as_select(), Member::as_select()))
         .load(conn)

@@ -5,19 +5,20 @@ use serde_json::json;
 use crate::auth::Identity;
 use crate::db::DbConnection;
 use crate::db::audit::{self, Actor, Audience, Change, ChangeRows};
+use crate::db::organizations::Member;
 use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::{self, RoundRow};
 use crate::db::{new_id, procurements};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::field_error::FieldError;
-use crate::domain::id::RoundId;
+use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::{RoundAction, RoundState, Schedule};
 use crate::error::{ApiError, check};
 use crate::service::notifications;
 use crate::service::participations::round_not_found;
-use crate::service::procurements::{Procurement, eligible_bodies, may_see};
+use crate::service::procurements::{Procurement, eligible_bodies, may_see, shown_to};
 
 /// The round as the audit log and the feed describe it.
 pub fn snapshot(row: &RoundRow) -> serde_json::Value {
@@ -277,6 +278,67 @@ pub fn visible_round(
         return Err(round_not_found(id));
     }
     Ok((round, procurement))
+}
+
+/// Every council member with its answer in a round, if any, in code order.
+pub struct Roll(Vec<(Member, Option<ParticipationRow>)>);
+
+impl Roll {
+    pub fn of(conn: &mut DbConnection, round_id: &RoundId) -> Result<Self, ApiError> {
+        Ok(Self(participations::roll(conn, round_id)?))
+    }
+
+    /// The answers, each with its body.
+    pub fn answers(&self) -> impl Iterator<Item = (&ParticipationRow, &Member)> {
+        self.0
+            .iter()
+            .filter_map(|(body, answer)| answer.as_ref().map(|a| (a, body)))
+    }
+
+    /// The answers, each with its body's name.
+    pub fn into_answers(self) -> Vec<(ParticipationRow, String)> {
+        self.0
+            .into_iter()
+            .filter_map(|(body, answer)| answer.map(|a| (a, body.name)))
+            .collect()
+    }
+
+    /// The bodies `procurement` admits, each with its answer, if any.
+    pub fn eligible<'a>(
+        &'a self,
+        procurement: &'a Procurement,
+    ) -> impl Iterator<Item = (&'a Member, Option<&'a ParticipationRow>)> {
+        self.0
+            .iter()
+            .filter(|(body, _)| procurement.admits(body).is_ok())
+            .map(|(body, answer)| (body, answer.as_ref()))
+    }
+
+    pub fn body(&self, id: &OrganizationId) -> Option<&Member> {
+        self.0.iter().map(|(body, _)| body).find(|b| &b.id == id)
+    }
+}
+
+/// The round, its procurement and its roll, as `visible_round` finds them: the roll, which
+/// holds the caller's body, is read before the procurement's visibility is judged, so that
+/// one query serves both.
+pub fn visible_roll(
+    conn: &mut DbConnection,
+    identity: &Identity,
+    id: &RoundId,
+) -> Result<(RoundRow, Procurement, Roll), ApiError> {
+    let (round, stored) =
+        rounds::find_with_procurement(conn, id)?.ok_or_else(|| round_not_found(id))?;
+    let procurement = Procurement::decode(stored)?;
+    let roll = Roll::of(conn, &round.id)?;
+    let visible = identity.is_admin()
+        || roll
+            .body(&identity.organization_id)
+            .is_some_and(|own| shown_to(&procurement, own, false));
+    if !visible {
+        return Err(round_not_found(id));
+    }
+    Ok((round, procurement, roll))
 }
 
 /// What an administrator asks to change in a round, each field checked for shape.

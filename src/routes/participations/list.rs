@@ -4,11 +4,10 @@ use utoipa::ToSchema;
 
 use super::{ParticipationView, view};
 use crate::auth::Identity;
-use crate::db::participations;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::routes::rounds::{ResponseCounts, counts};
-use crate::service::rounds::visible_round;
+use crate::service::rounds::visible_roll;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,10 +40,10 @@ pub async fn list_participations(
     let key = identity.view_key(&request);
     state
         .cached_json(key, move |conn| {
-            let (round, procurement) = visible_round(conn, &identity, &id)?;
-            let answers = participations::list_for_round(conn, &round.id)?;
-            let counts = counts(conn, &procurement, &answers)?;
-            let items = answers
+            let (round, procurement, roll) = visible_roll(conn, &identity, &id)?;
+            let counts = counts(&procurement, &roll);
+            let items = roll
+                .into_answers()
                 .into_iter()
                 .map(|(row, name)| view(row, name, &identity))
                 .collect::<Result<Vec<_>, _>>()?;

@@ -5,21 +5,19 @@ pub mod list;
 pub mod reminders;
 pub mod update;
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::DbConnection;
-use crate::db::participations::{self, ParticipationRow};
 use crate::db::rounds::RoundRow;
-use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
+use crate::domain::id::{ProcurementId, RoundId};
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::round::{RoundKind, RoundState};
 use crate::error::ApiError;
 use crate::routes::API_V1;
-use crate::service::procurements::{Procurement, eligible_bodies};
+use crate::service::procurements::Procurement;
+use crate::service::rounds::Roll;
 
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ResponseCounts {
@@ -64,36 +62,25 @@ pub fn view(
     row: &RoundRow,
     procurement: &Procurement,
 ) -> Result<RoundView, ApiError> {
-    let answers = participations::list_for_round(conn, &row.id)?;
-    let counts = counts(conn, procurement, &answers)?;
-    view_with_counts(row, counts)
+    let roll = Roll::of(conn, &row.id)?;
+    view_with_counts(row, counts(procurement, &roll))
 }
 
 /// Tallies a round's answers against the bodies the procurement admits.
-pub fn counts(
-    conn: &mut DbConnection,
-    procurement: &Procurement,
-    answers: &[(ParticipationRow, String)],
-) -> Result<ResponseCounts, ApiError> {
-    let eligible: BTreeSet<OrganizationId> = eligible_bodies(conn, procurement)?
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    let mut counts = ResponseCounts {
-        eligible: eligible.len(),
-        ..Default::default()
-    };
-    let mut responded = 0;
-    for (participation, _) in answers {
+pub fn counts(procurement: &Procurement, roll: &Roll) -> ResponseCounts {
+    let mut counts = ResponseCounts::default();
+    for (participation, _) in roll.answers() {
         match participation.status {
             ParticipationStatus::Joined => counts.joined += 1,
             ParticipationStatus::Declined => counts.declined += 1,
             ParticipationStatus::Withdrawn => counts.withdrawn += 1,
         }
-        responded += usize::from(eligible.contains(&participation.organization_id));
     }
-    counts.not_responded = counts.eligible - responded;
-    Ok(counts)
+    for (_, answer) in roll.eligible(procurement) {
+        counts.eligible += 1;
+        counts.not_responded += usize::from(answer.is_none());
+    }
+    counts
 }
 
 pub fn view_with_counts(row: &RoundRow, counts: ResponseCounts) -> Result<RoundView, ApiError> {

@@ -14,7 +14,8 @@ use tracing_actix_web::RequestId;
 
 use super::{html, render_page, see_other};
 use crate::auth::Identity;
-use crate::db::{DbConnection, organizations, participations};
+use crate::db::organizations::Member;
+use crate::db::{DbConnection, organizations};
 use crate::domain::allocation::PoolYearTotal;
 use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::organization::OrganizationKind;
@@ -36,8 +37,7 @@ use crate::service::notifications;
 use crate::service::participations::{
     AnswerInput, answer as record_answer, authorize, require_reason,
 };
-use crate::service::procurements::eligible_bodies;
-use crate::service::rounds::{self, Details, visible_round};
+use crate::service::rounds::{self, Details, visible_roll, visible_round};
 use crate::state::AppState;
 use crate::web::charts::{answers_over_time, shares_against_population};
 use crate::web::error::PageError;
@@ -53,29 +53,32 @@ fn round_context(
     id: &RoundId,
     now: NaiveDateTime,
 ) -> Result<Value, ApiError> {
-    let (round, procurement) = visible_round(conn, identity, id)?;
-    let answers = participations::list_for_round(conn, &round.id)?;
-    let tally = counts(conn, &procurement, &answers)?;
+    let (round, procurement, roll) = visible_roll(conn, identity, id)?;
+    let tally = counts(&procurement, &roll);
+    let eligible: Vec<Member> = roll
+        .eligible(&procurement)
+        .map(|(o, _)| o.clone())
+        .collect();
+    let own_eligible = eligible.iter().any(|o| o.id == identity.organization_id);
+    let waiting: Vec<Value> = roll
+        .eligible(&procurement)
+        .filter(|(_, reply)| reply.is_none())
+        .map(|(o, _)| json!({"id": o.id, "name": o.name, "lg_code": o.lg_code}))
+        .collect();
+    let answered: BTreeSet<OrganizationId> = roll
+        .answers()
+        .map(|(row, _)| row.organization_id.clone())
+        .collect();
+    let answers = roll.into_answers();
     let own = answers
         .iter()
         .find(|(row, _)| row.organization_id == identity.organization_id)
         .map(|(row, name)| participation_view(row.clone(), name.clone(), identity))
         .transpose()?;
-    let answered: BTreeSet<OrganizationId> = answers
-        .iter()
-        .map(|(row, _)| row.organization_id.clone())
-        .collect();
     let items = answers
         .into_iter()
         .map(|(row, name)| participation_view(row, name, identity))
         .collect::<Result<Vec<_>, _>>()?;
-    let eligible = eligible_bodies(conn, &procurement)?;
-    let own_eligible = eligible.iter().any(|o| o.id == identity.organization_id);
-    let waiting: Vec<Value> = eligible
-        .iter()
-        .filter(|o| !answered.contains(&o.id))
-        .map(|o| json!({"id": o.id, "name": o.name, "lg_code": o.lg_code}))
-        .collect();
     let mut context = json!({
         "round": view_with_counts(&round, tally)?,
         "procurement": procurement_view(conn, &procurement)?,
@@ -121,7 +124,7 @@ fn round_context(
 /// How many of each wide-area union's members answered.
 fn by_union(
     conn: &mut DbConnection,
-    eligible: &[crate::db::organizations::Member],
+    eligible: &[Member],
     answered: &BTreeSet<OrganizationId>,
 ) -> Result<Vec<Value>, ApiError> {
     let eligible_ids: BTreeSet<&OrganizationId> = eligible.iter().map(|o| &o.id).collect();
