@@ -4,9 +4,11 @@ use strum::VariantArray as _;
 
 use crate::db::DbConnection;
 use crate::db::organizations::Member;
-use crate::db::schema::{organizations, procurements};
+use crate::db::rounds::RoundRow;
+use crate::db::schema::{organizations, participations, procurements, rounds};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 use crate::domain::procurement::{Category, ProcurementStatus};
+use crate::domain::round::RoundState;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = procurements, treat_none_as_null = true)]
@@ -69,51 +71,97 @@ pub fn update(
     .map(|n| n == 1)
 }
 
-/// Every procurement, newest first; filtering by eligibility happens in the caller.
-pub fn list(
-    conn: &mut DbConnection,
-    statuses: &[ProcurementStatus],
-    category: Option<Category>,
-    small_body_friendly: Option<bool>,
-) -> QueryResult<Vec<ProcurementRow>> {
-    let listed = list_with_lead(conn, statuses, category, small_body_friendly)?;
-    Ok(listed.into_iter().map(|(row, _)| row).collect())
+/// What a list of procurements is filtered by; filtering by eligibility happens in the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// Every status when empty.
+    pub statuses: &'a [ProcurementStatus],
+    pub category: Option<Category>,
+    pub small_body_friendly: Option<bool>,
 }
 
-/// Every procurement, newest first, with its lead organization, in one query: of `statuses`
-/// (every status when empty), of `category` and `small_body_friendly` where given.
-pub fn list_with_lead(
-    conn: &mut DbConnection,
-    statuses: &[ProcurementStatus],
-    category: Option<Category>,
-    small_body_friendly: Option<bool>,
-) -> QueryResult<Vec<(ProcurementRow, Member)>> {
-    // Each filter admits a list of values, all of them when it is not given, so that the
-    // statement's text is one whatever the filters and PostgreSQL prepares it once.
-    let statuses = if statuses.is_empty() {
-        ProcurementStatus::VARIANTS
-    } else {
-        statuses
-    };
-    let categories = category.as_slice();
-    let categories = if categories.is_empty() {
-        Category::VARIANTS
-    } else {
-        categories
-    };
-    let flags: &[bool] = match small_body_friendly {
-        Some(true) => &[true],
-        Some(false) => &[false],
-        None => &[true, false],
-    };
+impl Filter<'_> {
+    /// Each filter as the list of values it admits, all of them when it is not given, so that a
+    /// statement's text is one whatever the filters and PostgreSQL prepares it once.
+    fn admitted(&self) -> (&[ProcurementStatus], &[Category], &'static [bool]) {
+        let statuses = if self.statuses.is_empty() {
+            ProcurementStatus::VARIANTS
+        } else {
+            self.statuses
+        };
+        let categories = match &self.category {
+            Some(category) => std::slice::from_ref(category),
+            None => Category::VARIANTS,
+        };
+        let flags: &[bool] = match self.small_body_friendly {
+            Some(true) => &[true],
+            Some(false) => &[false],
+            None => &[true, false],
+        };
+        (statuses, categories, flags)
+    }
+}
+
+/// Every procurement `filter` admits, newest first.
+pub fn list(conn: &mut DbConnection, filter: Filter<'_>) -> QueryResult<Vec<ProcurementRow>> {
+    let (statuses, categories, flags) = filter.admitted();
     procurements::table
-        .inner_join(
-            organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
-        )
         .filter(procurements::status.eq_any(statuses))
         .filter(procurements::category.eq_any(categories))
         .filter(procurements::small_body_friendly.eq_any(flags))
         .order((procurements::created_at.desc(), procurements::id.desc()))
-        .select((ProcurementRow::as_select(), Member::as_select()))
+        .select(ProcurementRow::as_select())
         .load(conn)
+}
+
+/// A procurement in a list, with its lead organization, and one of its open rounds with whether
+/// the caller's body has answered it.
+pub type ListedRow = (ProcurementRow, Member, Option<(RoundRow, bool)>);
+
+/// Every procurement `filter` admits, newest first, each with its lead organization and each of
+/// its open rounds with whether `organization_id` has answered it, in one query: a procurement
+/// with no open round comes once, one with several once per round, one after the other.
+pub fn list_with_open_rounds(
+    conn: &mut DbConnection,
+    filter: Filter<'_>,
+    organization_id: &OrganizationId,
+) -> QueryResult<Vec<ListedRow>> {
+    let (statuses, categories, flags) = filter.admitted();
+    let found: Vec<(ProcurementRow, Member, Option<RoundRow>, Option<String>)> =
+        procurements::table
+            .inner_join(
+                organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
+            )
+            .left_join(
+                rounds::table.on(rounds::procurement_id
+                    .eq(procurements::id)
+                    .and(rounds::state.eq(RoundState::Open))),
+            )
+            .left_join(
+                participations::table.on(participations::round_id
+                    .eq(rounds::id)
+                    .and(participations::organization_id.eq(organization_id))),
+            )
+            .filter(procurements::status.eq_any(statuses))
+            .filter(procurements::category.eq_any(categories))
+            .filter(procurements::small_body_friendly.eq_any(flags))
+            .order((
+                procurements::created_at.desc(),
+                procurements::id.desc(),
+                rounds::opens_at.asc(),
+                rounds::id.asc(),
+            ))
+            .select((
+                ProcurementRow::as_select(),
+                Member::as_select(),
+                rounds::all_columns.nullable(),
+                participations::id.nullable(),
+            ))
+            .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(procurement, lead, round, answer)| {
+            (procurement, lead, round.map(|r| (r, answer.is_some())))
+        })
+        .collect())
 }

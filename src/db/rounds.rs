@@ -5,8 +5,8 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 use crate::db::DbConnection;
 use crate::db::procurements::ProcurementRow;
-use crate::db::schema::{participations, procurements, rounds};
-use crate::domain::id::{OrganizationId, ProcurementId, RoundId};
+use crate::db::schema::{procurements, rounds};
+use crate::domain::id::{ProcurementId, RoundId};
 use crate::domain::round::{RoundKind, RoundState};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -127,28 +127,6 @@ pub fn for_procurements(
         ))
         .select(RoundRow::as_select())
         .load(conn)
-}
-
-/// The open rounds of these procurements, each with whether `organization_id` has answered it.
-pub fn open_with_answer(
-    conn: &mut DbConnection,
-    procurement_ids: &[ProcurementId],
-    organization_id: &OrganizationId,
-) -> QueryResult<Vec<(RoundRow, bool)>> {
-    let found: Vec<(RoundRow, Option<String>)> = rounds::table
-        .left_join(
-            participations::table.on(participations::round_id
-                .eq(rounds::id)
-                .and(participations::organization_id.eq(organization_id))),
-        )
-        .filter(rounds::procurement_id.eq_any(procurement_ids))
-        .filter(rounds::state.eq(RoundState::Open))
-        .select((RoundRow::as_select(), participations::id.nullable()))
-        .load(conn)?;
-    Ok(found
-        .into_iter()
-        .map(|(round, answer)| (round, answer.is_some()))
-        .collect())
 }
 
 /// Writes `row` if the stored round is still at `expected_version` and in `expected_state`:

@@ -142,7 +142,13 @@ pub fn feed(conn: &mut DbConnection, secret: &str) -> Result<Option<Feed>, ApiEr
         ProcurementStatus::PUBLIC.to_vec()
     };
     let mut shown = BTreeMap::new();
-    for row in procurements::list(conn, &statuses, None, None)? {
+    for row in procurements::list(
+        conn,
+        procurements::Filter {
+            statuses: &statuses,
+            ..Default::default()
+        },
+    )? {
         let procurement = Procurement::decode(row)?;
         if shown_to(&procurement, &own, admin) {
             shown.insert(procurement.id().clone(), procurement);

@@ -467,29 +467,34 @@ pub fn list(
         None if identity.is_admin() => vec![],
         None => ProcurementStatus::PUBLIC.to_vec(),
     };
-    let rows =
-        procurements::list_with_lead(conn, &statuses, filter.category, filter.small_body_friendly)?;
+    let rows = procurements::list_with_open_rounds(
+        conn,
+        procurements::Filter {
+            statuses: &statuses,
+            category: filter.category,
+            small_body_friendly: filter.small_body_friendly,
+        },
+        &identity.organization_id,
+    )?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let own = organizations::member(conn, &identity.organization_id)?
         .context("the caller's organization is missing")?;
-    let mut visible = Vec::new();
-    for (row, lead) in rows {
-        let procurement = Procurement::decode(row)?;
-        if shown_to(&procurement, &own, identity.is_admin()) {
-            visible.push((procurement, lead));
+    // A procurement with several open rounds comes in as many rows, one after the other.
+    let mut grouped: Vec<(ProcurementRow, Member, Vec<(RoundRow, bool)>)> = Vec::new();
+    for (row, lead, open) in rows {
+        match grouped.last_mut() {
+            Some((last, _, rounds)) if last.id == row.id => rounds.extend(open),
+            _ => grouped.push((row, lead, open.into_iter().collect())),
         }
     }
-    let ids: Vec<ProcurementId> = visible.iter().map(|(p, _)| p.id().clone()).collect();
-    let open = rounds::open_with_answer(conn, &ids, &identity.organization_id)?;
     let mut listed = Vec::new();
-    for (procurement, lead) in visible {
-        let open_rounds: Vec<(RoundRow, bool)> = open
-            .iter()
-            .filter(|(r, _)| &r.procurement_id == procurement.id())
-            .cloned()
-            .collect();
+    for (row, lead, open_rounds) in grouped {
+        let procurement = Procurement::decode(row)?;
+        if !shown_to(&procurement, &own, identity.is_admin()) {
+            continue;
+        }
         let awaiting =
             open_rounds.iter().any(|(_, answered)| !answered) && procurement.admits(&own).is_ok();
         if filter

@@ -756,3 +756,64 @@ async fn changes_to_accounts_tokens_and_organizations_are_audited_too() {
             .all(|e| e["request_id"].as_str().is_some_and(|r| !r.is_empty()))
     );
 }
+
+#[actix_web::test]
+async fn a_procurement_with_two_open_rounds_is_listed_once_with_both() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let nagano = app.user("coordinator", "202011").await;
+    let id = published_procurement(&app, &admin, json!({})).await;
+    let quiet = published_procurement(&app, &admin, json!({})).await;
+    let first = round(&app, &admin, &id, Duration::seconds(0), Duration::days(14)).await;
+    let second = round(&app, &admin, &id, Duration::seconds(0), Duration::days(7)).await;
+    let first_id = first["id"].as_str().unwrap();
+
+    let listed = app.get("/api/v1/procurements", &nagano.token).await;
+    let items = listed.body["items"].as_array().unwrap();
+    let entry = |pid: &str| {
+        items
+            .iter()
+            .filter(|p| p["id"] == pid)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let with_rounds = entry(&id);
+    assert_eq!(with_rounds.len(), 1, "{}", listed.text);
+    let mut open: Vec<&str> = with_rounds[0]["open_rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    open.sort_unstable();
+    let mut expected = vec![first_id, second["id"].as_str().unwrap()];
+    expected.sort_unstable();
+    assert_eq!(open, expected);
+    assert_eq!(with_rounds[0]["awaiting_my_response"], true);
+    assert_eq!(entry(&quiet).len(), 1);
+    assert_eq!(entry(&quiet)[0]["open_rounds"], json!([]));
+
+    // Answering one of the two still leaves the other awaiting an answer.
+    let answered = put(
+        &app,
+        &nagano.token,
+        first_id,
+        "202011",
+        json!({"status": "declined"}),
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::CREATED, "{}", answered.text);
+    let awaiting = app
+        .get(
+            "/api/v1/procurements?awaiting_my_response=true",
+            &nagano.token,
+        )
+        .await;
+    assert_eq!(awaiting.body["total"], 1, "{}", awaiting.text);
+    assert_eq!(awaiting.body["items"][0]["id"], id.as_str());
+    let without = app
+        .get("/api/v1/procurements?open_round=false", &nagano.token)
+        .await;
+    assert_eq!(without.body["total"], 1, "{}", without.text);
+    assert_eq!(without.body["items"][0]["id"], quiet.as_str());
+}
