@@ -75,7 +75,10 @@ impl Application {
         };
         let budget = config.read_cache_mib << 20;
         let cache = Arc::new(ReadCache::new(budget));
-        cache::watch(&cache, &url).context("starting the cache watcher")?;
+        // Without a budget nothing is cached, and there is nothing to watch for.
+        if budget > 0 {
+            cache::watch(&cache, &url).context("starting the cache watcher")?;
+        }
         // A token takes a few hundred bytes: an eighth of the budget holds thousands.
         let verified_tokens = web::Data::new(VerifiedTokens::new(budget / 8));
         let state = web::Data::new(AppState {
@@ -91,7 +94,7 @@ impl Application {
                 .trust_forwarded_for
                 .then_some(usize::from(config.trusted_proxy_hops)),
             database_backend: url.backend(),
-            write_queue: WriteQueue::for_backend(url.backend()),
+            write_queue: WriteQueue::start(&url)?,
             clock: clock.clone(),
             unsubscribe: unsubscribe.clone(),
             webhook_target,

@@ -12,7 +12,9 @@ use crate::auth::throttle::LoginThrottle;
 use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::db::idempotency::{self, Claim};
-use crate::db::{self, DbConnection, Pool};
+use diesel::r2d2::R2D2Connection;
+
+use crate::db::{self, DatabaseUrl, DbConnection, Pool};
 use crate::domain::webhook::WebhookTarget;
 use crate::error::ApiError;
 use crate::notify::unsubscribe::UnsubscribeLinks;
@@ -47,22 +49,80 @@ pub struct AppState {
 
 /// SQLite lets one transaction write at a time. Writers that each try `BEGIN IMMEDIATE` and wait on
 /// the busy timeout are woken by SQLite's back-off sleeps (up to 100 ms each, in no order), so
-/// under load some wait a second; this queue lets them in one after the other, first come first
-/// served, and each starts the moment the one before it ends. PostgreSQL needs no queue.
-pub struct WriteQueue(Option<Arc<tokio::sync::Mutex<()>>>);
+/// under load some wait a second; and writers taking turns on a lock hand over through the async
+/// workers, which are busy with other requests, so each turn starts late. Instead one thread of
+/// this instance, on a connection of its own, runs the write transactions one after the other
+/// in arrival order, each the moment the one before it ends. A transaction runs to its end also
+/// when the request that asked for it is gone. PostgreSQL needs no queue.
+pub struct WriteQueue(Option<std::sync::mpsc::Sender<WriteJob>>);
+
+type WriteJob = Box<dyn FnOnce(&mut Option<DbConnection>) + Send>;
 
 impl WriteQueue {
-    pub fn for_backend(backend: &str) -> Self {
-        Self((backend == "sqlite").then(|| Arc::new(tokio::sync::Mutex::new(()))))
+    /// The writer thread for an SQLite database; no queue for PostgreSQL.
+    pub fn start(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        if !matches!(url, DatabaseUrl::Sqlite(_)) {
+            return Ok(Self(None));
+        }
+        let (jobs, queue) = std::sync::mpsc::channel::<WriteJob>();
+        let url = url.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || {
+                // Opened on the first write, and again after a connection broke.
+                let mut conn: Option<DbConnection> = None;
+                for job in queue {
+                    if conn.is_none() {
+                        conn = db::connect(&url)
+                            .inspect_err(|error| {
+                                tracing::error!(%error, "opening the SQLite write connection");
+                            })
+                            .ok();
+                    }
+                    job(&mut conn);
+                }
+            })
+            .context("starting the SQLite writer thread")?;
+        Ok(Self(Some(jobs)))
     }
 
-    /// This writer's turn: held until its transaction has ended, even when the request that
-    /// asked for it is gone.
-    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.0 {
-            Some(queue) => Some(queue.clone().lock_owned().await),
-            None => None,
+    /// Runs `f` on the writer thread, after the writes queued before it; `None` on PostgreSQL,
+    /// where `f` is handed back to run on a pooled connection.
+    async fn run<T, F>(&self, f: F) -> Result<Result<T, ApiError>, F>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(jobs) = &self.0 else {
+            return Err(f);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        let job: WriteJob = Box::new(move |conn: &mut Option<DbConnection>| {
+            let _in_request = span.enter();
+            let outcome = match conn.as_mut() {
+                Some(c) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)))
+                    .unwrap_or_else(
+                        |_| Err(anyhow::anyhow!("a write transaction panicked").into()),
+                    ),
+                None => Err(anyhow::anyhow!("no SQLite write connection").into()),
+            };
+            // A connection a failed statement broke, or one left inside a transaction by a
+            // panic, is opened anew for the next write.
+            // (diesel counts a connection still inside a transaction as broken.)
+            if outcome.is_err() && conn.as_mut().is_some_and(R2D2Connection::is_broken) {
+                *conn = None;
+            }
+            let _ = reply.send(outcome);
+        });
+        if jobs.send(job).is_err() {
+            return Ok(Err(
+                anyhow::anyhow!("the SQLite writer thread has stopped").into()
+            ));
         }
+        Ok(answer
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the write transaction was lost").into())))
     }
 }
 
@@ -99,24 +159,22 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(None, f).await
+        self.run(f).await
     }
 
-    /// Runs `f` as `db` does, once it is this instance's turn to write.
+    /// Runs `f` as `db` does, on SQLite on the writer thread (see [`WriteQueue`]).
     async fn db_write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let turn = self.write_queue.turn().await;
-        self.run(turn, f).await
+        match self.write_queue.run(f).await {
+            Ok(outcome) => outcome,
+            Err(f) => self.run(f).await,
+        }
     }
 
-    async fn run<T, F>(
-        &self,
-        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-        f: F,
-    ) -> Result<T, ApiError>
+    async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -127,9 +185,7 @@ impl AppState {
             // What the database work logs belongs to the request that asked for it.
             let _in_request = span.enter();
             let mut conn = pool.get().context("getting a database connection")?;
-            let outcome = f(&mut conn);
-            drop(turn);
-            outcome
+            f(&mut conn)
         })
         .await
         .context("running a database task")?

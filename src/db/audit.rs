@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::{audit_events, changes};
-use crate::db::together::{Statement, execute_together};
+use crate::db::together::{Fixed, Statement, execute_together};
 use crate::db::{DbConnection, new_id};
 use crate::domain::audit::{Action, EntityType, audit_action};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
@@ -300,17 +300,23 @@ pub fn changes_after(
         .eq(cursor.txid)
         .and(changes::seq.gt(cursor.seq)));
     match conn {
-        DbConnection::Postgres(pg) => changes::table
-            .filter(after)
-            .filter(
-                changes::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-                )),
+        DbConnection::Postgres(pg) => {
+            // The feed's readers and the webhook relay ask this often; its text never changes.
+            struct ChangesAfter;
+            Fixed::<ChangesAfter, _>::new(
+                changes::table
+                    .filter(after)
+                    .filter(
+                        changes::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+                        )),
+                    )
+                    .order((changes::txid, changes::seq))
+                    .limit(limit)
+                    .select(ChangeRow::as_select()),
             )
-            .order((changes::txid, changes::seq))
-            .limit(limit)
-            .select(ChangeRow::as_select())
-            .load(pg),
+            .load(pg)
+        }
         DbConnection::Sqlite(sqlite) => changes::table
             .filter(after)
             .order((changes::txid, changes::seq))

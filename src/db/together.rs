@@ -47,6 +47,11 @@ impl<DB: Backend, M, Q: QueryFragment<DB>> QueryFragment<DB> for Fixed<M, Q> {
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.query.walk_ast(pass)
     }
+
+    /// diesel's `UPDATE` and `ON CONFLICT` say they may not be kept, whatever their text.
+    fn is_safe_to_cache_prepared(&self, _: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
 }
 
 impl<M, Q: Query> Query for Fixed<M, Q> {
@@ -105,6 +110,12 @@ macro_rules! together {
                 out.push_sql(" ");
                 self.0.$last_index.walk_ast(out.reborrow())
             }
+
+            /// Each part says for itself (a [`Fixed`] part may say more than its text shows).
+            fn is_safe_to_cache_prepared(&self, backend: &Pg) -> QueryResult<bool> {
+                Ok($(self.0.$index.is_safe_to_cache_prepared(backend)? &&)+
+                    self.0.$last_index.is_safe_to_cache_prepared(backend)?)
+            }
         }
 
         impl<$($part: QueryId,)+ $last: QueryId> QueryId for Together<($($part,)+ $last)> {
@@ -133,3 +144,41 @@ macro_rules! together {
 together!(A 0; B 1);
 together!(A 0, B 1; C 2);
 together!(A 0, B 1, C 2; D 3);
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::db::schema::{changes, webhook_relay};
+
+    #[test]
+    fn writes_together_are_one_statement_that_postgresql_may_keep() {
+        struct MoveRelay;
+        let update = Fixed::<MoveRelay, _>::new(
+            diesel::update(webhook_relay::table.find(1)).set(webhook_relay::seq.eq(2_i64)),
+        );
+        let insert = diesel::insert_into(changes::table)
+            .values((changes::entity_type.eq("round"), changes::payload.eq("{}")));
+        let together = Together((update, insert));
+        let sql = diesel::debug_query::<Pg, _>(&together).to_string();
+        assert!(
+            sql.starts_with(
+                r#"WITH s0 AS (UPDATE "webhook_relay" SET "seq" = $1 WHERE ("webhook_relay"."id" = $2)) INSERT INTO "changes" ("entity_type", "payload") VALUES ($3, $4)"#
+            ),
+            "{sql}"
+        );
+        assert!(together.is_safe_to_cache_prepared(&Pg).unwrap());
+        assert!(static_id(&together));
+        // Without `Fixed`, diesel keeps no `UPDATE`: neither would it keep the whole.
+        let plain = Together((
+            diesel::update(webhook_relay::table.find(1)).set(webhook_relay::seq.eq(2_i64)),
+            diesel::insert_into(changes::table).values(changes::payload.eq("{}")),
+        ));
+        assert!(!plain.is_safe_to_cache_prepared(&Pg).unwrap());
+    }
+
+    fn static_id<T: QueryId>(_: &T) -> bool {
+        T::HAS_STATIC_QUERY_ID
+    }
+}

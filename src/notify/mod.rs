@@ -63,6 +63,9 @@ pub struct PassReport {
     pub failed: usize,
 }
 
+/// How long a pass waits after the commit that woke it, for the commits right behind it.
+const WAKE_SETTLE: StdDuration = StdDuration::from_millis(20);
+
 impl Dispatcher {
     pub fn new(
         pool: Pool,
@@ -324,7 +327,14 @@ impl Dispatcher {
             }
             tokio::select! {
                 () = actix_web::rt::time::sleep(interval) => {}
-                _ = wake.changed() => {}
+                _ = wake.changed() => {
+                    // Commits that come in a rush share a pass: under a thousand registrations
+                    // a second, a pass per commit would cost as much as the registrations.
+                    tokio::select! {
+                        () = actix_web::rt::time::sleep(WAKE_SETTLE) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
                 _ = stop.changed() => {}
             }
         }
