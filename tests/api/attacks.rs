@@ -1430,3 +1430,30 @@ async fn a_nul_anywhere_in_a_request_is_refused_as_the_clients_mistake() {
     );
     assert_eq!(state().await, before, "a refused request changed something");
 }
+
+/// The console's forms too: a NUL in a field (here the e-mail address at sign-in, looked up in
+/// the database) is refused as a malformed form, on both databases, and signs nobody in.
+#[actix_web::test]
+async fn a_console_form_with_a_nul_is_refused_as_malformed() {
+    let app = spawn_app().await;
+    let mut browser = crate::console::Browser::new(&app);
+    browser.get("/login").await;
+    let fields = [
+        ("email", "dx\u{0000}@pref.nagano.lg.jp"),
+        ("password", "wrong password here"),
+    ];
+    let page = browser.submit("/login", &fields).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(!browser.has_session());
+    browser
+        .sign_in(ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let admin = app.admin_token().await;
+    let procurement = published(&app, &admin, "共同調達 画面確認").await;
+    browser.get(&format!("/procurements/{procurement}")).await;
+    let path = format!("/procurements/{procurement}/questions");
+    let page = browser.submit(&path, &[("question", "質問\u{0000}")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    let questions = app.get(&format!("/api/v1/{}", &path[1..]), &admin).await;
+    assert_eq!(questions.body, json!([]), "{}", questions.text);
+}
