@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod reply;
+pub mod request_target;
 pub mod routes;
 pub mod scheduler;
 pub mod security_headers;

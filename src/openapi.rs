@@ -93,8 +93,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// to any write that does (a read-only API token is refused every write, as the identity
 /// extractor does it); 400 to any that reads a JSON body (not JSON) or a query string (a value of
 /// the wrong type); 415 and 422 to any that reads a body (another content type; another shape);
-/// 422 to any that reads a query (a value out of range) and to every POST and PUT (an
-/// `Idempotency-Key` where none is taken); 404 to any with an identifier in its path or query.
+/// 422 to any that reads a query (a value out of range or too long) and to every POST and PUT (an
+/// `Idempotency-Key` where none is taken); 414 to any that reads a query (a request target beyond
+/// `request_target::MAX_REQUEST_TARGET_BYTES`); 404 to any with an identifier in its path or query.
 /// Derived from what the operation declares, as the extractors that give these answers are.
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
@@ -165,6 +166,15 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             if any_body {
                 responses.entry("415".to_owned()).or_insert_with(|| {
                     problem("A body of another content type than the operation reads (`unsupported_media_type`)").into()
+                });
+            }
+            if query {
+                responses.entry("414".to_owned()).or_insert_with(|| {
+                    problem(&format!(
+                        "A path and query longer than {} KiB (`uri_too_long`)",
+                        crate::request_target::MAX_REQUEST_TARGET_BYTES / 1024
+                    ))
+                    .into()
                 });
             }
             if path || query {

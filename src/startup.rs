@@ -28,6 +28,7 @@ use crate::notify::transport::Mailer;
 use crate::notify::unsubscribe::UnsubscribeLinks;
 use crate::notify::webhook::WebhookSender;
 use crate::openapi;
+use crate::request_target;
 use crate::routes;
 use crate::scheduler;
 use crate::security_headers::{self, SecurityHeaders};
@@ -230,6 +231,7 @@ impl Application {
                     }
                 })
                 .wrap(actix_web::middleware::from_fn(idempotency::middleware))
+                .wrap(actix_web::middleware::from_fn(request_target::middleware))
                 .wrap(actix_web::middleware::from_fn(security_headers::middleware))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .wrap(actix_web::middleware::from_fn(metrics::record))

@@ -220,7 +220,46 @@ pub fn apply(document: &mut OpenApi) -> Vec<&'static str> {
             unplaced.push(place);
         }
     }
+    limit_query_values(document);
     unplaced
+}
+
+/// Every query parameter's value is refused beyond `MAX_QUERY_VALUE` characters, whatever the
+/// parameter (`routes::extract::QueryString`): stated on each text parameter without a tighter
+/// rule of its own, and without a list of values.
+fn limit_query_values(document: &mut OpenApi) {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let operations = document.paths.paths.values_mut().flat_map(|item| {
+        [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    });
+    for operation in operations {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            if parameter.parameter_in != ParameterIn::Query {
+                continue;
+            }
+            if let Some(RefOr::T(Schema::Object(text))) = &mut parameter.schema {
+                let is_text = match &text.schema_type {
+                    SchemaType::Type(Type::String) => true,
+                    SchemaType::Array(types) => types.contains(&Type::String),
+                    _ => false,
+                };
+                if is_text && text.enum_values.is_none() && text.max_length.is_none() {
+                    text.max_length = Some(crate::routes::MAX_QUERY_VALUE);
+                }
+            }
+        }
+    }
 }
 
 fn schema_at<'a>(document: &'a mut OpenApi, place: &str) -> Option<&'a mut Schema> {

@@ -15,7 +15,10 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, mime};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::domain::field_error::FieldError;
+use crate::domain::text::{self, Lines};
+use crate::error::{ApiError, check};
+use crate::routes::MAX_QUERY_VALUE;
 
 /// A request body, read (within `MAX_BODY_BYTES`) but not yet decoded as JSON.
 pub struct JsonBody<T> {
@@ -60,10 +63,66 @@ impl<T: DeserializeOwned> JsonBody<T> {
     }
 }
 
-/// `bytes` decoded as a `T`. A number with a zero fraction (`25.0`) is a whole number, as JSON
-/// Schema counts it: a body that fails only for such numbers is read again with them as integers
-/// (so the common body is decoded once).
+/// `bytes` decoded as a `T`, with no NUL in any string (see `nul_errors`). A number with a zero
+/// fraction (`25.0`) is a whole number, as JSON Schema counts it: a body that fails only for such
+/// numbers is read again with them as integers (so the common body is decoded once).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let decoded = decode_shape(bytes)?;
+    check(nul_errors(bytes))?;
+    Ok(decoded)
+}
+
+/// A field error for each string of the JSON `bytes` that holds a NUL (`\u0000`), named by where
+/// it is (`contact.name`, `events[0]`). No field takes one, and PostgreSQL can neither store nor
+/// compare text with it: refused here, it never reaches a lookup by id or code.
+fn nul_errors(bytes: &[u8]) -> Vec<FieldError> {
+    const ESCAPED_NUL: &[u8] = br"\u0000";
+    let mut errors = Vec::new();
+    if !bytes.windows(ESCAPED_NUL.len()).any(|w| w == ESCAPED_NUL) {
+        return errors;
+    }
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        find_nul(&value, "", &mut errors);
+    }
+    errors
+}
+
+fn find_nul(value: &serde_json::Value, at: &str, errors: &mut Vec<FieldError>) {
+    use serde_json::Value;
+    let refuse = |at: &str, errors: &mut Vec<FieldError>| {
+        let field = if at.is_empty() { "body" } else { at };
+        errors.push(FieldError::new(
+            field,
+            "invalid_characters",
+            format!("{field} contains the control character U+0000"),
+        ));
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => refuse(at, errors),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, &format!("{at}[{i}]"), errors);
+            }
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                let at = if at.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{at}.{name}")
+                };
+                if name.contains('\0') {
+                    refuse(&at, errors);
+                } else {
+                    find_nul(item, &at, errors);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn decode_shape<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).or_else(|error| {
         if !error.is_data() {
             return Err(body_error(error));
@@ -199,8 +258,10 @@ pub struct QueryString<T> {
 }
 
 impl<T: DeserializeOwned> QueryString<T> {
-    /// The parameters decoded; 400 when they do not fit.
+    /// The parameters decoded: 422 for a value no parameter takes (see `value_errors`), 400 when
+    /// they do not fit.
     pub fn parse(&self) -> Result<T, ApiError> {
+        check(value_errors(&self.query))?;
         web::Query::<T>::from_query(&self.query)
             .map(web::Query::into_inner)
             .map_err(|error| {
@@ -210,6 +271,30 @@ impl<T: DeserializeOwned> QueryString<T> {
                 )
             })
     }
+}
+
+/// A field error for each value of `query` longer than any parameter takes, or holding a
+/// character no text may hold (a control character, NUL among them, which PostgreSQL cannot even
+/// compare; a direction override), so that no such value reaches a lookup. A parameter with a
+/// rule of its own (`?name`, `?reason`) checks it afterwards.
+fn value_errors(query: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if value.chars().count() > MAX_QUERY_VALUE {
+            errors.push(FieldError::new(
+                name.as_ref(),
+                "invalid_length",
+                format!("{name} has at most {MAX_QUERY_VALUE} characters"),
+            ));
+        } else if let Err(why) = text::clean(&value, Lines::Many) {
+            errors.push(FieldError::new(
+                name.as_ref(),
+                "invalid_characters",
+                format!("{name} {why}"),
+            ));
+        }
+    }
+    errors
 }
 
 impl<T> FromRequest for QueryString<T> {

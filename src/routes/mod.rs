@@ -134,6 +134,9 @@ pub fn one_of(description: &str, values: impl IntoIterator<Item = impl Into<Stri
 
 pub use crate::domain::limits::MAX_REASON;
 
+/// Characters of any one query parameter's value: the longest any takes is a reason.
+pub const MAX_QUERY_VALUE: usize = MAX_REASON;
+
 pub const DEFAULT_PER_PAGE: i64 = 50;
 pub const MAX_PER_PAGE: i64 = 200;
 /// Highest page number: 20 million items at the largest page size, far beyond any list here, and

@@ -261,6 +261,18 @@ fn read(csv: &[u8], max_rows: usize) -> Result<(Vec<Line>, Vec<FieldError>), Vec
             );
             continue;
         }
+        // No field takes a NUL, and PostgreSQL cannot even look a body's code up with one.
+        if record.iter().any(|c| c.contains('\0')) {
+            errors.push(
+                FieldError::new(
+                    "row",
+                    "invalid_characters",
+                    "a cell holds the control character U+0000",
+                )
+                .on_line(number),
+            );
+            continue;
+        }
         lines.push(Line {
             number,
             cells: record.iter().map(str::to_owned).collect(),

@@ -38,6 +38,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 .ok()
                 .and_then(|t| t.csrf);
             verify(&req, field.as_deref())?;
+            // No field takes a NUL, and PostgreSQL cannot even compare text with one (the
+            // e-mail address looked up at sign-in).
+            let holds_nul =
+                serde_html_form::from_bytes::<Vec<(String, String)>>(&body).is_ok_and(|fields| {
+                    fields
+                        .iter()
+                        .any(|(name, value)| name.contains('\0') || value.contains('\0'))
+                });
+            if holds_nul {
+                return Err(ApiError::bad_request(
+                    "invalid_form",
+                    "A field of the form holds the control character U+0000.",
+                )
+                .into());
+            }
             let fields = serde_html_form::from_bytes::<T>(&body).map_err(|e| {
                 ApiError::bad_request("invalid_form", format!("The form could not be read: {e}."))
             })?;

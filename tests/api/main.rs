@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL` is set.
 
 mod allocations;
+mod attacks;
 mod audit;
 mod auth;
 mod authorization;

@@ -79,7 +79,7 @@ async fn requests_that_match_no_route_share_one_label_set() {
     }
     let long_path = format!("/{}", "x".repeat(50_000));
     let long = app.request(Method::GET, &long_path, None, None).await;
-    assert_eq!(long.status, StatusCode::NOT_FOUND);
+    assert_eq!(long.status, StatusCode::URI_TOO_LONG);
 
     let metrics = app.get("/metrics", METRICS_TOKEN).await;
     assert_eq!(metrics.status, StatusCode::OK, "{}", metrics.text);
@@ -90,7 +90,10 @@ async fn requests_that_match_no_route_share_one_label_set() {
         .collect();
     assert_eq!(
         unmatched,
-        [&r#"kyodo_http_requests_total{endpoint="unmatched",method="GET",status="404"} 41"#],
+        [
+            &r#"kyodo_http_requests_total{endpoint="unmatched",method="GET",status="404"} 40"#,
+            &r#"kyodo_http_requests_total{endpoint="unmatched",method="GET",status="414"} 1"#
+        ],
         "{counters:#?}"
     );
     assert!(
