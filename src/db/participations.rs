@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::db::audit::ChangeRows;
 use crate::db::organizations::Member;
 use crate::db::schema::{organizations, participation_history, participations};
-use crate::db::together::{Fixed, execute_together};
+use crate::db::together::{Fixed, UpdateWhere, execute_together};
 use crate::db::{DbConnection, new_id};
 use crate::domain::id::{OrganizationId, RoundId, UserId};
 use crate::domain::participation::ParticipationStatus;
@@ -121,9 +121,11 @@ pub fn save(
         execute_together(conn, (history, event, entry))?;
     } else {
         struct UpdateParticipation;
-        let update = Fixed::<UpdateParticipation, _>::new(
-            diesel::update(participations::table.find(&row.id)).set(row),
-        );
+        let update = Fixed::<UpdateParticipation, _>::new(UpdateWhere::new(
+            participations::table,
+            row.as_changeset(),
+            participations::id.eq(&row.id),
+        ));
         execute_together(conn, (update, history, event, entry))?;
     }
     Ok(true)
@@ -229,3 +231,4 @@ pub fn status_history(
         ))
         .load(conn)
 }
+
