@@ -389,3 +389,80 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
         Err(ApiError::validation(errors))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> anyhow::Error {
+        anyhow::Error::new(Error::DatabaseError(kind, Box::new(message.to_owned())))
+            .context("answering for a body")
+    }
+
+    #[test]
+    fn a_lost_connection_is_503_database_unavailable_with_retry_after() {
+        for (kind, message) in [
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            (
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "FATAL:  the database system is starting up",
+            ),
+        ] {
+            let error = ApiError::unexpected(database_error(kind, message));
+            assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+            assert_eq!(error.code, "database_unavailable");
+            assert_eq!(error.retry_after_seconds(), Some(2));
+            assert!(error.cause_chain().contains(message));
+        }
+    }
+
+    #[test]
+    fn a_full_sqlite_disk_is_503_storage_full() {
+        let error = ApiError::unexpected(database_error(
+            DatabaseErrorKind::Unknown,
+            "database or disk is full",
+        ));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code, "storage_full");
+        assert_eq!(error.retry_after_seconds(), Some(30));
+    }
+
+    #[test]
+    fn a_failed_commit_is_judged_by_its_commit_error() {
+        let error = Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(Error::BrokenTransactionManager),
+            commit_error: Box::new(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                Box::new("server closed the connection".to_owned()),
+            )),
+        };
+        assert_eq!(ApiError::from(error).code, "database_unavailable");
+    }
+
+    #[test]
+    fn other_database_errors_stay_500() {
+        for error in [
+            database_error(DatabaseErrorKind::Unknown, "no such table: organizations"),
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+            anyhow::Error::new(Error::NotFound),
+        ] {
+            let error = ApiError::unexpected(error);
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.code, "internal_error");
+            assert_eq!(error.retry_after_seconds(), None);
+        }
+    }
+}
