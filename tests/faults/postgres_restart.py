@@ -189,7 +189,7 @@ def main():
               f"({retried} after a retry, {replayed} of those replayed); {len(outage)} refused or dropped; "
               f"latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms, "
               f"max {max(latencies, default=0):.2f} s; slowest refusal {slowest_refusal:.2f} s")
-        overlapping = [a for st, a in poller.samples if events["stopped"] < st < events["started"]]
+        overlapping = [a for st, a in poller.samples if events["stopped"] < st < events["start begins"]]
         print(f"/ready asked while PostgreSQL was down: {len(overlapping)} times, answers "
               f"{dict(collections.Counter(a.label() for a in overlapping))}, slowest {max((a.seconds for a in overlapping), default=0):.2f} s")
         back = f"{ready_again - events['started']:.2f} s" if ready_again else "never"
