@@ -9,6 +9,11 @@
 //! - Anything unexpected (database, pool, I/O, a broken invariant) becomes a 500 `internal_error`
 //!   that keeps its cause, with `anyhow::Context` saying what was being done; the client never sees
 //!   it. `?` on a diesel, pool or `anyhow` error does this (the `From` impls below).
+//! - Except an outage, which the client can wait out: a database that cannot be reached (the
+//!   connection lost or refused, PostgreSQL shutting down or starting up, no pooled connection in
+//!   time) is a 503 `database_unavailable`, and SQLite's full disk a 503 `storage_full`, both with
+//!   `Retry-After` ([`outage`]). The write they interrupted committed nothing, or committed with
+//!   its `Idempotency-Key`, so retrying with the same key is safe either way.
 //! - Nothing is logged where an error is made or converted: that may be a blocking thread outside the
 //!   request's span. The request's root span logs each failed request (5xx) once, as its response
 //!   is built, with its `request_id` and the whole cause chain (`telemetry::RequestSpan`). A client's
@@ -71,15 +76,38 @@ impl ApiError {
         }
     }
 
-    /// A failure the client can do nothing about; `cause` says what failed, for the log.
+    /// A failure the client can do nothing about; `cause` says what failed, for the log. When
+    /// the cause is an outage it can wait out (see [`outage`]), a 503 with `Retry-After`.
     pub fn unexpected(cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            cause: Some(cause.into()),
-            ..Self::new(
+        let cause = cause.into();
+        let error = match outage(&cause) {
+            Some(Outage::DatabaseUnavailable) => Self {
+                retry_after_seconds: Some(DATABASE_RETRY_AFTER_SECONDS),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "The database cannot be reached at the moment; nothing was changed \
+                     unless a retry with the same Idempotency-Key says so. Try again shortly.",
+                )
+            },
+            Some(Outage::StorageFull) => Self {
+                retry_after_seconds: Some(STORAGE_RETRY_AFTER_SECONDS),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_full",
+                    "The service's storage is full; nothing was changed. Reads still work; \
+                     try the change again later.",
+                )
+            },
+            None => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "The service failed to handle the request; it has been logged.",
-            )
+            ),
+        };
+        Self {
+            cause: Some(cause),
+            ..error
         }
     }
 
@@ -195,7 +223,7 @@ impl ApiError {
         )
     }
 
-    /// Seconds to wait before trying again (429).
+    /// Seconds to wait before trying again (429, 503).
     pub fn retry_after_seconds(&self) -> Option<u64> {
         self.retry_after_seconds
     }
@@ -235,6 +263,84 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         response.json(self.problem())
+    }
+}
+
+/// `Retry-After` of a 503 `database_unavailable`: a restarting database is back in seconds.
+const DATABASE_RETRY_AFTER_SECONDS: u64 = 2;
+/// `Retry-After` of a 503 `storage_full`: someone has to free space first.
+const STORAGE_RETRY_AFTER_SECONDS: u64 = 30;
+
+/// An outage a client can wait out, rather than a failure of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The database cannot be reached: connection lost or refused, PostgreSQL shutting down,
+    /// starting up or recovering, or no pooled connection within the pool's timeout.
+    DatabaseUnavailable,
+    /// SQLite could not write: the disk (or its quota) is full.
+    StorageFull,
+}
+
+/// Messages of PostgreSQL (SQLSTATE 57P01–57P03, class 08) and libpq that mean the server went away
+/// or is not taking connections yet; diesel reports some of them as `Unknown`, with the message only.
+const POSTGRES_UNAVAILABLE: &[&str] = &[
+    "terminating connection due to administrator command",
+    "terminating connection due to unexpected postmaster exit",
+    "terminating connection because of crash of another server process",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "server closed the connection unexpectedly",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "connection to server at",
+];
+
+/// SQLite's message for SQLITE_FULL (diesel reports it as `Unknown`, with the message only).
+const SQLITE_FULL: &str = "database or disk is full";
+
+/// Whether `cause`, anywhere in its chain, is an outage rather than a failure of the service.
+pub fn outage(cause: &anyhow::Error) -> Option<Outage> {
+    cause.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<diesel::result::Error>() {
+            diesel_outage(e)
+        } else if e.downcast_ref::<diesel::r2d2::PoolError>().is_some() {
+            // r2d2 says only that no connection came in time: the database refused them, or
+            // every connection stayed busy that long. Either way, a retry later may succeed.
+            Some(Outage::DatabaseUnavailable)
+        } else if e.downcast_ref::<diesel::ConnectionError>().is_some() {
+            Some(Outage::DatabaseUnavailable)
+        } else {
+            None
+        }
+    })
+}
+
+fn diesel_outage(e: &diesel::result::Error) -> Option<Outage> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => Some(Outage::DatabaseUnavailable),
+        Error::DatabaseError(_, info) => message_outage(info.message()),
+        Error::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => diesel_outage(commit_error).or_else(|| diesel_outage(rollback_error)),
+        _ => None,
+    }
+}
+
+fn message_outage(message: &str) -> Option<Outage> {
+    if message.contains(SQLITE_FULL) {
+        Some(Outage::StorageFull)
+    } else if POSTGRES_UNAVAILABLE.iter().any(|m| message.contains(m)) {
+        Some(Outage::DatabaseUnavailable)
+    } else {
+        None
     }
 }
 
@@ -281,5 +387,82 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> anyhow::Error {
+        anyhow::Error::new(Error::DatabaseError(kind, Box::new(message.to_owned())))
+            .context("answering for a body")
+    }
+
+    #[test]
+    fn a_lost_connection_is_503_database_unavailable_with_retry_after() {
+        for (kind, message) in [
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            (
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "FATAL:  the database system is starting up",
+            ),
+        ] {
+            let error = ApiError::unexpected(database_error(kind, message));
+            assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+            assert_eq!(error.code, "database_unavailable");
+            assert_eq!(error.retry_after_seconds(), Some(2));
+            assert!(error.cause_chain().contains(message));
+        }
+    }
+
+    #[test]
+    fn a_full_sqlite_disk_is_503_storage_full() {
+        let error = ApiError::unexpected(database_error(
+            DatabaseErrorKind::Unknown,
+            "database or disk is full",
+        ));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code, "storage_full");
+        assert_eq!(error.retry_after_seconds(), Some(30));
+    }
+
+    #[test]
+    fn a_failed_commit_is_judged_by_its_commit_error() {
+        let error = Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(Error::BrokenTransactionManager),
+            commit_error: Box::new(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                Box::new("server closed the connection".to_owned()),
+            )),
+        };
+        assert_eq!(ApiError::from(error).code, "database_unavailable");
+    }
+
+    #[test]
+    fn other_database_errors_stay_500() {
+        for error in [
+            database_error(DatabaseErrorKind::Unknown, "no such table: organizations"),
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+            anyhow::Error::new(Error::NotFound),
+        ] {
+            let error = ApiError::unexpected(error);
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.code, "internal_error");
+            assert_eq!(error.retry_after_seconds(), None);
+        }
     }
 }

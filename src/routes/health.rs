@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
@@ -26,6 +28,10 @@ pub async fn health() -> HttpResponse {
     })
 }
 
+/// How long `/ready` waits for a pooled connection: a probe must get its answer (503) sooner
+/// than the pool's own timeout while the database is away.
+const READY_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Readiness: the database answers and every migration is applied.
 #[utoipa::path(
     tag = "operations",
@@ -40,7 +46,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         |detail: &str| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail);
     let pool = state.pool.clone();
     let applied = web::block(move || {
-        pool.get()
+        pool.get_timeout(READY_CONNECTION_TIMEOUT)
             .map_err(anyhow::Error::from)
             .and_then(|mut c| db::migrations_applied(&mut c))
     })
