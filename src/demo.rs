@@ -54,7 +54,7 @@ pub fn load(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, ApiErr
     let demo: DemoFile =
         serde_json::from_str(DEMO).map_err(|e| anyhow::anyhow!("reading seeds/demo.json: {e}"))?;
     let actor = Actor::system();
-    let existing: Vec<String> = procurements::list(conn, procurements::Filter::default())?
+    let existing: Vec<String> = procurements::list(conn, procurements::Filter::everything())?
         .into_iter()
         .map(|p| p.title)
         .collect();

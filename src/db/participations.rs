@@ -231,4 +231,3 @@ pub fn status_history(
         ))
         .load(conn)
 }
-

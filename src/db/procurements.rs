@@ -1,6 +1,6 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use strum::VariantArray as _;
+use diesel::sql_types::{Bool, Nullable, Text};
 
 use crate::db::DbConnection;
 use crate::db::organizations::Member;
@@ -72,43 +72,63 @@ pub fn update(
 }
 
 /// What a list of procurements is filtered by; filtering by eligibility happens in the caller.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Filter<'a> {
-    /// Every status when empty.
-    pub statuses: &'a [ProcurementStatus],
+#[derive(Debug, Clone, Copy)]
+pub struct Filter {
+    pub status: Option<ProcurementStatus>,
+    /// Whether drafts are listed (administrators), when no `status` is asked for.
+    pub drafts: bool,
     pub category: Option<Category>,
     pub small_body_friendly: Option<bool>,
 }
 
-impl Filter<'_> {
-    /// Each filter as the list of values it admits, all of them when it is not given, so that a
-    /// statement's text is one whatever the filters and PostgreSQL prepares it once.
-    fn admitted(&self) -> (&[ProcurementStatus], &[Category], &'static [bool]) {
-        let statuses = if self.statuses.is_empty() {
-            ProcurementStatus::VARIANTS
-        } else {
-            self.statuses
-        };
-        let categories = match &self.category {
-            Some(category) => std::slice::from_ref(category),
-            None => Category::VARIANTS,
-        };
-        let flags: &[bool] = match self.small_body_friendly {
-            Some(true) => &[true],
-            Some(false) => &[false],
-            None => &[true, false],
-        };
-        (statuses, categories, flags)
+impl Filter {
+    /// Every procurement, drafts too.
+    pub fn everything() -> Self {
+        Self {
+            status: None,
+            drafts: true,
+            category: None,
+            small_body_friendly: None,
+        }
     }
 }
 
+/// `filter` as one condition whose text is the same whatever it asks (`column = $1 OR $1 IS
+/// NULL` for each part), so that the statement holding it is prepared once, on PostgreSQL and
+/// SQLite alike (a list of values, `IN (…)`, would be prepared anew each time on SQLite).
+macro_rules! admitted_by {
+    ($filter:expr) => {{
+        let filter: Filter = $filter;
+        let status = filter.status.into_sql::<Nullable<Text>>();
+        let category = filter.category.into_sql::<Nullable<Text>>();
+        let flag = filter.small_body_friendly.into_sql::<Nullable<Bool>>();
+        procurements::status
+            .nullable()
+            .eq(status)
+            .or(status.is_null().and(
+                procurements::status
+                    .ne(ProcurementStatus::Draft)
+                    .or(filter.drafts.into_sql::<Bool>()),
+            ))
+            .and(
+                procurements::category
+                    .nullable()
+                    .eq(category)
+                    .or(category.is_null()),
+            )
+            .and(
+                procurements::small_body_friendly
+                    .nullable()
+                    .eq(flag)
+                    .or(flag.is_null()),
+            )
+    }};
+}
+
 /// Every procurement `filter` admits, newest first.
-pub fn list(conn: &mut DbConnection, filter: Filter<'_>) -> QueryResult<Vec<ProcurementRow>> {
-    let (statuses, categories, flags) = filter.admitted();
+pub fn list(conn: &mut DbConnection, filter: Filter) -> QueryResult<Vec<ProcurementRow>> {
     procurements::table
-        .filter(procurements::status.eq_any(statuses))
-        .filter(procurements::category.eq_any(categories))
-        .filter(procurements::small_body_friendly.eq_any(flags))
+        .filter(admitted_by!(filter))
         .order((procurements::created_at.desc(), procurements::id.desc()))
         .select(ProcurementRow::as_select())
         .load(conn)
@@ -123,10 +143,9 @@ pub type ListedRow = (ProcurementRow, Member, Option<(RoundRow, bool)>);
 /// with no open round comes once, one with several once per round, one after the other.
 pub fn list_with_open_rounds(
     conn: &mut DbConnection,
-    filter: Filter<'_>,
+    filter: Filter,
     organization_id: &OrganizationId,
 ) -> QueryResult<Vec<ListedRow>> {
-    let (statuses, categories, flags) = filter.admitted();
     let found: Vec<(ProcurementRow, Member, Option<RoundRow>, Option<String>)> =
         procurements::table
             .inner_join(
@@ -142,9 +161,7 @@ pub fn list_with_open_rounds(
                     .eq(rounds::id)
                     .and(participations::organization_id.eq(organization_id))),
             )
-            .filter(procurements::status.eq_any(statuses))
-            .filter(procurements::category.eq_any(categories))
-            .filter(procurements::small_body_friendly.eq_any(flags))
+            .filter(admitted_by!(filter))
             .order((
                 procurements::created_at.desc(),
                 procurements::id.desc(),

@@ -190,10 +190,8 @@ mod tests {
             webhook_relay::seq.eq(2_i64).as_changeset(),
             webhook_relay::id.eq(1),
         ));
-        let insert = diesel::insert_into(changes::table).values((
-            changes::entity_type.eq("round"),
-            changes::payload.eq("{}"),
-        ));
+        let insert = diesel::insert_into(changes::table)
+            .values((changes::entity_type.eq("round"), changes::payload.eq("{}")));
         let together = Together((update, insert));
         let sql = diesel::debug_query::<Pg, _>(&together).to_string();
         assert!(
@@ -202,15 +200,14 @@ mod tests {
             ),
             "{sql}"
         );
-        // diesel asks through a reference, as here.
-        assert!((&together).is_safe_to_cache_prepared(&Pg).unwrap());
+        assert!(together.is_safe_to_cache_prepared(&Pg).unwrap());
         assert!(static_id(&together));
         // diesel's own UPDATE may never be kept, and neither may a whole that holds it.
         let plain = Together((
             diesel::update(webhook_relay::table.find(1)).set(webhook_relay::seq.eq(2_i64)),
             diesel::insert_into(changes::table).values(changes::payload.eq("{}")),
         ));
-        assert!(!(&plain).is_safe_to_cache_prepared(&Pg).unwrap());
+        assert!(!plain.is_safe_to_cache_prepared(&Pg).unwrap());
     }
 
     fn static_id<T: QueryId>(_: &T) -> bool {

@@ -39,16 +39,6 @@ pub enum ProcurementStatus {
     Cancelled,
 }
 
-impl ProcurementStatus {
-    /// Every status but draft: what bodies other than the secretariat may see.
-    pub const PUBLIC: [Self; 4] = [
-        Self::Published,
-        Self::Contracted,
-        Self::Closed,
-        Self::Cancelled,
-    ];
-}
-
 /// Who may take part. An explicit include admits a body whatever its kind or population; an
 /// explicit exclude keeps it out whatever else holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -18,7 +18,6 @@ use crate::db::{DbConnection, new_id, organizations, procurements};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::id::{ProcurementId, RoundId, UserId};
 use crate::domain::notification::japanese_datetime;
-use crate::domain::procurement::ProcurementStatus;
 use crate::domain::round::RoundState;
 use crate::domain::user::Role;
 use crate::error::ApiError;
@@ -136,17 +135,12 @@ pub fn feed(conn: &mut DbConnection, secret: &str) -> Result<Option<Feed>, ApiEr
     let own = organizations::find(conn, &owner.organization_id)?
         .context("the calendar feed owner's organization is missing")?;
     let admin = owner.role == Role::Admin;
-    let statuses = if admin {
-        Vec::new()
-    } else {
-        ProcurementStatus::PUBLIC.to_vec()
-    };
     let mut shown = BTreeMap::new();
     for row in procurements::list(
         conn,
         procurements::Filter {
-            statuses: &statuses,
-            ..Default::default()
+            drafts: admin,
+            ..procurements::Filter::everything()
         },
     )? {
         let procurement = Procurement::decode(row)?;

@@ -461,16 +461,14 @@ pub fn list(
     identity: &Identity,
     filter: &ListFilter,
 ) -> Result<Vec<Listed>, ApiError> {
-    let statuses = match filter.status {
-        Some(ProcurementStatus::Draft) if !identity.is_admin() => return Ok(Vec::new()),
-        Some(status) => vec![status],
-        None if identity.is_admin() => vec![],
-        None => ProcurementStatus::PUBLIC.to_vec(),
-    };
+    if filter.status == Some(ProcurementStatus::Draft) && !identity.is_admin() {
+        return Ok(Vec::new());
+    }
     let rows = procurements::list_with_open_rounds(
         conn,
         procurements::Filter {
-            statuses: &statuses,
+            status: filter.status,
+            drafts: identity.is_admin(),
             category: filter.category,
             small_body_friendly: filter.small_body_friendly,
         },
@@ -482,7 +480,8 @@ pub fn list(
     let own = organizations::member(conn, &identity.organization_id)?
         .context("the caller's organization is missing")?;
     // A procurement with several open rounds comes in as many rows, one after the other.
-    let mut grouped: Vec<(ProcurementRow, Member, Vec<(RoundRow, bool)>)> = Vec::new();
+    type Group = (ProcurementRow, Member, Vec<(RoundRow, bool)>);
+    let mut grouped: Vec<Group> = Vec::new();
     for (row, lead, open) in rows {
         match grouped.last_mut() {
             Some((last, _, rounds)) if last.id == row.id => rounds.extend(open),
