@@ -5,6 +5,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use anyhow::Context;
 use chrono::{Duration, NaiveDateTime};
+use diesel::r2d2::R2D2Connection;
 use serde::Serialize;
 
 use crate::auth::jwt::AccessTokens;
@@ -12,8 +13,6 @@ use crate::auth::throttle::LoginThrottle;
 use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::db::idempotency::{self, Claim};
-use diesel::r2d2::R2D2Connection;
-
 use crate::db::{self, DatabaseUrl, DbConnection, Pool};
 use crate::domain::webhook::WebhookTarget;
 use crate::error::ApiError;
