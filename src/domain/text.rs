@@ -39,12 +39,10 @@ pub const SPACE_CLASS: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f
 /// character, the rest.
 pub fn pattern(lines: Lines, required: bool) -> String {
     let (refused, space) = (REFUSED_CLASS, SPACE_CLASS);
-    let (any, blank) = match lines {
-        Lines::One => (format!("[^{refused}]"), format!("[{space}]")),
-        Lines::Many => (
-            format!("(?:[^{refused}]|[\\t\\n]|\\r\\n)"),
-            format!("(?:[{space}\\t\\n]|\\r\\n)"),
-        ),
+    let any = character(lines);
+    let blank = match lines {
+        Lines::One => format!("[{space}]"),
+        Lines::Many => format!("(?:[{space}\\t\\n]|\\r\\n)"),
     };
     let text = format!("^{blank}*[^{refused}{space}]{any}*$");
     if required {
@@ -54,6 +52,21 @@ pub fn pattern(lines: Lines, required: bool) -> String {
         // is left out.
         format!("^[{space}\\t\\n\\x0b\\x0c\\r\\x85]*$|{text}")
     }
+}
+
+/// One character `clean` takes (a line break as `\n` or `\r\n`).
+fn character(lines: Lines) -> String {
+    let refused = REFUSED_CLASS;
+    match lines {
+        Lines::One => format!("[^{refused}]"),
+        Lines::Many => format!("(?:[^{refused}]|[\\t\\n]|\\r\\n)"),
+    }
+}
+
+/// The JSON-schema pattern of any value `clean` takes, blank ones included: no character it
+/// refuses.
+pub fn characters_pattern(lines: Lines) -> String {
+    format!("^{}*$", character(lines))
 }
 
 /// `value` in NFC and trimmed, or why it cannot be taken. Free text keeps line breaks (as `\n`)

@@ -257,6 +257,10 @@ fn limit_query_values(document: &mut OpenApi) {
                 if is_text && text.enum_values.is_none() && text.max_length.is_none() {
                     text.max_length = Some(crate::routes::MAX_QUERY_VALUE);
                 }
+                // Nor does any value hold a character no text may (`text::clean`).
+                if is_text && text.enum_values.is_none() && text.pattern.is_none() {
+                    text.pattern = Some(crate::domain::text::characters_pattern(Lines::Many));
+                }
             }
         }
     }
