@@ -63,10 +63,13 @@ fn character(lines: Lines) -> String {
     }
 }
 
-/// The JSON-schema pattern of any value `clean` takes, blank ones included: no character it
-/// refuses.
+/// The JSON-schema pattern of a value that holds no character `clean` refuses, or is white
+/// space alone (which `str::trim` leaves empty, controls among it included).
 pub fn characters_pattern(lines: Lines) -> String {
-    format!("^{}*$", character(lines))
+    format!(
+        "^[{SPACE_CLASS}\\t\\n\\x0b\\x0c\\r\\x85]*$|^{}*$",
+        character(lines)
+    )
 }
 
 /// `value` in NFC and trimmed, or why it cannot be taken. Free text keeps line breaks (as `\n`)

@@ -275,8 +275,9 @@ impl<T: DeserializeOwned> QueryString<T> {
 
 /// A field error for each value of `query` longer than any parameter takes, or holding a
 /// character no text may hold (a control character, NUL among them, which PostgreSQL cannot even
-/// compare; a direction override), so that no such value reaches a lookup. A parameter with a
-/// rule of its own (`?name`, `?reason`) checks it afterwards.
+/// compare; a direction override), so that no such value reaches a lookup. A value of white space
+/// alone counts as left out, as the optional filters take it. A parameter with a rule of its own
+/// (`?name`, `?reason`) checks it afterwards.
 fn value_errors(query: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -286,7 +287,10 @@ fn value_errors(query: &str) -> Vec<FieldError> {
                 "invalid_length",
                 format!("{name} has at most {MAX_QUERY_VALUE} characters"),
             ));
-        } else if let Err(why) = text::clean(&value, Lines::Many) {
+        } else if let Some(why) = (!value.trim().is_empty())
+            .then(|| text::clean(&value, Lines::Many).err())
+            .flatten()
+        {
             errors.push(FieldError::new(
                 name.as_ref(),
                 "invalid_characters",
