@@ -92,7 +92,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked); 403
 /// to any write that does (a read-only API token is refused every write, as the identity
 /// extractor does it); 400 to any that reads a JSON body (not JSON) or a query string (a value of
-/// the wrong type); 415 and 422 to any that reads a body (another content type; another shape);
+/// the wrong type); 413, 415 and 422 to any that reads a body (too large; another content type;
+/// another shape);
 /// 422 to any that reads a query (a value out of range or too long) and to every POST and PUT (an
 /// `Idempotency-Key` where none is taken); 414 to any that reads a query (a request target beyond
 /// `request_target::MAX_REQUEST_TARGET_BYTES`); 404 to any with an identifier in its path or query.
@@ -166,6 +167,9 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             if any_body {
                 responses.entry("415".to_owned()).or_insert_with(|| {
                     problem("A body of another content type than the operation reads (`unsupported_media_type`)").into()
+                });
+                responses.entry("413".to_owned()).or_insert_with(|| {
+                    problem("A body larger than the service takes (`MAX_BODY_BYTES`, `payload_too_large`)").into()
                 });
             }
             if query {
