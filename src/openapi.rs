@@ -112,87 +112,107 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             )
             .build()
     };
-    for item in document.paths.paths.values_mut() {
-        // (operation, whether it writes, whether it is a POST or PUT)
-        for (operation, writes, post_or_put) in [
-            (item.get.as_mut(), false, false),
-            (item.put.as_mut(), true, true),
-            (item.post.as_mut(), true, true),
-            (item.delete.as_mut(), true, false),
-            (item.patch.as_mut(), true, false),
-        ]
-        .into_iter()
-        .filter_map(|(operation, writes, post_or_put)| Some((operation?, writes, post_or_put)))
-        {
-            let secured = operation
-                .security
-                .as_ref()
-                .is_some_and(|requirements| !requirements.is_empty());
-            let json_body = operation
-                .request_body
-                .as_ref()
-                .is_some_and(|body| match body {
-                    RefOr::T(body) => body.content.contains_key("application/json"),
-                    RefOr::Ref(_) => true,
-                });
-            let any_body = operation.request_body.is_some();
-            let parameters_in = |place: ParameterIn| {
-                operation
-                    .parameters
-                    .iter()
-                    .flatten()
-                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
-            };
-            let query = parameters_in(ParameterIn::Query);
-            let path = parameters_in(ParameterIn::Path);
-            // The one header an operation lists is `Idempotency-Key`: malformed (400) or reused
-            // with another request (422).
-            let header = parameters_in(ParameterIn::Header);
-            let responses = &mut operation.responses.responses;
-            if secured {
-                responses.entry("401".to_owned()).or_insert_with(|| {
+    for (method, operation) in operations_mut(document) {
+        let writes = method != "get";
+        let post_or_put = matches!(method, "post" | "put");
+        let secured = operation
+            .security
+            .as_ref()
+            .is_some_and(|requirements| !requirements.is_empty());
+        let json_body = operation
+            .request_body
+            .as_ref()
+            .is_some_and(|body| match body {
+                RefOr::T(body) => body.content.contains_key("application/json"),
+                RefOr::Ref(_) => true,
+            });
+        let any_body = operation.request_body.is_some();
+        let parameters_in = |place: ParameterIn| {
+            operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+        };
+        let query = parameters_in(ParameterIn::Query);
+        let path = parameters_in(ParameterIn::Path);
+        // The one header an operation lists is `Idempotency-Key`: malformed (400) or reused
+        // with another request (422).
+        let header = parameters_in(ParameterIn::Header);
+        let responses = &mut operation.responses.responses;
+        if secured {
+            responses.entry("401".to_owned()).or_insert_with(|| {
                     problem("No credentials, or credentials that are malformed, expired or revoked (`missing_credentials`, `invalid_credentials`, `invalid_token`, `token_expired`)").into()
                 });
-            }
-            if secured && writes {
-                responses.entry("403".to_owned()).or_insert_with(|| {
+        }
+        if secured && writes {
+            responses.entry("403".to_owned()).or_insert_with(|| {
                     problem("The caller's role or body may not do this (`admin_only`, `role_forbidden`, …), or an API token that may only read (`read_only_token`)").into()
                 });
-            }
-            if json_body || query || header {
-                responses.entry("400".to_owned()).or_insert_with(|| {
+        }
+        if json_body || query || header {
+            responses.entry("400".to_owned()).or_insert_with(|| {
                     problem("A body that is not JSON (`malformed_json`), a query parameter of the wrong type (`invalid_query`), or a malformed `Idempotency-Key`").into()
                 });
-            }
-            if any_body {
-                responses.entry("415".to_owned()).or_insert_with(|| {
+        }
+        if any_body {
+            responses.entry("415".to_owned()).or_insert_with(|| {
                     problem("A body of another content type than the operation reads (`unsupported_media_type`)").into()
                 });
-                responses.entry("413".to_owned()).or_insert_with(|| {
-                    problem("A body larger than the service takes (`MAX_BODY_BYTES`, `payload_too_large`)").into()
-                });
-            }
-            if query {
-                responses.entry("414".to_owned()).or_insert_with(|| {
-                    problem(&format!(
-                        "A path and query longer than {} KiB (`uri_too_long`)",
-                        crate::request_target::MAX_REQUEST_TARGET_BYTES / 1024
-                    ))
-                    .into()
-                });
-            }
-            if path || query {
-                responses.entry("404".to_owned()).or_insert_with(|| {
+            responses.entry("413".to_owned()).or_insert_with(|| {
+                problem(
+                    "A body larger than the service takes (`MAX_BODY_BYTES`, `payload_too_large`)",
+                )
+                .into()
+            });
+        }
+        if query {
+            responses.entry("414".to_owned()).or_insert_with(|| {
+                problem(&format!(
+                    "A path and query longer than {} KiB (`uri_too_long`)",
+                    crate::request_target::MAX_REQUEST_TARGET_BYTES / 1024
+                ))
+                .into()
+            });
+        }
+        if path || query {
+            responses.entry("404".to_owned()).or_insert_with(|| {
                     problem("No resource has the identifier in the path, or one named in the query (`…_not_found`)").into()
                 });
-            }
-            if any_body || query || header || post_or_put {
-                responses.entry("422".to_owned()).or_insert_with(|| {
+        }
+        if any_body || query || header || post_or_put {
+            responses.entry("422".to_owned()).or_insert_with(|| {
                     problem("A body of another shape (`invalid_body`), fields or query values that break a rule (`validation_failed`, with `errors`), an `Idempotency-Key` used for another request (`idempotency_key_reused`), or one sent to a POST or PUT that takes none (`idempotency_key_not_accepted`)").into()
                 });
-            }
         }
     }
+}
+
+/// The operations of one path with their methods (`get`, `put`, `post`, `delete`, `patch`: all
+/// the service's paths have).
+fn item_operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation?)))
+}
+
+/// Every operation of the document, with its method in lower case.
+pub fn operations_mut(
+    document: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+    document
+        .paths
+        .paths
+        .values_mut()
+        .flat_map(item_operations_mut)
 }
 
 /// The operation of `item` for `method` (`get` or `GET`, …), if the path has one.
@@ -200,14 +220,9 @@ pub fn operation_mut<'a>(
     item: &'a mut utoipa::openapi::PathItem,
     method: &str,
 ) -> Option<&'a mut utoipa::openapi::path::Operation> {
-    match method.to_ascii_lowercase().as_str() {
-        "get" => item.get.as_mut(),
-        "put" => item.put.as_mut(),
-        "post" => item.post.as_mut(),
-        "delete" => item.delete.as_mut(),
-        "patch" => item.patch.as_mut(),
-        _ => None,
-    }
+    item_operations_mut(item)
+        .find(|(m, _)| m.eq_ignore_ascii_case(method))
+        .map(|(_, operation)| operation)
 }
 
 /// Answers the real service gave, recorded by `api-spec/capture_examples.py`: for each operation

@@ -72,6 +72,16 @@ pub fn characters_pattern(lines: Lines) -> String {
     )
 }
 
+/// Why `value` holds a character no text with `lines` may (see `clean`), unless it is white space
+/// alone, which counts as left out: what `characters_pattern` states, for the query values the
+/// edge checks before any filter reads them.
+pub fn refused_characters(value: &str, lines: Lines) -> Option<TextError> {
+    if value.trim().is_empty() {
+        return None;
+    }
+    clean(value, lines).err()
+}
+
 /// `value` in NFC and trimmed, or why it cannot be taken. Free text keeps line breaks (as `\n`)
 /// and tabs.
 pub fn clean(value: &str, lines: Lines) -> Result<String, TextError> {

@@ -63,20 +63,8 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
 pub fn apply(document: &mut OpenApi) -> Vec<&'static str> {
     let mut unplaced = Vec::new();
     for &(source, status, pointer, targets) in LINKS {
-        let response = document
-            .paths
-            .paths
-            .values_mut()
-            .flat_map(|item| {
-                [
-                    item.get.as_mut(),
-                    item.put.as_mut(),
-                    item.post.as_mut(),
-                    item.delete.as_mut(),
-                    item.patch.as_mut(),
-                ]
-            })
-            .flatten()
+        let response = super::operations_mut(document)
+            .map(|(_, operation)| operation)
             .find(|operation| operation.operation_id.as_deref() == Some(source))
             .and_then(|operation| operation.responses.responses.get_mut(status));
         let Some(RefOr::T(response)) = response else {

@@ -229,18 +229,7 @@ pub fn apply(document: &mut OpenApi) -> Vec<&'static str> {
 /// rule of its own, and without a list of values.
 fn limit_query_values(document: &mut OpenApi) {
     use utoipa::openapi::schema::{SchemaType, Type};
-    let operations = document.paths.paths.values_mut().flat_map(|item| {
-        [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-    });
-    for operation in operations {
+    for (_, operation) in super::operations_mut(document) {
         for parameter in operation.parameters.iter_mut().flatten() {
             let RefOr::T(parameter) = parameter else {
                 continue;
@@ -358,7 +347,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::text::{optional_text, required_prose, required_text};
+    use crate::domain::text::{
+        characters_pattern, optional_text, refused_characters, required_prose, required_text,
+    };
 
     const MAX: usize = 5;
 
@@ -407,6 +398,21 @@ mod tests {
                     document_takes(rule, &value),
                     service_takes(rule, &value),
                     "{:?} {:?}", rule, value
+                );
+            }
+        }
+    }
+
+    proptest! {
+        /// The pattern every query value gets (`limit_query_values`) against the edge's check.
+        #[test]
+        fn the_query_pattern_takes_exactly_the_values_the_edge_takes(value in text()) {
+            for lines in [Lines::One, Lines::Many] {
+                let schema = json!({"type": "string", "pattern": characters_pattern(lines)});
+                prop_assert_eq!(
+                    jsonschema::is_valid(&schema, &json!(value)),
+                    refused_characters(&value, lines).is_none(),
+                    "{:?} {:?}", lines, value
                 );
             }
         }

@@ -287,10 +287,7 @@ fn value_errors(query: &str) -> Vec<FieldError> {
                 "invalid_length",
                 format!("{name} has at most {MAX_QUERY_VALUE} characters"),
             ));
-        } else if let Some(why) = (!value.trim().is_empty())
-            .then(|| text::clean(&value, Lines::Many).err())
-            .flatten()
-        {
+        } else if let Some(why) = text::refused_characters(&value, Lines::Many) {
             errors.push(FieldError::new(
                 name.as_ref(),
                 "invalid_characters",

@@ -4,12 +4,9 @@
 //! The endpoints and filters come from the served API document, so a new one is attacked too.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::web::Bytes;
-use actix_web::{App, HttpResponse, HttpServer, web};
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -18,7 +15,10 @@ use kyodo::db::schema::{
     api_tokens, calendar_feeds, console_sessions, refresh_tokens, users, webhook_endpoints,
 };
 
-use crate::helpers::{ADMIN_EMAIL, Response, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{
+    ADMIN_EMAIL, Response, TestApp, procurement_input, spawn_app, spawn_app_with,
+};
+use crate::receiver::Receiver;
 
 const A: &str = "202011"; // 長野市
 const B: &str = "202029"; // 松本市
@@ -178,102 +178,6 @@ async fn throttling_looks_the_same_for_unknown_and_known_accounts() {
 
 // --- 2. No answer carries another body's private data, nor any secret ----------------------------
 
-/// Every webhook delivery, by the path it was sent to.
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<(String, Bytes)>>>,
-}
-
-impl Receiver {
-    fn start() -> (Self, String) {
-        let receiver = Self::default();
-        let data = receiver.clone();
-        let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(data.clone())).route(
-                "/{name}",
-                web::post().to(
-                    |receiver: web::Data<Receiver>, name: web::Path<String>, body: Bytes| async move {
-                        receiver
-                            .received
-                            .lock()
-                            .unwrap()
-                            .push((name.into_inner(), body));
-                        HttpResponse::NoContent().finish()
-                    },
-                ),
-            )
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        actix_web::rt::spawn(server.run());
-        (receiver, format!("http://127.0.0.1:{port}"))
-    }
-
-    fn bodies_to(&self, name: &str) -> Vec<String> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(to, _)| to == name)
-            .map(|(_, body)| String::from_utf8_lossy(body).into_owned())
-            .collect()
-    }
-}
-
-/// A procurement with one pool and one fiscal year, so that finalizing it needs one total.
-fn simple_procurement(title: &str) -> Value {
-    json!({
-        "title": title,
-        "category": "administration",
-        "lead_organization": "200000",
-        "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1_000_000}, "weights": {"equal": 10_000}}]},
-        "contract_start_fiscal_year": 2027,
-        "contract_end_fiscal_year": 2027,
-    })
-}
-
-async fn ok(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
-    let response = app.request(method.clone(), path, Some(token), body).await;
-    assert!(
-        response.status.is_success(),
-        "setting up: {method} {path}: {} {}",
-        response.status,
-        response.text
-    );
-    response.body
-}
-
-async fn published(app: &TestApp, admin: &str, title: &str) -> String {
-    let created = ok(
-        app,
-        Method::POST,
-        "/api/v1/procurements",
-        admin,
-        Some(simple_procurement(title)),
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/procurements/{id}/publish");
-    ok(app, Method::POST, &path, admin, None).await;
-    id
-}
-
-async fn open_round(app: &TestApp, admin: &str, procurement: &str) -> String {
-    let now = app.clock_now().and_utc();
-    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339();
-    let body = json!({
-        "kind": "commitment",
-        "opens_at": at(now - chrono::Duration::hours(1)),
-        "closes_at": at(now + chrono::Duration::days(10)),
-        "population_base_date": "2020-01-01",
-    });
-    let path = format!("/api/v1/procurements/{procurement}/rounds");
-    let round = ok(app, Method::POST, &path, admin, Some(body)).await;
-    round["id"].as_str().unwrap().to_owned()
-}
-
 /// Who calls, and which body's data it may read.
 struct Caller {
     name: &'static str,
@@ -310,45 +214,52 @@ async fn exposure() -> Exposure {
     let contacts = json!({"contacts": [{"name": "秘匿窓口アルファ", "department": "情報政策課ALPHA",
         "email": "alpha.window@secret-a.example.jp", "phone": "026-900-1111"}]});
     let path = format!("/api/v1/organizations/{A}");
-    ok(&app, Method::PATCH, &path, &admin, Some(contacts)).await;
+    app.ok(Method::PATCH, &path, &admin, Some(contacts)).await;
 
     // An open round and a finalized one, both answered by A (privately) and by B.
-    let open = published(&app, &admin, "共同調達 漏えい確認 募集中").await;
-    let finalized = published(&app, &admin, "共同調達 漏えい確認 確定").await;
+    let open = app
+        .published(
+            &admin,
+            procurement_input("共同調達 漏えい確認 募集中", json!({})),
+        )
+        .await;
+    let finalized = app
+        .published(
+            &admin,
+            procurement_input("共同調達 漏えい確認 確定", json!({})),
+        )
+        .await;
     let (open_round, final_round) = (
-        open_round(&app, &admin, &open).await,
-        open_round(&app, &admin, &finalized).await,
+        app.open_round(&admin, &open).await,
+        app.open_round(&admin, &finalized).await,
     );
     for round in [&open_round, &final_round] {
         let answer = json!({"status": "joined", "note": "内部メモALPHA-7731 予算未確定",
             "contact": {"name": "担当アルファ", "email": "alpha.contact@secret-a.example.jp", "phone": "026-900-2222"}});
         let path = format!("/api/v1/rounds/{round}/participations/{A}");
-        ok(&app, Method::PUT, &path, &a_coordinator.token, Some(answer)).await;
+        app.ok(Method::PUT, &path, &a_coordinator.token, Some(answer))
+            .await;
         let answer = json!({"status": "joined", "note": "松本市の備考",
             "contact": {"name": "担当ベータ", "email": "beta.contact@b.example.jp", "phone": "0263-00-0000"}});
         let path = format!("/api/v1/rounds/{round}/participations/{B}");
-        ok(&app, Method::PUT, &path, &b_coordinator.token, Some(answer)).await;
+        app.ok(Method::PUT, &path, &b_coordinator.token, Some(answer))
+            .await;
     }
     let path = format!("/api/v1/rounds/{final_round}/close");
-    ok(&app, Method::POST, &path, &admin, None).await;
+    app.ok(Method::POST, &path, &admin, None).await;
     let totals = json!({"totals": [{"pool": "base", "fiscal_year": 2027, "amount": 1_000_000}]});
     let path = format!("/api/v1/rounds/{final_round}/finalize");
-    ok(&app, Method::POST, &path, &admin, Some(totals)).await;
+    app.ok(Method::POST, &path, &admin, Some(totals)).await;
 
     // A question by A, answered: its text is public, who asked is not.
     let path = format!("/api/v1/procurements/{open}/questions");
     let question = json!({"question": "LGWAN環境から利用できますか。"});
-    let asked = ok(
-        &app,
-        Method::POST,
-        &path,
-        &a_coordinator.token,
-        Some(question),
-    )
-    .await;
+    let asked = app
+        .ok(Method::POST, &path, &a_coordinator.token, Some(question))
+        .await;
     let path = format!("/api/v1/questions/{}/answer", asked["id"].as_str().unwrap());
     let answer = json!({"answer": "利用できます。"});
-    ok(&app, Method::POST, &path, &admin, Some(answer)).await;
+    app.ok(Method::POST, &path, &admin, Some(answer)).await;
 
     // Each body's webhook, to the local receiver; A's address is A's business.
     let mut webhooks = Vec::new();
@@ -358,25 +269,26 @@ async fn exposure() -> Exposure {
         (&b_coordinator.token, "beta-hook"),
     ] {
         let body = json!({"url": format!("{hooks}/{name}"), "events": ["*"]});
-        let created = ok(&app, Method::POST, "/api/v1/webhooks", token, Some(body)).await;
+        let created = app
+            .ok(Method::POST, "/api/v1/webhooks", token, Some(body))
+            .await;
         webhooks.push(created["id"].as_str().unwrap().to_owned());
         secrets.push(created["secret"].as_str().unwrap().to_owned());
     }
     // A's API token and a pending invitation into A.
     let body = json!({"name": "集計スクリプト", "scope": "read_only"});
-    let created = ok(
-        &app,
-        Method::POST,
-        "/api/v1/tokens",
-        &a_coordinator.token,
-        Some(body),
-    )
-    .await;
+    let created = app
+        .ok(
+            Method::POST,
+            "/api/v1/tokens",
+            &a_coordinator.token,
+            Some(body),
+        )
+        .await;
     secrets.push(created["token"].as_str().unwrap().to_owned());
     let pending = "alpha.pending@secret-a.example.jp";
     let body = json!({"email": pending, "display_name": "招待 アルファ", "role": "viewer"});
-    ok(
-        &app,
+    app.ok(
         Method::POST,
         "/api/v1/users",
         &a_coordinator.token,
@@ -397,7 +309,9 @@ async fn exposure() -> Exposure {
         ("coordinator of B", b_coordinator.token, b_coordinator.email),
         ("viewer of B", b_viewer.token, b_viewer.email),
     ] {
-        let created = ok(&app, Method::POST, "/api/v1/me/calendar", &token, None).await;
+        let created = app
+            .ok(Method::POST, "/api/v1/me/calendar", &token, None)
+            .await;
         let url = created["url"].as_str().unwrap();
         let calendar = url
             .rsplit('/')
@@ -1237,19 +1151,21 @@ async fn hostile_text_in_every_text_field_is_stored_as_documented_or_refused_wit
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let coordinator = app.user("coordinator", A).await.token;
-    let draft = ok(
-        &app,
-        Method::POST,
-        "/api/v1/procurements",
-        &admin,
-        Some(simple_procurement("下書き")),
-    )
-    .await["id"]
+    let draft = app
+        .ok(
+            Method::POST,
+            "/api/v1/procurements",
+            &admin,
+            Some(procurement_input("下書き", json!({}))),
+        )
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let procurement = published(&app, &admin, "共同調達 入力確認").await;
-    let round = open_round(&app, &admin, &procurement).await;
+    let procurement = app
+        .published(&admin, procurement_input("共同調達 入力確認", json!({})))
+        .await;
+    let round = app.open_round(&admin, &procurement).await;
     let texts = Texts {
         app,
         admin,
@@ -1332,7 +1248,7 @@ async fn a_nul_anywhere_in_a_request_is_refused_as_the_clients_mistake() {
     let nul = "a\u{0000}b";
     let (procurement, round) = (&world.procurements[0], &world.rounds[0]);
     let with = |overrides: Value| {
-        let mut body = simple_procurement("NUL確認");
+        let mut body = procurement_input("NUL確認", json!({}));
         for (k, v) in overrides.as_object().unwrap() {
             body[k] = v.clone();
         }
@@ -1449,7 +1365,9 @@ async fn a_console_form_with_a_nul_is_refused_as_malformed() {
         .sign_in(ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
         .await;
     let admin = app.admin_token().await;
-    let procurement = published(&app, &admin, "共同調達 画面確認").await;
+    let procurement = app
+        .published(&admin, procurement_input("共同調達 画面確認", json!({})))
+        .await;
     browser.get(&format!("/procurements/{procurement}")).await;
     let path = format!("/procurements/{procurement}/questions");
     let page = browser.submit(&path, &[("question", "質問\u{0000}")]).await;

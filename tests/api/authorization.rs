@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use kyodo::clock::Clock;
 
-use crate::helpers::{Response, TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, procurement_input, spawn_app};
 
 const OWN: &str = "202011"; // 長野市 (a city)
 const OTHER: &str = "202029"; // 松本市 (a city)
@@ -201,18 +201,6 @@ fn invitation(organization: &str) -> Option<Value> {
     )
 }
 
-fn procurement_input(title: &str, eligibility: Value) -> Value {
-    json!({
-        "title": title,
-        "category": "administration",
-        "lead_organization": "200000",
-        "eligibility": eligibility,
-        "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1_000_000}, "weights": {"equal": 10_000}}]},
-        "contract_start_fiscal_year": 2027,
-        "contract_end_fiscal_year": 2027,
-    })
-}
-
 fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -294,17 +282,7 @@ impl World {
 
     /// Sends and expects success; returns the body.
     async fn ok(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
-        let response = self
-            .app
-            .request(method.clone(), path, Some(token), body)
-            .await;
-        assert!(
-            response.status.is_success(),
-            "setting up: {method} {path}: {} {}",
-            response.status,
-            response.text
-        );
-        response.body
+        self.app.ok(method, path, token, body).await
     }
 
     async fn procurement(&self, eligibility: Value, publish: bool) -> String {

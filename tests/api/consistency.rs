@@ -7,7 +7,7 @@ use chrono::Duration;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{Response, eventually, spawn_app};
+use crate::helpers::{Response, eventually, procurement_input, spawn_app};
 use crate::lifecycle::{published_procurement, round};
 
 #[actix_web::test]
@@ -230,4 +230,98 @@ async fn cached_reads_and_tokens_follow_every_write_on_any_instance() {
             .await,
         "the other instance kept accepting a revoked token"
     );
+}
+
+/// A first answer whose insert meets another writer's first answer for the same body (PostgreSQL's
+/// `ON CONFLICT DO NOTHING`, once the other commits) reads that answer again and records itself as
+/// the next version: no error, no second participation, one history row of its own. The other
+/// writer is held in a transaction of the test's own until the service's insert waits for it, so
+/// the race is lost every time, not only under load. (On SQLite one writer at a time: no race.)
+#[actix_web::test]
+async fn a_first_answer_that_loses_the_race_becomes_the_next_version() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use kyodo::db::schema::{audit_events, participation_history, participations};
+
+    let app = spawn_app().await;
+    if !app.database_url.starts_with("postgres") {
+        eprintln!("PostgreSQL only: SQLite takes one writer at a time");
+        return;
+    }
+    let admin = app.admin_token().await;
+    let coordinator = app.user("coordinator", "202011").await;
+    let procurement = app
+        .published(&admin, procurement_input("共同調達 競合確認", json!({})))
+        .await;
+    let round = app.open_round(&admin, &procurement).await;
+
+    // The other writer's first answer, inserted and not yet committed.
+    let pool = app.pool();
+    let mut other = pool.get().unwrap();
+    other
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO participations (id, round_id, organization_id, status, selected_options, \
+             note, version, created_at, updated_at) SELECT 'the-other-writer', '{round}', id, 'joined', '[]', \
+             '先着の回答', 1, now(), now() FROM organizations WHERE lg_code = '202011'"
+        ))
+        .unwrap();
+    let watcher = pool.clone();
+    let release = actix_web::rt::task::spawn_blocking(move || {
+        let mut conn = watcher.get().unwrap();
+        let waiting = |conn: &mut kyodo::db::DbConnection| {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"participations\"%')",
+            ))
+            .get_result::<i64>(conn)
+            .unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut waited = false;
+        while std::time::Instant::now() < deadline {
+            if waiting(&mut conn) > 0 {
+                waited = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        other.batch_execute("COMMIT").unwrap();
+        waited
+    });
+    let path = format!("/api/v1/rounds/{round}/participations/202011");
+    let answer = json!({"status": "declined", "note": "後着の回答", "reason": "予算不成立"});
+    let (answered, waited) = futures_util::future::join(
+        app.request(Method::PUT, &path, Some(&coordinator.token), Some(answer)),
+        release,
+    )
+    .await;
+    assert!(
+        waited.unwrap(),
+        "the service's insert never waited for the other writer"
+    );
+
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text);
+    assert_eq!(answered.body["id"], "the-other-writer");
+    assert_eq!(answered.body["version"], 2, "{}", answered.text);
+    assert_eq!(answered.body["status"], "declined");
+    assert_eq!(answered.body["note"], "後着の回答");
+    let mut conn = pool.get().unwrap();
+    let rows: Vec<(String, i64)> = participations::table
+        .filter(participations::round_id.eq(&round))
+        .select((participations::id, participations::version))
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(rows, [("the-other-writer".to_owned(), 2)]);
+    let history: Vec<(i64, Option<String>)> = participation_history::table
+        .filter(participation_history::participation_id.eq("the-other-writer"))
+        .select((participation_history::version, participation_history::note))
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(history, [(2, Some("後着の回答".to_owned()))]);
+    let events: Vec<String> = audit_events::table
+        .filter(audit_events::entity_id.eq("the-other-writer"))
+        .select(audit_events::action)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(events, ["participation.declined"]);
 }

@@ -75,6 +75,20 @@ pub struct TestUser {
     pub token: String,
 }
 
+/// A procurement for `eligibility` with one fixed pool shared equally and one fiscal year, so that
+/// finalizing it needs one total.
+pub fn procurement_input(title: &str, eligibility: Value) -> Value {
+    json!({
+        "title": title,
+        "category": "administration",
+        "lead_organization": "200000",
+        "eligibility": eligibility,
+        "cost_model": {"pools": [{"code": "base", "total": {"kind": "fixed", "amount": 1_000_000}, "weights": {"equal": 10_000}}]},
+        "contract_start_fiscal_year": 2027,
+        "contract_end_fiscal_year": 2027,
+    })
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -231,6 +245,44 @@ impl TestApp {
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
         self.request(Method::PATCH, path, Some(token), Some(body))
             .await
+    }
+
+    /// Sends and expects success (a set-up step); returns the body.
+    pub async fn ok(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
+        let response = self.request(method.clone(), path, Some(token), body).await;
+        assert!(
+            response.status.is_success(),
+            "setting up: {method} {path}: {} {}",
+            response.status,
+            response.text
+        );
+        response.body
+    }
+
+    /// A published procurement made of `input` (see `procurement_input`); its id.
+    pub async fn published(&self, admin: &str, input: Value) -> String {
+        let created = self
+            .ok(Method::POST, "/api/v1/procurements", admin, Some(input))
+            .await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/procurements/{id}/publish");
+        self.ok(Method::POST, &path, admin, None).await;
+        id
+    }
+
+    /// A commitment round of `procurement` opened an hour ago (by the service's clock), closing in
+    /// ten days; its id.
+    pub async fn open_round(&self, admin: &str, procurement: &str) -> String {
+        let now = self.clock_now().and_utc();
+        let body = json!({
+            "kind": "commitment",
+            "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(),
+            "closes_at": (now + chrono::Duration::days(10)).to_rfc3339(),
+            "population_base_date": "2020-01-01",
+        });
+        let path = format!("/api/v1/procurements/{procurement}/rounds");
+        let round = self.ok(Method::POST, &path, admin, Some(body)).await;
+        round["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {

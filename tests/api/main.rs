@@ -26,6 +26,7 @@ mod notifications;
 mod operations;
 mod organizations;
 mod questions;
+mod receiver;
 mod seed;
 mod smtp;
 mod tokens;

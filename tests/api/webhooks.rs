@@ -2,73 +2,15 @@
 //! retries after 500s, endpoints disabled after failing too long, and no delivery to a private
 //! address without `WEBHOOK_ALLOW_PRIVATE`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
-use actix_web::web::Bytes;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::allocations::{MATSUMOTO, NAGANO, open_round, put};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-
-/// An HTTP server that keeps every delivery and answers 500 while `failures` lasts.
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<(http::HeaderMap, Bytes)>>>,
-    failures: Arc<AtomicUsize>,
-}
-
-async fn hook(receiver: web::Data<Receiver>, req: HttpRequest, body: Bytes) -> HttpResponse {
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in req.headers() {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    receiver.received.lock().unwrap().push((headers, body));
-    let failing = receiver
-        .failures
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if failing {
-        HttpResponse::InternalServerError().finish()
-    } else {
-        HttpResponse::NoContent().finish()
-    }
-}
-
-impl Receiver {
-    fn start() -> (Self, String) {
-        let receiver = Self::default();
-        let data = receiver.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(data.clone()))
-                .route("/hook", web::post().to(hook))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        actix_web::rt::spawn(server.run());
-        (receiver, format!("http://127.0.0.1:{port}/hook"))
-    }
-
-    fn deliveries(&self) -> Vec<(http::HeaderMap, Value)> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(headers, body)| (headers.clone(), serde_json::from_slice(body).unwrap()))
-            .collect()
-    }
-}
+use crate::receiver::Receiver;
 
 async fn app_allowing_private(adjust: impl FnOnce(&mut kyodo::config::Config)) -> TestApp {
     spawn_app_with(|config| {
@@ -98,7 +40,8 @@ async fn register(app: &TestApp, token: &str, url: &str, events: Value) -> Value
 
 #[actix_web::test]
 async fn a_body_receives_signed_deliveries_of_what_it_may_see_and_nothing_else() {
-    let (receiver, url) = Receiver::start();
+    let (receiver, base) = Receiver::start();
+    let url = format!("{base}/hook");
     let app = app_allowing_private(|_| {}).await;
     let admin = app.admin_token().await;
     let nagano = app.user("coordinator", NAGANO).await;
@@ -162,12 +105,10 @@ async fn a_body_receives_signed_deliveries_of_what_it_may_see_and_nothing_else()
     let mut ids = Vec::new();
     for (headers, _) in &deliveries {
         let received = receiver
-            .received
-            .lock()
-            .unwrap()
-            .iter()
+            .raw()
+            .into_iter()
             .find(|(h, _)| h.get("webhook-id") == headers.get("webhook-id"))
-            .map(|(_, b)| b.clone())
+            .map(|(_, b)| b)
             .unwrap();
         verifier
             .verify(&received, headers)
@@ -222,7 +163,8 @@ async fn a_body_receives_signed_deliveries_of_what_it_may_see_and_nothing_else()
 
 #[actix_web::test]
 async fn a_delivery_answered_with_500_is_retried_until_it_is_taken() {
-    let (receiver, url) = Receiver::start();
+    let (receiver, base) = Receiver::start();
+    let url = format!("{base}/hook");
     receiver.failures.store(2, Ordering::SeqCst);
     let app = app_allowing_private(|_| {}).await;
     let admin = app.admin_token().await;
@@ -275,7 +217,8 @@ async fn a_delivery_answered_with_500_is_retried_until_it_is_taken() {
 
 #[actix_web::test]
 async fn an_endpoint_that_keeps_failing_is_disabled_and_its_owner_e_mailed() {
-    let (receiver, url) = Receiver::start();
+    let (receiver, base) = Receiver::start();
+    let url = format!("{base}/hook");
     receiver.failures.store(usize::MAX, Ordering::SeqCst);
     let app = app_allowing_private(|config| config.webhook_disable_after_hours = 1).await;
     let admin = app.admin_token().await;
@@ -339,7 +282,8 @@ async fn private_addresses_are_refused_without_the_setting() {
     assert_eq!(unknown.body["errors"][0]["code"], "unknown_event");
 
     // One registered while private targets were allowed is not delivered to once they are not.
-    let (receiver, url) = Receiver::start();
+    let (receiver, base) = Receiver::start();
+    let url = format!("{base}/hook");
     let open = app
         .another_instance_with(|c| c.webhook_allow_private = true)
         .await;

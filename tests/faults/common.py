@@ -1,10 +1,12 @@
 """What the fault scripts share: the service binary started with its settings, an HTTP client
-that records every answer, a throw-away PostgreSQL cluster, and the verdict.
+that records every answer, the registration writers and readers of the load and the checks of what
+they wrote, a throw-away PostgreSQL cluster, and the verdict.
 
 Standard library only. Every resource made here is released by the context managers, also when a
 check fails or the script is interrupted.
 """
 
+import collections
 import contextlib
 import http.client
 import json
@@ -17,10 +19,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from smtp_sink import Smtp, received as smtp_received  # noqa: E402,F401  (the fault scripts' SMTP sink)
 ADMIN = ("faults@pref.nagano.lg.jp", "fault injection admin passphrase")
 JWT_SECRET = "fault-secret-fault-secret-fault-secret-000"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -342,3 +346,146 @@ class Stop:
 
     def set(self):
         self.event.set()
+
+
+class Writer(threading.Thread):
+    """Answers for its bodies in turn (`PUT /rounds/{id}/participations/{org}`), each write with a
+    new `Idempotency-Key` and a note of its own, retried with the same key and body until it is
+    acknowledged. With several ports a retry goes to the next instance, as behind a load balancer.
+    A write is given up once `give_up` is set, or after `give_up_after` seconds of retrying."""
+
+    def __init__(self, ports, token, round_id, codes, stop, log, give_up=None, give_up_after=None):
+        super().__init__(daemon=True)
+        self.clients = [Client(port, token, timeout=HANG_SECONDS + 15, log=log) for port in ports]
+        self.round_id, self.codes, self.stop = round_id, codes, stop
+        self.give_up, self.give_up_after = give_up, give_up_after
+        self.acknowledged = collections.defaultdict(list)  # code -> notes, in order
+        self.by_instance = collections.Counter()  # index of the port that acknowledged
+        self.retried = 0
+        self.replayed = 0
+        self.given_up = []  # (code, note, last answer)
+
+    def run(self):
+        n = 0
+        while not self.stop:
+            code = self.codes[n % len(self.codes)]
+            which = n % len(self.clients)
+            n += 1
+            note = f"{code}-{n}-{uuid.uuid4().hex[:6]}"
+            key = str(uuid.uuid4())
+            body = {"status": "joined", "note": note, "reason": "障害試験"}
+            path = f"/api/v1/rounds/{self.round_id}/participations/{code}"
+            started = time.monotonic()
+            attempt = 0
+            while True:
+                instance = (which + attempt) % len(self.clients)
+                attempt += 1
+                answer = self.clients[instance].request("PUT", path, body, {"idempotency-key": key})
+                if answer.status in (200, 201):
+                    data = answer.json() or {}
+                    if data.get("note") != note:
+                        self.given_up.append((code, note, f"acknowledged with note {data.get('note')!r}"))
+                    self.acknowledged[code].append(note)
+                    self.by_instance[instance] += 1
+                    self.retried += attempt > 1
+                    self.replayed += answer.headers.get("idempotent-replayed") == "true"
+                    break
+                if (self.give_up is not None and self.give_up.is_set()) or (
+                        self.give_up_after is not None and time.monotonic() - started > self.give_up_after):
+                    self.given_up.append((code, note, answer.label()))
+                    break
+                time.sleep(0.2)
+
+
+class Reader(threading.Thread):
+    """Reads `paths` in turn, pausing a little after each answer (longer after a refusal)."""
+
+    def __init__(self, port, token, paths, stop, log):
+        super().__init__(daemon=True)
+        self.client = Client(port, token, timeout=HANG_SECONDS + 15, log=log)
+        self.paths, self.stop = paths, stop
+
+    def run(self):
+        n = 0
+        while not self.stop:
+            answer = self.client.request("GET", self.paths[n % len(self.paths)])
+            n += 1
+            time.sleep(0.05 if answer.status == 200 else 0.2)
+
+
+def round_reads(round_id):
+    """What the readers of a registration load read."""
+    return [f"/api/v1/rounds/{round_id}/participations", "/api/v1/procurements", f"/api/v1/rounds/{round_id}"]
+
+
+def print_tally(log, round_id):
+    """The answers of a load by request and status."""
+    print("\nanswers by request (status code):")
+    tally = collections.Counter(
+        (m, p.replace(round_id, "{id}").rsplit("/", 1)[0] if m == "PUT" else p.replace(round_id, "{id}"), a.label())
+        for m, p, a in log)
+    for (method, path, label), count in sorted(tally.items()):
+        print(f"  {count:6d}  {method} {path}  {label}")
+
+
+class Recorded:
+    """What the database holds of a round's registrations. `query(sql)` runs a query in which
+    `:round` stands for the round's id and gives its rows."""
+
+    def __init__(self, query):
+        self.participations = {code: int(n) for code, n in query(
+            "SELECT o.lg_code, COUNT(*) FROM participations p JOIN organizations o ON o.id = p.organization_id "
+            "WHERE p.round_id = :round GROUP BY o.lg_code")}
+        self.history = collections.defaultdict(list)
+        for code, note in query(
+                "SELECT o.lg_code, h.note FROM participation_history h JOIN participations p ON p.id = h.participation_id "
+                "JOIN organizations o ON o.id = p.organization_id WHERE p.round_id = :round ORDER BY h.version"):
+            self.history[code].append(note)
+        [(audit,)] = query("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'participation' AND entity_id IN "
+                           "(SELECT id FROM participations WHERE round_id = :round)")
+        [(feed,)] = query("SELECT COUNT(*) FROM changes WHERE entity_type = 'participation' AND entity_id IN "
+                          "(SELECT id FROM participations WHERE round_id = :round)")
+        self.audit, self.feed = int(audit), int(feed)
+        self.history_rows = sum(len(notes) for notes in self.history.values())
+
+    def summary(self):
+        return (f"database: {len(self.participations)} bodies with a participation "
+                f"({sum(self.participations.values())} rows), {self.history_rows} history rows, "
+                f"{self.audit} audit events, {self.feed} feed entries")
+
+    def check(self, verdict, codes, writers):
+        """Every write the writers had acknowledged is in the database once, in order, with its
+        audit event and feed entry; nothing else is; each body has one participation."""
+        expected = {}
+        for w in writers:
+            expected.update(w.acknowledged)
+        acknowledged = sum(len(notes) for notes in expected.values())
+        history = self.history
+        lost = sum(len(set(notes) - set(history.get(code, []))) for code, notes in expected.items())
+        doubled = sum(len(notes) - len(set(notes)) for notes in history.values())
+        others = sum(len(set(notes) - set(expected.get(code, []))) for code, notes in history.items())
+        out_of_order = sum(1 for code, notes in expected.items() if history.get(code) != notes)
+        given_up = [g for w in writers for g in w.given_up]
+        verdict.check(not given_up, f"every write was acknowledged in the end ({given_up[:3]})")
+        verdict.check(set(self.participations) == set(codes) and all(n == 1 for n in self.participations.values()),
+                      f"each of the {len(codes)} bodies has exactly one participation")
+        verdict.check(lost == 0, f"no acknowledged write is missing from the history ({lost} missing)")
+        verdict.check(doubled == 0, f"no write is in the history twice ({doubled} doubled)")
+        verdict.check(others == 0, f"the history holds only acknowledged writes ({others} others)")
+        verdict.check(out_of_order == 0, f"each body's history is its writes in order ({out_of_order} bodies differ)")
+        verdict.check(self.history_rows == acknowledged == self.audit == self.feed,
+                      f"history rows {self.history_rows} = acknowledged {acknowledged} = audit events {self.audit} "
+                      f"= feed entries {self.feed}")
+
+
+@contextlib.contextmanager
+def serving(server):
+    """A socketserver served on a thread of its own; shut down afterwards."""
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -34,12 +34,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from common import (
-    HANG_SECONDS, Client, Failures, Stop, binary, login, municipal_codes, percentile, published_procurement,
-    round_of, service, terminate_on_signals, workdir,
+    HANG_SECONDS, Client, Failures, Reader, Recorded, Stop, Writer, binary, login, municipal_codes, percentile,
+    print_tally, published_procurement, round_of, round_reads, service, terminate_on_signals, workdir,
 )
 
 BODIES = 40
@@ -95,55 +94,6 @@ def integrity(database):
         return db.execute("PRAGMA integrity_check").fetchall()
 
 
-class Writer(threading.Thread):
-    """Answers for its bodies in turn, each write with a new key and note, retried until acknowledged."""
-
-    def __init__(self, port, token, round_id, codes, stop, log, give_up):
-        super().__init__(daemon=True)
-        self.client = Client(port, token, timeout=HANG_SECONDS + 15, log=log)
-        self.round_id, self.codes, self.stop, self.give_up = round_id, codes, stop, give_up
-        self.acknowledged = collections.defaultdict(list)
-        self.given_up, self.retried = [], 0
-
-    def run(self):
-        n = 0
-        while not self.stop:
-            code = self.codes[n % len(self.codes)]
-            n += 1
-            note = f"{code}-{n}-{uuid.uuid4().hex[:6]}"
-            key = str(uuid.uuid4())
-            body = {"status": "joined", "note": note, "reason": "障害試験"}
-            path = f"/api/v1/rounds/{self.round_id}/participations/{code}"
-            attempt = 0
-            while True:
-                attempt += 1
-                answer = self.client.request("PUT", path, body, {"idempotency-key": key})
-                if answer.status in (200, 201):
-                    self.acknowledged[code].append(note)
-                    self.retried += attempt > 1
-                    break
-                if self.give_up.is_set():
-                    self.given_up.append((code, note, answer.label()))
-                    break
-                time.sleep(0.2)
-
-
-class Reader(threading.Thread):
-    def __init__(self, port, token, round_id, stop, log):
-        super().__init__(daemon=True)
-        self.client = Client(port, token, timeout=HANG_SECONDS + 15, log=log)
-        self.round_id, self.stop = round_id, stop
-
-    def run(self):
-        paths = [f"/api/v1/rounds/{self.round_id}/participations", "/api/v1/procurements",
-                 f"/api/v1/rounds/{self.round_id}", "/ready"]
-        n = 0
-        while not self.stop:
-            self.client.request("GET", paths[n % len(paths)])
-            n += 1
-            time.sleep(0.05)
-
-
 def du(directory):
     return sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
 
@@ -177,8 +127,8 @@ def run(verdict, process, port, data, database, filler, disk):
     round_id = round_of(admin, procurement, time.time() - 60, time.time() + 3600)["id"]
     codes = municipal_codes(admin, BODIES)
     stop, give_up, log = Stop(), threading.Event(), []
-    writers = [Writer(port, token, round_id, codes[i::WRITERS], stop, log, give_up) for i in range(WRITERS)]
-    readers = [Reader(port, token, round_id, stop, log) for _ in range(READERS)]
+    writers = [Writer([port], token, round_id, codes[i::WRITERS], stop, log, give_up=give_up) for i in range(WRITERS)]
+    readers = [Reader(port, token, [*round_reads(round_id), "/ready"], stop, log) for _ in range(READERS)]
     for thread in [*writers, *readers]:
         thread.start()
     t0 = time.monotonic()
@@ -224,15 +174,9 @@ def run(verdict, process, port, data, database, filler, disk):
     after_checks = integrity(database)
     after_free = log[freed:]
 
-    print("\nanswers by request (status code):")
-    tally = collections.Counter(
-        (m, p.replace(round_id, "{id}").rsplit("/", 1)[0] if m == "PUT" else p.replace(round_id, "{id}"), a.label())
-        for m, p, a in log)
-    for (method, path, label), count in sorted(tally.items()):
-        print(f"  {count:6d}  {method} {path}  {label}")
+    print_tally(log, round_id)
     acknowledged = sum(len(n) for w in writers for n in w.acknowledged.values())
     retried = sum(w.retried for w in writers)
-    given_up = [g for w in writers for g in w.given_up]
     refused_full = [a for m, _, a in during_full if m == "PUT" and a.status != 200 and a.status != 201]
     wrong = [(m, a) for m, _, a in log if a.status is not None and a.status >= 300
              and not (a.status == 503 and a.problem and a.code == "storage_full" and a.headers.get("retry-after"))]
@@ -248,28 +192,8 @@ def run(verdict, process, port, data, database, filler, disk):
     print(f"integrity_check while full: {full_checks}; after: {after_checks}")
 
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
-        participations = dict(db.execute(
-            "SELECT o.lg_code, COUNT(*) FROM participations p JOIN organizations o ON o.id = p.organization_id "
-            "WHERE p.round_id = ? GROUP BY o.lg_code", (round_id,)).fetchall())
-        history = collections.defaultdict(list)
-        for code, note in db.execute(
-                "SELECT o.lg_code, h.note FROM participation_history h JOIN participations p ON p.id = h.participation_id "
-                "JOIN organizations o ON o.id = p.organization_id WHERE p.round_id = ? ORDER BY h.version", (round_id,)):
-            history[code].append(note)
-        [(audit,)] = db.execute("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'participation' AND entity_id IN "
-                                "(SELECT id FROM participations WHERE round_id = ?)", (round_id,)).fetchall()
-        [(feed,)] = db.execute("SELECT COUNT(*) FROM changes WHERE entity_type = 'participation' AND entity_id IN "
-                               "(SELECT id FROM participations WHERE round_id = ?)", (round_id,)).fetchall()
-    expected = {}
-    for w in writers:
-        expected.update(w.acknowledged)
-    lost = sum(len(set(n) - set(history.get(c, []))) for c, n in expected.items())
-    doubled = sum(len(n) - len(set(n)) for n in history.values())
-    others = sum(len(set(n) - set(expected.get(c, []))) for c, n in history.items())
-    out_of_order = sum(1 for c, n in expected.items() if history.get(c) != n)
-    history_rows = sum(len(n) for n in history.values())
-    print(f"database: {len(participations)} bodies with a participation, {history_rows} history rows, "
-          f"{audit} audit events, {feed} feed entries")
+        recorded = Recorded(lambda sql: db.execute(sql, {"round": round_id}).fetchall())
+    print(recorded.summary())
 
     print("\nchecks:")
     verdict.check(alive, "the service kept running (never restarted)")
@@ -282,15 +206,9 @@ def run(verdict, process, port, data, database, filler, disk):
                   f"reads and /ready answered 200 while the disk was full ({len(reads_full)})")
     verdict.check(full_checks == [("ok",)] and after_checks == [("ok",)], "PRAGMA integrity_check is ok, full and after")
     verdict.check(len(writes_after) > 0, f"writes were acknowledged again once space was free ({len(writes_after)})")
-    verdict.check(not given_up, f"every write was acknowledged in the end ({given_up[:3]})")
-    verdict.check(set(participations) == set(codes) and all(n == 1 for n in participations.values()),
-                  f"each of the {len(codes)} bodies has exactly one participation")
-    verdict.check(lost == 0, f"no acknowledged write is missing from the history ({lost} missing)")
-    verdict.check(doubled == 0 and others == 0, f"no write twice, none unacknowledged ({doubled} doubled, {others} others)")
-    verdict.check(out_of_order == 0, f"each body's history is its writes in order ({out_of_order} bodies differ)")
-    verdict.check(history_rows == acknowledged == audit == feed,
-                  f"history rows {history_rows} = acknowledged {acknowledged} = audit events {audit} = feed entries {feed}")
+    recorded.check(verdict, codes, writers)
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
