@@ -13,7 +13,8 @@ time from start to /ready, and checks that every acknowledged write left exactly
 Usage: bench/run.py [--backends sqlite,postgres] [--seconds 10] [--connections 64]
 Needs: wrk (apt-get install wrk), a release build (the script runs cargo build --release, unless
 KYODO_BINARY names a binary to run instead), and for
-PostgreSQL a server at $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
+PostgreSQL a server at $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres; a query
+such as ?sslmode=disable is kept for the service's database).
 """
 
 import argparse
@@ -174,7 +175,9 @@ def service(backend, prefix, **settings):
         server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
         database = f"kyodo_{prefix}_{uuid.uuid4().hex[:8]}"
         subprocess.run(["psql", server, "-qc", f"CREATE DATABASE {database}"], check=True)
-        url = server.rsplit("/", 1)[0] + "/" + database
+        # A query on the server's URL (`?sslmode=disable`) is kept for the service's database.
+        base, _, options = server.partition("?")
+        url = base.rsplit("/", 1)[0] + "/" + database + (f"?{options}" if options else "")
     env = {
         **os.environ, "DATABASE_URL": url, "DATA_DIR": str(workdir), "BIND_ADDRESS": f"127.0.0.1:{SERVICE_PORT}",
         "ADMIN_EMAIL": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "JWT_SECRET": "bench-secret-bench-secret-bench-secret-0000",
