@@ -142,23 +142,23 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
         let responses = &mut operation.responses.responses;
         if secured {
             responses.entry("401".to_owned()).or_insert_with(|| {
-                    problem("No credentials, or credentials that are malformed, expired or revoked (`missing_credentials`, `invalid_credentials`, `invalid_token`, `token_expired`)").into()
-                });
+                problem("No credentials, or credentials that are malformed, expired or revoked (`missing_credentials`, `invalid_credentials`, `invalid_token`, `token_expired`)").into()
+            });
         }
         if secured && writes {
             responses.entry("403".to_owned()).or_insert_with(|| {
-                    problem("The caller's role or body may not do this (`admin_only`, `role_forbidden`, …), or an API token that may only read (`read_only_token`)").into()
-                });
+                problem("The caller's role or body may not do this (`admin_only`, `role_forbidden`, …), or an API token that may only read (`read_only_token`)").into()
+            });
         }
         if json_body || query || header {
             responses.entry("400".to_owned()).or_insert_with(|| {
-                    problem("A body that is not JSON (`malformed_json`), a query parameter of the wrong type (`invalid_query`), or a malformed `Idempotency-Key`").into()
-                });
+                problem("A body that is not JSON (`malformed_json`), a query parameter of the wrong type (`invalid_query`), or a malformed `Idempotency-Key`").into()
+            });
         }
         if any_body {
             responses.entry("415".to_owned()).or_insert_with(|| {
-                    problem("A body of another content type than the operation reads (`unsupported_media_type`)").into()
-                });
+                problem("A body of another content type than the operation reads (`unsupported_media_type`)").into()
+            });
             responses.entry("413".to_owned()).or_insert_with(|| {
                 problem(
                     "A body larger than the service takes (`MAX_BODY_BYTES`, `payload_too_large`)",
@@ -177,13 +177,13 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
         }
         if path || query {
             responses.entry("404".to_owned()).or_insert_with(|| {
-                    problem("No resource has the identifier in the path, or one named in the query (`…_not_found`)").into()
-                });
+                problem("No resource has the identifier in the path, or one named in the query (`…_not_found`)").into()
+            });
         }
         if any_body || query || header || post_or_put {
             responses.entry("422".to_owned()).or_insert_with(|| {
-                    problem("A body of another shape (`invalid_body`), fields or query values that break a rule (`validation_failed`, with `errors`), an `Idempotency-Key` used for another request (`idempotency_key_reused`), or one sent to a POST or PUT that takes none (`idempotency_key_not_accepted`)").into()
-                });
+                problem("A body of another shape (`invalid_body`), fields or query values that break a rule (`validation_failed`, with `errors`), an `Idempotency-Key` used for another request (`idempotency_key_reused`), or one sent to a POST or PUT that takes none (`idempotency_key_not_accepted`)").into()
+            });
         }
     }
 }

@@ -280,14 +280,10 @@ impl World {
         self.app.clock.now().and_utc()
     }
 
-    /// Sends and expects success; returns the body.
-    async fn ok(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
-        self.app.ok(method, path, token, body).await
-    }
-
     async fn procurement(&self, eligibility: Value, publish: bool) -> String {
         let input = procurement_input("共同調達 権限確認", eligibility);
         let created = self
+            .app
             .ok(
                 Method::POST,
                 "/api/v1/procurements",
@@ -298,7 +294,7 @@ impl World {
         let id = created["id"].as_str().unwrap().to_owned();
         if publish {
             let path = format!("/api/v1/procurements/{id}/publish");
-            self.ok(Method::POST, &path, self.admin(), None).await;
+            self.app.ok(Method::POST, &path, self.admin(), None).await;
         }
         id
     }
@@ -313,6 +309,7 @@ impl World {
         });
         let path = format!("/api/v1/procurements/{procurement}/rounds");
         let round = self
+            .app
             .ok(Method::POST, &path, self.admin(), Some(input))
             .await;
         round["id"].as_str().unwrap().to_owned()
@@ -328,16 +325,17 @@ impl World {
         let id = self.open_round(&procurement).await;
         let path = format!("/api/v1/rounds/{id}/participations/{OWN}");
         let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
-        self.ok(Method::PUT, &path, coordinator, joined()).await;
+        self.app.ok(Method::PUT, &path, coordinator, joined()).await;
         let path = format!("/api/v1/rounds/{id}/close");
-        self.ok(Method::POST, &path, self.admin(), None).await;
+        self.app.ok(Method::POST, &path, self.admin(), None).await;
         (procurement, id)
     }
 
     async fn finalized_round(&self) -> (String, String) {
         let (procurement, id) = self.joined_closed_round().await;
         let path = format!("/api/v1/rounds/{id}/finalize");
-        self.ok(Method::POST, &path, self.admin(), contracted_totals())
+        self.app
+            .ok(Method::POST, &path, self.admin(), contracted_totals())
             .await;
         (procurement, id)
     }
@@ -354,14 +352,14 @@ impl World {
             Fresh::ClosedRound => {
                 let id = self.open_round(&self.published).await;
                 let path = format!("/api/v1/rounds/{id}/close");
-                self.ok(Method::POST, &path, admin, None).await;
+                self.app.ok(Method::POST, &path, admin, None).await;
                 id
             }
             Fresh::AnsweredRound => {
                 let id = self.open_round(&self.published).await;
                 let path = format!("/api/v1/rounds/{id}/participations/{OWN}");
                 let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
-                self.ok(Method::PUT, &path, coordinator, joined()).await;
+                self.app.ok(Method::PUT, &path, coordinator, joined()).await;
                 id
             }
             Fresh::JoinedClosedRound => self.joined_closed_round().await.1,
@@ -371,7 +369,7 @@ impl World {
                 let path = format!("/api/v1/procurements/{}/questions", self.published);
                 let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
                 let body = Some(json!({"question": "LGWAN環境から利用できますか。"}));
-                let question = self.ok(Method::POST, &path, coordinator, body).await;
+                let question = self.app.ok(Method::POST, &path, coordinator, body).await;
                 question["id"].as_str().unwrap().to_owned()
             }
             Fresh::FailedMessage => {
@@ -399,6 +397,7 @@ impl World {
             Fresh::OwnWebhook => {
                 let coordinator = self.token(Caller::CoordinatorOwn).unwrap();
                 let created = self
+                    .app
                     .ok(Method::POST, "/api/v1/webhooks", coordinator, webhook())
                     .await;
                 created["id"].as_str().unwrap().to_owned()
@@ -410,7 +409,10 @@ impl World {
                 };
                 let body = Some(json!({"name": "to revoke", "scope": "read_only"}));
                 let token = self.token(owner).unwrap();
-                let created = self.ok(Method::POST, "/api/v1/tokens", token, body).await;
+                let created = self
+                    .app
+                    .ok(Method::POST, "/api/v1/tokens", token, body)
+                    .await;
                 created["id"].as_str().unwrap().to_owned()
             }
             Fresh::OwnCalendar => {
@@ -420,6 +422,7 @@ impl World {
                 };
                 let token = self.token(owner).unwrap();
                 let created = self
+                    .app
                     .ok(Method::POST, "/api/v1/me/calendar", token, None)
                     .await;
                 let url = created["url"].as_str().unwrap();

@@ -50,7 +50,8 @@ async fn keep(
 }
 
 impl Receiver {
-    /// Serves on a free port of 127.0.0.1 (on the test's runtime); see `url`.
+    /// Serves on a free port of 127.0.0.1 (on the test's runtime); gives the receiver and its base
+    /// URL, to which a delivery's path `/{name}` is added.
     pub fn start() -> (Self, String) {
         let receiver = Self::default();
         let data = receiver.clone();
