@@ -226,6 +226,8 @@ fn model_totals(
     Ok(totals)
 }
 
+/// An allocation that what the request gave (the totals, the bodies named) makes impossible: 422,
+/// a field error on the pool.
 fn impossible(error: AllocationError) -> ApiError {
     ApiError::validation(vec![FieldError::new(
         format!("pools.{}", error.pool()),
@@ -234,21 +236,33 @@ fn impossible(error: AllocationError) -> ApiError {
     )])
 }
 
-/// Runs the engine on `participants` with the model's totals.
+/// An allocation that what is stored makes impossible (the cost model, the bodies' population
+/// figures, their answers and quantities): a well-formed request that no change to it could mend,
+/// so 409, until an administrator mends the data.
+fn impossible_now(error: AllocationError) -> ApiError {
+    ApiError::conflict(
+        "allocation_impossible",
+        format!("The cost model cannot be applied to these bodies as they stand: {error}."),
+    )
+}
+
+/// Runs the engine on `participants` with the model's totals; `refusal` says whose the
+/// impossibility is (see [`impossible`] and [`impossible_now`]).
 fn estimate_with(
     procurement: &Procurement,
     participants: &[Participant],
     years: &[i32],
+    refusal: fn(AllocationError) -> ApiError,
 ) -> Result<Allocation, ApiError> {
     let model = &procurement.cost_model;
-    let totals = model_totals(model, participants, years).map_err(impossible)?;
+    let totals = model_totals(model, participants, years).map_err(refusal)?;
     engine::allocate(&engine::Input {
         model,
         lead_organization_id: &procurement.row.lead_organization_id,
         participants,
         totals: &totals,
     })
-    .map_err(impossible)
+    .map_err(refusal)
 }
 
 /// One pool in one year, as a body's estimate shows it.
@@ -308,7 +322,7 @@ fn scenario(
     years: &[i32],
     organization_id: &str,
 ) -> Result<Scenario, ApiError> {
-    let allocation = estimate_with(procurement, participants, years)?;
+    let allocation = estimate_with(procurement, participants, years, impossible_now)?;
     let names = pool_names(procurement);
     let mut per_year = BTreeMap::new();
     let pools = allocation
@@ -538,6 +552,7 @@ pub fn what_if(
         procurement,
         &engine_input,
         &fiscal_years(round, procurement),
+        impossible,
     )?;
     Ok(WhatIf {
         round_id: round.id.clone(),
@@ -643,7 +658,7 @@ pub fn totals_at_model_prices(
         &participants,
         &fiscal_years(round, procurement),
     )
-    .map_err(impossible)
+    .map_err(impossible_now)
 }
 
 /// What an administrator gives to finalize or correct.
@@ -686,7 +701,14 @@ fn store(
         participants: &engine_input,
         totals: &totals,
     })
-    .map_err(impossible)?;
+    .map_err(|error| {
+        // The totals are the request's; the joined bodies' figures are what is stored.
+        if error.in_participants() {
+            impossible_now(error)
+        } else {
+            impossible(error)
+        }
+    })?;
     let lead = bodies
         .members
         .get(&procurement.row.lead_organization_id)

@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{Response, TestApp, eventually, spawn_app, spawn_app_with};
-use crate::lifecycle::{published_procurement, round};
+use crate::lifecycle::{at, published_procurement, round};
 
 pub const NAGANO: &str = "202011"; // 長野市, population 372,760 on 2020-01-01
 pub const MATSUMOTO: &str = "202029"; // 松本市
@@ -676,4 +676,87 @@ async fn an_administrator_prices_any_list_of_bodies() {
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.text);
+}
+
+/// The request is sound and the stored figures cannot be priced (here a round whose population
+/// base date precedes every figure, and a population weight): the estimate, its stream and
+/// finalizing are 409 `allocation_impossible` and change nothing; a what-if naming the body is
+/// 422 on the pool; a figure in force mends it.
+#[actix_web::test]
+async fn figures_that_do_not_fit_the_model_are_a_conflict_until_they_are_mended() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let procurement = published_procurement(&app, &admin, json!({})).await;
+    let opens = app.clock_now() - Duration::hours(1);
+    let round = app
+        .ok(
+            Method::POST,
+            &format!("/api/v1/procurements/{procurement}/rounds"),
+            &admin,
+            Some(json!({"kind": "commitment", "opens_at": at(opens), "closes_at": at(opens + Duration::days(10)), "population_base_date": "2010-01-01"})),
+        )
+        .await;
+    let round = round["id"].as_str().unwrap();
+    let village = app.user("coordinator", KAWAKAMI).await;
+    let estimate = format!("/api/v1/rounds/{round}/estimate");
+
+    for path in [estimate.clone(), format!("{estimate}/stream")] {
+        let refused = app.get(&path, &village.token).await;
+        assert_eq!(refused.status, 409, "{path}: {}", refused.text);
+        assert_eq!(refused.problem_code(), "allocation_impossible");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no population figure"),
+            "{}",
+            refused.text
+        );
+    }
+    let what_if = app
+        .post(
+            &estimate,
+            Some(&admin),
+            json!({"participants": [{"organization": KAWAKAMI}]}),
+        )
+        .await;
+    assert_eq!(what_if.status, 422, "{}", what_if.text);
+    assert_eq!(what_if.body["errors"][0]["field"], "pools.base");
+    assert_eq!(what_if.body["errors"][0]["code"], "allocation_impossible");
+
+    let joined = put(
+        &app,
+        &village.token,
+        round,
+        KAWAKAMI,
+        json!({"status": "joined"}),
+    )
+    .await;
+    assert_eq!(joined.status, 201, "{}", joined.text);
+    app.ok(
+        Method::POST,
+        &format!("/api/v1/rounds/{round}/close"),
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    let finalize = format!("/api/v1/rounds/{round}/finalize");
+    let base = |amount: i64| json!({"totals": (2027..=2029).map(|year| json!({"pool": "base", "fiscal_year": year, "amount": amount})).collect::<Vec<_>>()});
+    let refused = app.post(&finalize, Some(&admin), base(9_000_000)).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.problem_code(), "allocation_impossible");
+    let still = app.get(&format!("/api/v1/rounds/{round}"), &admin).await;
+    assert_eq!(still.body["state"], "closed");
+
+    app.ok(
+        Method::PATCH,
+        &format!("/api/v1/organizations/{KAWAKAMI}"),
+        &admin,
+        Some(json!({"population": {"value": 4_500, "base_date": "2005-10-01"}})),
+    )
+    .await;
+    let priced = app.get(&estimate, &village.token).await;
+    assert_eq!(priced.status, 200, "{}", priced.text);
+    let done = app.post(&finalize, Some(&admin), base(9_000_000)).await;
+    assert_eq!(done.status, 201, "{}", done.text);
 }

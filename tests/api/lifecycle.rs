@@ -33,7 +33,7 @@ pub fn procurement_body(overrides: Value) -> Value {
     body
 }
 
-fn at(time: NaiveDateTime) -> String {
+pub fn at(time: NaiveDateTime) -> String {
     time.and_utc().to_rfc3339()
 }
 

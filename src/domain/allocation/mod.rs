@@ -161,6 +161,17 @@ impl AllocationError {
             | Self::OutOfRange { pool, .. } => pool,
         }
     }
+
+    /// Whether the error lies in the participants' figures (population, declared quantities)
+    /// rather than in the totals being shared.
+    pub fn in_participants(&self) -> bool {
+        matches!(
+            self,
+            Self::ZeroTotalPopulation { .. }
+                | Self::MissingPopulation { .. }
+                | Self::NoQuantities { .. }
+        )
+    }
 }
 
 /// Allocates every (pool, fiscal year) of `input.totals` among the participants of that pool:

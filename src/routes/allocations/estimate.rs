@@ -30,7 +30,8 @@ pub struct EstimateParams {
         (status = 200, body = Estimate),
         (status = 403, description = "Another body's estimate", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The cost model cannot be applied (e.g. a population weight and a body without population)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`allocation_impossible`: the cost model cannot be applied to the bodies as they stand (e.g. a population weight and a joined body without a population figure)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`org` is a malformed 団体コード", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/rounds/{id}/estimate")]
@@ -86,7 +87,7 @@ pub struct WhatIfRequest {
         (status = 200, body = WhatIf),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No body or too many, a body unknown or named twice, an option not offered, a negative quantity, or the cost model impossible for the bodies named (`allocation_impossible` on the pool, e.g. a population weight and a body without a population figure)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/rounds/{id}/estimate")]

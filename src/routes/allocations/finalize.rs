@@ -77,7 +77,7 @@ async fn allocate(
         (status = 201, body = AllocationDocument, headers(("Location" = String, description = "The allocation version"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The round is not a closed commitment or renewal round, or nobody joined", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The round is not a closed commitment or renewal round, or nobody joined, or `allocation_impossible`: the joined bodies' figures as they stand do not fit the cost model (e.g. a population weight and a body without a population figure)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Totals missing, unknown, out of the term, or impossible for the model (fixed fees above a total, …)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -113,7 +113,7 @@ pub async fn finalize(
         (status = 201, body = AllocationDocument, headers(("Location" = String, description = "The new version"))),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The round is not finalized", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The round is not finalized, or `allocation_impossible` as for finalizing", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Another correction was made at the same time", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )

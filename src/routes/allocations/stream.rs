@@ -69,7 +69,8 @@ fn event_data() -> utoipa::openapi::schema::Object {
         (status = 200, description = "`text/event-stream` of `estimate` events, each an Estimate", content_type = "text/event-stream", body = EstimateEvent),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`allocation_impossible`, as for `GET /rounds/{id}/estimate`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`org` is a malformed 団体コード", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/rounds/{id}/estimate/stream")]
