@@ -139,46 +139,62 @@ pub fn list(conn: &mut DbConnection, filter: Filter) -> QueryResult<Vec<Procurem
 pub type ListedRow = (ProcurementRow, Member, Option<(RoundRow, bool)>);
 
 /// Every procurement `filter` admits, newest first, each with its lead organization and each of
-/// its open rounds with whether `organization_id` has answered it, in one query: a procurement
-/// with no open round comes once, one with several once per round, one after the other.
+/// its open rounds with whether `organization_id` has answered it, and `organization_id`'s own
+/// body (which shows it what), in one query: a procurement with no open round comes once, one
+/// with several once per round, one after the other. No procurement, no body: `own` is `None`.
 pub fn list_with_open_rounds(
     conn: &mut DbConnection,
     filter: Filter,
     organization_id: &OrganizationId,
-) -> QueryResult<Vec<ListedRow>> {
-    let found: Vec<(ProcurementRow, Member, Option<RoundRow>, Option<String>)> =
-        procurements::table
-            .inner_join(
-                organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
-            )
-            .left_join(
-                rounds::table.on(rounds::procurement_id
-                    .eq(procurements::id)
-                    .and(rounds::state.eq(RoundState::Open))),
-            )
-            .left_join(
-                participations::table.on(participations::round_id
-                    .eq(rounds::id)
-                    .and(participations::organization_id.eq(organization_id))),
-            )
-            .filter(admitted_by!(filter))
-            .order((
-                procurements::created_at.desc(),
-                procurements::id.desc(),
-                rounds::opens_at.asc(),
-                rounds::id.asc(),
-            ))
-            .select((
-                ProcurementRow::as_select(),
-                Member::as_select(),
-                rounds::all_columns.nullable(),
-                participations::id.nullable(),
-            ))
-            .load(conn)?;
-    Ok(found
+) -> QueryResult<(Vec<ListedRow>, Option<Member>)> {
+    let own = diesel::alias!(organizations as own);
+    // The binds are owned: diesel keys this statement's cache by its type, which must be 'static.
+    // Each procurement with its lead, the caller's body, an open round and the answer to it.
+    type Found = (
+        ProcurementRow,
+        Member,
+        Member,
+        Option<RoundRow>,
+        Option<String>,
+    );
+    let found: Vec<Found> = procurements::table
+        .inner_join(
+            organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
+        )
+        .inner_join(own.on(own.field(organizations::id).eq(organization_id.clone())))
+        .left_join(
+            rounds::table.on(rounds::procurement_id
+                .eq(procurements::id)
+                .and(rounds::state.eq(RoundState::Open))),
+        )
+        .left_join(
+            participations::table.on(participations::round_id
+                .eq(rounds::id)
+                .and(participations::organization_id.eq(organization_id.clone()))),
+        )
+        .filter(admitted_by!(filter))
+        .order((
+            procurements::created_at.desc(),
+            procurements::id.desc(),
+            rounds::opens_at.asc(),
+            rounds::id.asc(),
+        ))
+        .select((
+            ProcurementRow::as_select(),
+            Member::as_select(),
+            own.fields(<Member as Selectable<
+                <DbConnection as Connection>::Backend,
+            >>::construct_selection()),
+            rounds::all_columns.nullable(),
+            participations::id.nullable(),
+        ))
+        .load(conn)?;
+    let own = found.first().map(|(_, _, own, _, _)| own.clone());
+    let rows = found
         .into_iter()
-        .map(|(procurement, lead, round, answer)| {
+        .map(|(procurement, lead, _, round, answer)| {
             (procurement, lead, round.map(|r| (r, answer.is_some())))
         })
-        .collect())
+        .collect();
+    Ok((rows, own))
 }

@@ -464,7 +464,7 @@ pub fn list(
     if filter.status == Some(ProcurementStatus::Draft) && !identity.is_admin() {
         return Ok(Vec::new());
     }
-    let rows = procurements::list_with_open_rounds(
+    let (rows, own) = procurements::list_with_open_rounds(
         conn,
         procurements::Filter {
             status: filter.status,
@@ -474,11 +474,10 @@ pub fn list(
         },
         &identity.organization_id,
     )?;
-    if rows.is_empty() {
+    let Some(own) = own else {
+        // No procurement admitted (or, never with a valid identity, no such body).
         return Ok(Vec::new());
-    }
-    let own = organizations::member(conn, &identity.organization_id)?
-        .context("the caller's organization is missing")?;
+    };
     // A procurement with several open rounds comes in as many rows, one after the other.
     type Group = (ProcurementRow, Member, Vec<(RoundRow, bool)>);
     let mut grouped: Vec<Group> = Vec::new();
