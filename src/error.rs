@@ -11,8 +11,8 @@
 //!   it. `?` on a diesel, pool or `anyhow` error does this (the `From` impls below).
 //! - Except an outage, which the client can wait out: a database that cannot be reached (the
 //!   connection lost or refused, PostgreSQL shutting down or starting up, no pooled connection in
-//!   time) is a 503 `database_unavailable`, and SQLite's full disk a 503 `storage_full`, both with
-//!   `Retry-After` ([`outage`]). The write they interrupted committed nothing, or committed with
+//!   time) is a 503 `database_unavailable`, SQLite's lock held past its busy timeout a 503
+//!   `database_busy`, and SQLite's full disk a 503 `storage_full`, all with `Retry-After` ([`outage`]). The write they interrupted committed nothing, or committed with
 //!   its `Idempotency-Key`, so retrying with the same key is safe either way.
 //! - Nothing is logged where an error is made or converted: that may be a blocking thread outside the
 //!   request's span. The request's root span logs each failed request (5xx) once, as its response
@@ -88,6 +88,15 @@ impl ApiError {
                     "database_unavailable",
                     "The database cannot be reached at the moment; nothing was changed \
                      unless a retry with the same Idempotency-Key says so. Try again shortly.",
+                )
+            },
+            Some(Outage::DatabaseBusy) => Self {
+                retry_after_seconds: Some(DATABASE_RETRY_AFTER_SECONDS),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_busy",
+                    "Another writer held the database for longer than the service waits; nothing \
+                     was changed. Try again shortly.",
                 )
             },
             Some(Outage::StorageFull) => Self {
@@ -277,6 +286,9 @@ pub enum Outage {
     /// The database cannot be reached: connection lost or refused, PostgreSQL shutting down,
     /// starting up or recovering, or no pooled connection within the pool's timeout.
     DatabaseUnavailable,
+    /// SQLite's lock stayed taken for longer than its busy timeout (10 s): another process (a
+    /// backup, a second instance, a person with the sqlite3 shell) holds a write transaction.
+    DatabaseBusy,
     /// SQLite could not write: the disk (or its quota) is full.
     StorageFull,
 }
@@ -300,6 +312,8 @@ const POSTGRES_UNAVAILABLE: &[&str] = &[
 
 /// SQLite's message for SQLITE_FULL (diesel reports it as `Unknown`, with the message only).
 const SQLITE_FULL: &str = "database or disk is full";
+/// SQLite's message for SQLITE_BUSY, likewise.
+const SQLITE_BUSY: &str = "database is locked";
 
 /// Whether `cause`, anywhere in its chain, is an outage rather than a failure of the service.
 pub fn outage(cause: &anyhow::Error) -> Option<Outage> {
@@ -337,6 +351,8 @@ fn diesel_outage(e: &diesel::result::Error) -> Option<Outage> {
 fn message_outage(message: &str) -> Option<Outage> {
     if message.contains(SQLITE_FULL) {
         Some(Outage::StorageFull)
+    } else if message.contains(SQLITE_BUSY) {
+        Some(Outage::DatabaseBusy)
     } else if POSTGRES_UNAVAILABLE.iter().any(|m| message.contains(m)) {
         Some(Outage::DatabaseUnavailable)
     } else {
@@ -438,6 +454,17 @@ mod tests {
         assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(error.code, "storage_full");
         assert_eq!(error.retry_after_seconds(), Some(30));
+    }
+
+    #[test]
+    fn a_sqlite_lock_held_past_the_busy_timeout_is_503_database_busy() {
+        let error = ApiError::unexpected(database_error(
+            DatabaseErrorKind::Unknown,
+            "database is locked",
+        ));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code, "database_busy");
+        assert_eq!(error.retry_after_seconds(), Some(2));
     }
 
     #[test]

@@ -98,8 +98,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// `Idempotency-Key` where none is taken); 414 to any that reads a query (a request target beyond
 /// `request_target::MAX_REQUEST_TARGET_BYTES`); 404 to any with an identifier in its path or query.
 /// Derived from what the operation declares, as the extractors that give these answers are.
+/// The shared 503 answer's name among the document's components.
+const OUTAGE: &str = "Outage";
+
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let problem = |description: &str| {
         ResponseBuilder::new()
@@ -112,6 +117,26 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             )
             .build()
     };
+    let mut outage = problem(
+        "An outage the client can wait out, which changed nothing (or committed with the request's `Idempotency-Key`): the database cannot be reached (`database_unavailable`), SQLite's lock stayed taken past its busy timeout (`database_busy`), or SQLite's disk is full (`storage_full`)",
+    );
+    outage.headers.insert(
+        "Retry-After".to_owned(),
+        HeaderBuilder::new()
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            ))
+            .description(Some("Seconds to wait before trying again"))
+            .build()
+            .into(),
+    );
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert(OUTAGE.to_owned(), outage.into());
     for (method, operation) in operations_mut(document) {
         let writes = method != "get";
         let post_or_put = matches!(method, "post" | "put");
@@ -179,6 +204,12 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             responses.entry("404".to_owned()).or_insert_with(|| {
                 problem("No resource has the identifier in the path, or one named in the query (`…_not_found`)").into()
             });
+        }
+        // Every operation but liveness reads or writes the database (see `crate::error::outage`).
+        if operation.operation_id.as_deref() != Some("health") {
+            responses
+                .entry("503".to_owned())
+                .or_insert_with(|| Ref::from_response_name(OUTAGE).into());
         }
         if any_body || query || header || post_or_put {
             responses.entry("422".to_owned()).or_insert_with(|| {

@@ -232,3 +232,57 @@ async fn a_finalization_killed_midway_is_all_or_nothing_and_its_retry_finishes_i
         );
     }
 }
+
+/// SQLite: another process holds a write transaction for longer than the busy timeout (10 s).
+/// A write meanwhile is 503 `database_busy` with `Retry-After`, writes nothing, and reads go on;
+/// once the lock is let go the same write succeeds. (PostgreSQL has no such timeout: a writer
+/// waits for the row it needs.)
+#[actix_web::test]
+async fn a_write_that_waits_out_the_sqlite_busy_timeout_is_503_database_busy() {
+    use diesel::{Connection as _, RunQueryDsl as _, SqliteConnection};
+    let app = spawn_app().await;
+    let Some(path) = app.database_url.strip_prefix("sqlite://") else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let procurement = app
+        .published(
+            &admin,
+            crate::helpers::procurement_input("ロック中の書き込み", json!({})),
+        )
+        .await;
+    let round = app.open_round(&admin, &procurement).await;
+    let answer = format!("/api/v1/rounds/{round}/participations/202011");
+    let body = json!({"status": "joined", "reason": "電話で回答を受けた"});
+
+    let mut other = SqliteConnection::establish(path).expect("a second connection to the file");
+    diesel::sql_query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .expect("the write lock");
+    let refused = app
+        .request(Method::PUT, &answer, Some(&admin), Some(body.clone()))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.problem_code(), "database_busy");
+    assert_eq!(refused.content_type(), "application/problem+json");
+    assert_eq!(refused.headers.get("retry-after").unwrap(), "2");
+    let read = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.body["items"], json!([]), "{}", read.text);
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut other)
+        .expect("letting the lock go");
+
+    let joined = app
+        .request(Method::PUT, &answer, Some(&admin), Some(body))
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.text);
+    assert_eq!(joined.body["version"], 1, "{}", joined.text);
+}
