@@ -12,8 +12,9 @@
 //! - Except an outage, which the client can wait out: a database that cannot be reached (the
 //!   connection lost or refused, PostgreSQL shutting down or starting up, no pooled connection in
 //!   time) is a 503 `database_unavailable`, SQLite's lock held past its busy timeout a 503
-//!   `database_busy`, and SQLite's full disk a 503 `storage_full`, all with `Retry-After` ([`outage`]). The write they interrupted committed nothing, or committed with
-//!   its `Idempotency-Key`, so retrying with the same key is safe either way.
+//!   `database_busy`, and SQLite's full disk a 503 `storage_full`, all with `Retry-After`
+//!   ([`outage`]). The write they interrupted committed nothing, or committed with its
+//!   `Idempotency-Key`, so retrying with the same key is safe either way.
 //! - Nothing is logged where an error is made or converted: that may be a blocking thread outside the
 //!   request's span. The request's root span logs each failed request (5xx) once, as its response
 //!   is built, with its `request_id` and the whole cause chain (`telemetry::RequestSpan`). A client's

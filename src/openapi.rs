@@ -88,6 +88,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document
 }
 
+/// The shared 503 answer's name among the document's components.
+const OUTAGE: &str = "Outage";
+
 /// The answers every operation of a kind can give, added where an operation does not describe
 /// its own: 401 to any that asks for a bearer token (missing, malformed, expired or revoked); 403
 /// to any write that does (a read-only API token is refused every write, as the identity
@@ -96,11 +99,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// another shape);
 /// 422 to any that reads a query (a value out of range or too long) and to every POST and PUT (an
 /// `Idempotency-Key` where none is taken); 414 to any that reads a query (a request target beyond
-/// `request_target::MAX_REQUEST_TARGET_BYTES`); 404 to any with an identifier in its path or query.
+/// `request_target::MAX_REQUEST_TARGET_BYTES`); 404 to any with an identifier in its path or query;
+/// 503 with `Retry-After` to all but `/health` (an outage, `crate::error::outage`).
 /// Derived from what the operation declares, as the extractors that give these answers are.
-/// The shared 503 answer's name among the document's components.
-const OUTAGE: &str = "Outage";
-
 fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::path::ParameterIn;

@@ -148,7 +148,6 @@ pub fn list_with_open_rounds(
     organization_id: &OrganizationId,
 ) -> QueryResult<(Vec<ListedRow>, Option<Member>)> {
     let own = diesel::alias!(organizations as own);
-    // The binds are owned: diesel keys this statement's cache by its type, which must be 'static.
     // Each procurement with its lead, the caller's body, an open round and the answer to it.
     type Found = (
         ProcurementRow,
@@ -157,6 +156,7 @@ pub fn list_with_open_rounds(
         Option<RoundRow>,
         Option<String>,
     );
+    // The binds are owned: with an alias in it, diesel's `load` takes the query only as 'static.
     let found: Vec<Found> = procurements::table
         .inner_join(
             organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
