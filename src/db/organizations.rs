@@ -163,6 +163,23 @@ pub fn find(conn: &mut DbConnection, id: &OrganizationId) -> QueryResult<Option<
         .optional()
 }
 
+/// How a request names an organization: by id, or by its 団体コード (already checked).
+#[derive(Debug, Clone)]
+pub enum Key {
+    Id(OrganizationId),
+    LgCode(String),
+}
+
+impl Key {
+    /// The id and the code to compare with, one of them `None`: one statement text for both.
+    pub fn binds(&self) -> (Option<OrganizationId>, Option<String>) {
+        match self {
+            Self::Id(id) => (Some(id.clone()), None),
+            Self::LgCode(code) => (None, Some(code.clone())),
+        }
+    }
+}
+
 /// What eligibility needs of one body.
 pub fn member(conn: &mut DbConnection, id: &OrganizationId) -> QueryResult<Option<Member>> {
     organizations::table

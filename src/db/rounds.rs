@@ -4,8 +4,9 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 use crate::db::DbConnection;
+use crate::db::organizations::{Key, OrganizationRow};
 use crate::db::procurements::ProcurementRow;
-use crate::db::schema::{procurements, rounds};
+use crate::db::schema::{organizations, procurements, rounds};
 use crate::domain::id::{ProcurementId, RoundId};
 use crate::domain::round::{RoundKind, RoundState};
 
@@ -76,6 +77,40 @@ pub fn find_for_share(
         .get_result(pg)
         .optional(),
         DbConnection::Sqlite(_) => find_with_procurement(conn, id),
+    }
+}
+
+/// `find_for_share`, and the organization `key` names, in one statement; `None` when the round
+/// or the organization is missing (ask `find_for_share` and the organization which).
+pub fn find_for_share_with_organization(
+    conn: &mut DbConnection,
+    id: &RoundId,
+    key: &Key,
+) -> QueryResult<Option<(RoundRow, ProcurementRow, OrganizationRow)>> {
+    let (organization_id, lg_code) = key.binds();
+    // Written once, built for each backend (a selection is typed by its backend).
+    macro_rules! query {
+        () => {
+            rounds::table
+                .inner_join(procurements::table)
+                .inner_join(
+                    organizations::table.on(organizations::id
+                        .nullable()
+                        .eq(&organization_id)
+                        .or(organizations::lg_code.eq(&lg_code))),
+                )
+                .filter(rounds::id.eq(id))
+                .select((
+                    RoundRow::as_select(),
+                    ProcurementRow::as_select(),
+                    OrganizationRow::as_select(),
+                ))
+                .limit(1)
+        };
+    }
+    match conn {
+        DbConnection::Postgres(pg) => ShareRound(query!()).get_result(pg).optional(),
+        DbConnection::Sqlite(_) => query!().get_result(conn).optional(),
     }
 }
 

@@ -14,16 +14,25 @@ use crate::domain::lg_code::LgCode;
 use crate::domain::organization::{OrganizationKind, PopulationInput};
 use crate::error::ApiError;
 
+/// What `key` names: an id, or a 6-digit local government code; `None` for a code with a wrong
+/// check digit, which names no organization.
+pub fn key(key: &str) -> Option<organizations::Key> {
+    if LgCode::is_code_shaped(key) {
+        LgCode::parse(key)
+            .ok()
+            .map(|code| organizations::Key::LgCode(code.as_str().to_owned()))
+    } else {
+        Some(organizations::Key::Id(OrganizationId::from(key.to_owned())))
+    }
+}
+
 /// The organization with this id or 6-digit local government code, if any; a code with a wrong
 /// check digit names none.
 pub fn find(conn: &mut DbConnection, key: &str) -> diesel::QueryResult<Option<OrganizationRow>> {
-    if LgCode::is_code_shaped(key) {
-        match LgCode::parse(key) {
-            Ok(code) => organizations::find_by_lg_code(conn, code.as_str()),
-            Err(_) => Ok(None),
-        }
-    } else {
-        organizations::find(conn, &OrganizationId::from(key.to_owned()))
+    match self::key(key) {
+        Some(organizations::Key::LgCode(code)) => organizations::find_by_lg_code(conn, &code),
+        Some(organizations::Key::Id(id)) => organizations::find(conn, &id),
+        None => Ok(None),
     }
 }
 

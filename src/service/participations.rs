@@ -9,6 +9,7 @@ use crate::db::audit::{Actor, Audience, Change, ChangeRows};
 use crate::db::new_id;
 use crate::db::organizations::OrganizationRow;
 use crate::db::participations::{self, ParticipationRow};
+use crate::db::procurements::ProcurementRow;
 use crate::db::rounds::{self, RoundRow};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::contact::clean_contact;
@@ -85,8 +86,23 @@ pub fn authorize(
     organization_key: &str,
     now: NaiveDateTime,
 ) -> Result<Context, ApiError> {
-    let (round, procurement) = answered_round(conn, identity, round_id)?;
-    let organization = crate::service::organizations::resolve(conn, organization_key)?;
+    // The round, its procurement and the body in one statement; when one is missing, each is
+    // looked up again to say which.
+    let found = match crate::service::organizations::key(organization_key) {
+        Some(key) => rounds::find_for_share_with_organization(conn, round_id, &key)?,
+        None => None,
+    };
+    let (round, procurement, organization) = match found {
+        Some((round, stored, organization)) => {
+            let procurement = answered(identity, round_id, stored)?;
+            (round, procurement, organization)
+        }
+        None => {
+            let (round, procurement) = answered_round(conn, identity, round_id)?;
+            let organization = crate::service::organizations::resolve(conn, organization_key)?;
+            (round, procurement, organization)
+        }
+    };
     may_answer_for(identity, &procurement, &organization)?;
     takes_answers(&round, now)?;
     Ok(Context {
@@ -106,11 +122,21 @@ pub fn answered_round(
 ) -> Result<(RoundRow, Procurement), ApiError> {
     let (round, stored) =
         rounds::find_for_share(conn, round_id)?.ok_or_else(|| round_not_found(round_id))?;
+    let procurement = answered(identity, round_id, stored)?;
+    Ok((round, procurement))
+}
+
+/// The procurement of a round found, unless the caller may not see it (a draft's, 404).
+fn answered(
+    identity: &Identity,
+    round_id: &RoundId,
+    stored: ProcurementRow,
+) -> Result<Procurement, ApiError> {
     let procurement = Procurement::decode(stored)?;
     if procurement.row.status == ProcurementStatus::Draft && !identity.is_admin() {
         return Err(round_not_found(round_id));
     }
-    Ok((round, procurement))
+    Ok(procurement)
 }
 
 /// Whether the caller may answer for `organization` in `procurement`: viewers never (403), a
