@@ -817,3 +817,58 @@ async fn a_procurement_with_two_open_rounds_is_listed_once_with_both() {
     assert_eq!(without.body["total"], 1, "{}", without.text);
     assert_eq!(without.body["items"][0]["id"], quiet.as_str());
 }
+
+/// A body is named by its id or its 団体コード; a name that does not fit says which part is wrong:
+/// an unknown round, an unknown body, a code with a wrong check digit. Nothing is written.
+#[actix_web::test]
+async fn an_answer_names_its_body_by_id_or_code_and_a_wrong_name_says_which() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let id = published_procurement(&app, &admin, json!({})).await;
+    let round = round(&app, &admin, &id, Duration::seconds(0), Duration::days(7)).await;
+    let round = round["id"].as_str().unwrap();
+    let body = json!({"status": "joined", "reason": "電話で回答を受けた"});
+    for (round, org, status, code) in [
+        (
+            "no-such-round",
+            "202011",
+            StatusCode::NOT_FOUND,
+            "round_not_found",
+        ),
+        (
+            round,
+            "999997",
+            StatusCode::NOT_FOUND,
+            "organization_not_found",
+        ),
+        (
+            round,
+            "no-such-body",
+            StatusCode::NOT_FOUND,
+            "organization_not_found",
+        ),
+        (
+            round,
+            "202012",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+    ] {
+        let refused = put(&app, &admin, round, org, body.clone()).await;
+        assert_eq!(refused.status, status, "{org}: {}", refused.text);
+        assert_eq!(refused.problem_code(), code, "{org}");
+    }
+    let listed = app
+        .get(&format!("/api/v1/rounds/{round}/participations"), &admin)
+        .await;
+    assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
+
+    let nagano = app.get("/api/v1/organizations/202011", &admin).await;
+    let nagano_id = nagano.body["id"].as_str().unwrap();
+    let by_id = put(&app, &admin, round, nagano_id, body.clone()).await;
+    assert_eq!(by_id.status, StatusCode::CREATED, "{}", by_id.text);
+    let by_code = put(&app, &admin, round, "202011", body).await;
+    assert_eq!(by_code.status, StatusCode::OK, "{}", by_code.text);
+    assert_eq!(by_code.body["version"], 2, "{}", by_code.text);
+    assert_eq!(by_code.body["organization_id"], nagano_id);
+}
