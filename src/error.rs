@@ -447,25 +447,17 @@ mod tests {
     }
 
     #[test]
-    fn a_full_sqlite_disk_is_503_storage_full() {
-        let error = ApiError::unexpected(database_error(
-            DatabaseErrorKind::Unknown,
-            "database or disk is full",
-        ));
-        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(error.code, "storage_full");
-        assert_eq!(error.retry_after_seconds(), Some(30));
-    }
-
-    #[test]
-    fn a_sqlite_lock_held_past_the_busy_timeout_is_503_database_busy() {
-        let error = ApiError::unexpected(database_error(
-            DatabaseErrorKind::Unknown,
-            "database is locked",
-        ));
-        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(error.code, "database_busy");
-        assert_eq!(error.retry_after_seconds(), Some(2));
+    fn sqlite_outages_are_503_with_their_code_and_retry_after() {
+        // A full disk, and a lock held past the busy timeout.
+        for (message, code, retry_after) in [
+            ("database or disk is full", "storage_full", 30),
+            ("database is locked", "database_busy", 2),
+        ] {
+            let error = ApiError::unexpected(database_error(DatabaseErrorKind::Unknown, message));
+            assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+            assert_eq!(error.code, code);
+            assert_eq!(error.retry_after_seconds(), Some(retry_after));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{organizations, population_figures, union_memberships};
 use crate::domain::id::{OrganizationId, UserId};
+use crate::domain::lg_code::LgCode;
 use crate::domain::organization::OrganizationKind;
 use crate::domain::procurement::Candidate;
 
@@ -163,11 +164,11 @@ pub fn find(conn: &mut DbConnection, id: &OrganizationId) -> QueryResult<Option<
         .optional()
 }
 
-/// How a request names an organization: by id, or by its 団体コード (already checked).
+/// How a request names an organization: by id, or by its 団体コード (checked by parsing).
 #[derive(Debug, Clone)]
 pub enum Key {
     Id(OrganizationId),
-    LgCode(String),
+    LgCode(LgCode),
 }
 
 impl Key {
@@ -175,7 +176,7 @@ impl Key {
     pub fn binds(&self) -> (Option<OrganizationId>, Option<String>) {
         match self {
             Self::Id(id) => (Some(id.clone()), None),
-            Self::LgCode(code) => (None, Some(code.clone())),
+            Self::LgCode(code) => (None, Some(code.as_str().to_owned())),
         }
     }
 }

@@ -16,11 +16,9 @@ use crate::error::ApiError;
 
 /// What `key` names: an id, or a 6-digit local government code; `None` for a code with a wrong
 /// check digit, which names no organization.
-pub fn key(key: &str) -> Option<organizations::Key> {
+pub fn parse_key(key: &str) -> Option<organizations::Key> {
     if LgCode::is_code_shaped(key) {
-        LgCode::parse(key)
-            .ok()
-            .map(|code| organizations::Key::LgCode(code.as_str().to_owned()))
+        LgCode::parse(key).ok().map(organizations::Key::LgCode)
     } else {
         Some(organizations::Key::Id(OrganizationId::from(key.to_owned())))
     }
@@ -29,8 +27,10 @@ pub fn key(key: &str) -> Option<organizations::Key> {
 /// The organization with this id or 6-digit local government code, if any; a code with a wrong
 /// check digit names none.
 pub fn find(conn: &mut DbConnection, key: &str) -> diesel::QueryResult<Option<OrganizationRow>> {
-    match self::key(key) {
-        Some(organizations::Key::LgCode(code)) => organizations::find_by_lg_code(conn, &code),
+    match parse_key(key) {
+        Some(organizations::Key::LgCode(code)) => {
+            organizations::find_by_lg_code(conn, code.as_str())
+        }
         Some(organizations::Key::Id(id)) => organizations::find(conn, &id),
         None => Ok(None),
     }

@@ -88,7 +88,7 @@ pub fn authorize(
 ) -> Result<Context, ApiError> {
     // The round, its procurement and the body in one statement; when one is missing, each is
     // looked up again to say which.
-    let found = match crate::service::organizations::key(organization_key) {
+    let found = match crate::service::organizations::parse_key(organization_key) {
         Some(key) => rounds::find_for_share_with_organization(conn, round_id, &key)?,
         None => None,
     };
