@@ -40,6 +40,33 @@ pub enum DbConnection {
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
+/// Runs a query built alike for both backends on the concrete connection, where the hot paths
+/// need it: through [`DbConnection`] diesel writes a query's SQL out again on every execution
+/// (to check that it may be cached, before finding it prepared), which through the concrete
+/// connection it does not for a query of static type.
+/// `direct!(conn, |c| query.load(c))`; `direct!(conn, |c, Db| …)` also names the backend's
+/// type `Db` in the query, for a selection that must name it.
+macro_rules! direct {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        $crate::db::direct!($conn, |$c, _Db| $body)
+    };
+    ($conn:expr, |$c:ident, $db:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => {
+                #[allow(dead_code)]
+                type $db = diesel::pg::Pg;
+                $body
+            }
+            $crate::db::DbConnection::Sqlite($c) => {
+                #[allow(dead_code)]
+                type $db = diesel::sqlite::Sqlite;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use direct;
+
 /// Where the data lives. SQLite URLs name a file; PostgreSQL URLs go to libpq unchanged.
 #[derive(Clone)]
 pub enum DatabaseUrl {
@@ -232,4 +259,33 @@ where
 /// A new primary key: UUIDv7, so that ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    /// Whether the SQLite compiled into the binary was built with `option` (without `SQLITE_`).
+    fn compiled_with(option: &CStr) -> bool {
+        // SAFETY: a NUL-terminated string that SQLite only reads.
+        unsafe { libsqlite3_sys::sqlite3_compileoption_used(option.as_ptr()) == 1 }
+    }
+
+    /// `.cargo/config.toml` builds SQLite with a stable query plan (no statement prepared anew on
+    /// each execution), without memory statistics (no process-wide lock per allocation) and
+    /// without a lock per call on a connection.
+    #[test]
+    fn sqlite_is_built_with_the_options_the_service_relies_on() {
+        assert!(
+            compiled_with(c"ENABLE_QPSG"),
+            "LIBSQLITE3_FLAGS lacks SQLITE_ENABLE_QPSG"
+        );
+        assert!(
+            compiled_with(c"DEFAULT_MEMSTATUS=0"),
+            "LIBSQLITE3_FLAGS lacks SQLITE_DEFAULT_MEMSTATUS=0"
+        );
+        // SAFETY: takes no arguments and reads a compile-time constant.
+        let mode = unsafe { libsqlite3_sys::sqlite3_threadsafe() };
+        assert_eq!(mode, 2, "LIBSQLITE3_FLAGS lacks SQLITE_THREADSAFE=2");
+    }
 }

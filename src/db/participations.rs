@@ -173,19 +173,23 @@ pub fn roll(
     conn: &mut DbConnection,
     round_id: &RoundId,
 ) -> QueryResult<Vec<(Member, Option<ParticipationRow>)>> {
-    organizations::table
-        .left_join(
-            participations::table.on(participations::organization_id
-                .eq(organizations::id)
-                .and(participations::round_id.eq(round_id))),
-        )
-        .order((
-            organizations::lg_code.is_null(),
-            organizations::lg_code,
-            organizations::name,
-        ))
-        .select((Member::as_select(), participations::all_columns.nullable()))
-        .load(conn)
+    let mut roll: Vec<(Member, Option<ParticipationRow>)> = crate::db::direct!(conn, |c| {
+        organizations::table
+            .left_join(
+                participations::table.on(participations::organization_id
+                    .eq(organizations::id)
+                    .and(participations::round_id.eq(round_id))),
+            )
+            .select((Member::as_select(), participations::all_columns.nullable()))
+            .load(c)
+    })?;
+    // Sorted here rather than by the database: sorting the wide joined rows took PostgreSQL a
+    // seventh of its time for the participation list; this sorts a hundred rows by byte order
+    // (SQLite's order, and PostgreSQL's under C.UTF-8, whatever the database's collation).
+    roll.sort_unstable_by(|(a, _), (b, _)| {
+        (a.lg_code.is_none(), &a.lg_code, &a.name).cmp(&(b.lg_code.is_none(), &b.lg_code, &b.name))
+    });
+    Ok(roll)
 }
 
 pub fn history(conn: &mut DbConnection, participation_id: &str) -> QueryResult<Vec<HistoryRow>> {

@@ -157,38 +157,38 @@ pub fn list_with_open_rounds(
         Option<String>,
     );
     // The binds are owned: with an alias in it, diesel's `load` takes the query only as 'static.
-    let found: Vec<Found> = procurements::table
-        .inner_join(
-            organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
-        )
-        .inner_join(own.on(own.field(organizations::id).eq(organization_id.clone())))
-        .left_join(
-            rounds::table.on(rounds::procurement_id
-                .eq(procurements::id)
-                .and(rounds::state.eq(RoundState::Open))),
-        )
-        .left_join(
-            participations::table.on(participations::round_id
-                .eq(rounds::id)
-                .and(participations::organization_id.eq(organization_id.clone()))),
-        )
-        .filter(admitted_by!(filter))
-        .order((
-            procurements::created_at.desc(),
-            procurements::id.desc(),
-            rounds::opens_at.asc(),
-            rounds::id.asc(),
-        ))
-        .select((
-            ProcurementRow::as_select(),
-            Member::as_select(),
-            own.fields(<Member as Selectable<
-                <DbConnection as Connection>::Backend,
-            >>::construct_selection()),
-            rounds::all_columns.nullable(),
-            participations::id.nullable(),
-        ))
-        .load(conn)?;
+    let found: Vec<Found> = crate::db::direct!(conn, |c, Db| {
+        procurements::table
+            .inner_join(
+                organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
+            )
+            .inner_join(own.on(own.field(organizations::id).eq(organization_id.clone())))
+            .left_join(
+                rounds::table.on(rounds::procurement_id
+                    .eq(procurements::id)
+                    .and(rounds::state.eq(RoundState::Open))),
+            )
+            .left_join(
+                participations::table.on(participations::round_id
+                    .eq(rounds::id)
+                    .and(participations::organization_id.eq(organization_id.clone()))),
+            )
+            .filter(admitted_by!(filter))
+            .order((
+                procurements::created_at.desc(),
+                procurements::id.desc(),
+                rounds::opens_at.asc(),
+                rounds::id.asc(),
+            ))
+            .select((
+                ProcurementRow::as_select(),
+                Member::as_select(),
+                own.fields(<Member as Selectable<Db>>::construct_selection()),
+                rounds::all_columns.nullable(),
+                participations::id.nullable(),
+            ))
+            .load(c)
+    })?;
     let own = found.first().map(|(_, _, own, _, _)| own.clone());
     let rows = found
         .into_iter()

@@ -49,12 +49,14 @@ pub fn find_with_procurement(
     conn: &mut DbConnection,
     id: &RoundId,
 ) -> QueryResult<Option<(RoundRow, ProcurementRow)>> {
-    rounds::table
-        .inner_join(procurements::table)
-        .filter(rounds::id.eq(id))
-        .select((RoundRow::as_select(), ProcurementRow::as_select()))
-        .first(conn)
-        .optional()
+    crate::db::direct!(conn, |c| {
+        rounds::table
+            .inner_join(procurements::table)
+            .filter(rounds::id.eq(id))
+            .select((RoundRow::as_select(), ProcurementRow::as_select()))
+            .first(c)
+            .optional()
+    })
 }
 
 /// The round with its procurement, the round locked against state changes until the transaction
@@ -110,7 +112,7 @@ pub fn find_for_share_with_organization(
     }
     match conn {
         DbConnection::Postgres(pg) => ShareRound(query!()).get_result(pg).optional(),
-        DbConnection::Sqlite(_) => query!().get_result(conn).optional(),
+        DbConnection::Sqlite(sqlite) => query!().get_result(sqlite).optional(),
     }
 }
 

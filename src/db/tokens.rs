@@ -104,14 +104,16 @@ pub fn find_active_api_token(
     digest: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<(ApiTokenRow, TokenOwner)>> {
-    api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::token_hash.eq(digest))
-        .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.gt(now))
-        .select((ApiTokenRow::as_select(), TokenOwner::as_select()))
-        .first(conn)
-        .optional()
+    crate::db::direct!(conn, |c| {
+        api_tokens::table
+            .inner_join(users::table)
+            .filter(api_tokens::token_hash.eq(digest))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::expires_at.gt(now))
+            .select((ApiTokenRow::as_select(), TokenOwner::as_select()))
+            .first(c)
+            .optional()
+    })
 }
 
 pub fn list_api_tokens(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<ApiTokenRow>> {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use kyodo::db::schema::api_tokens;
 
-use crate::helpers::{Response, TestApp, eventually, spawn_app};
+use crate::helpers::{Response, TestApp, eventually, procurement_input, spawn_app};
 
 /// A created token: its id and its secret.
 struct ApiToken {
@@ -411,6 +411,83 @@ async fn an_unknown_api_token_is_invalid() {
         .get("/api/v1/me", "kyd_this-token-was-never-issued")
         .await;
     assert_problem(&response, StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+/// The procurement list, a round's answers and a registration look an API token up on their own
+/// trip to the database (`auth::identity::Caller`): there too a valid token acts with its owner's
+/// role, a read-only token cannot write, and an unknown or revoked one is refused, writing nothing.
+#[actix_web::test]
+async fn the_lists_and_the_registration_check_an_api_token_on_their_own_trip() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let procurement = app
+        .published(&admin, procurement_input("トークン確認", json!({})))
+        .await;
+    let round = app.open_round(&admin, &procurement).await;
+    let coordinator = app.user("coordinator", "202011").await;
+    let writer = create(&app, &coordinator.token, "writer", "read_write").await;
+    let reader = create(&app, &coordinator.token, "reader", "read_only").await;
+    let answers = format!("/api/v1/rounds/{round}/participations");
+    let own = format!("{answers}/202011");
+    let put = |token: String, path: String| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::PUT,
+                &path,
+                Some(&token),
+                Some(json!({"status": "joined"})),
+            )
+            .await
+        }
+    };
+
+    for token in [&writer.secret, &reader.secret] {
+        let listed = app.get("/api/v1/procurements", token).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+        assert_eq!(listed.body["items"][0]["id"], procurement.as_str());
+        let roll = app.get(&answers, token).await;
+        assert_eq!(roll.status, StatusCode::OK, "{}", roll.text);
+    }
+    assert_problem(
+        &put(reader.secret.clone(), own.clone()).await,
+        StatusCode::FORBIDDEN,
+        "read_only_token",
+    );
+    // The owner is a coordinator of 長野市: another body's answer is not theirs to give.
+    assert_problem(
+        &put(writer.secret.clone(), format!("{answers}/202029")).await,
+        StatusCode::FORBIDDEN,
+        "not_your_organization",
+    );
+    assert_problem(
+        &put("kyd_this-token-was-never-issued".to_owned(), own.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_eq!(app.get(&answers, &admin).await.body["items"], json!([]));
+
+    let first = put(writer.secret.clone(), own.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.body["organization_name"], "長野市");
+
+    let revoked = delete(&app, &coordinator.token, &writer.id).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    for path in ["/api/v1/procurements", answers.as_str()] {
+        assert_problem(
+            &app.get(path, &writer.secret).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        );
+    }
+    assert_problem(
+        &put(writer.secret.clone(), own.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    let items = app.get(&answers, &admin).await.body["items"].clone();
+    assert_eq!(items.as_array().map(Vec::len), Some(1));
+    assert_eq!(items[0]["version"], 1);
 }
 
 // --- revoking and expiry ------------------------------------------------------------------------

@@ -43,7 +43,7 @@ pub async fn estimate(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let org = query.parse()?.org;
-    let key = identity.view_key(&request);
+    let key = identity.view_key(request.uri());
     state
         .cached_json(key, move |conn| {
             compute(conn, &identity, &id, org.as_deref())

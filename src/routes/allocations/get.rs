@@ -75,7 +75,7 @@ pub async fn get_allocation(
     let params = query.parse()?;
     let version = params.version;
     if !wants_csv(params.format, &request) {
-        let key = identity.view_key(&request);
+        let key = identity.view_key(request.uri());
         return state
             .cached_json(key, move |conn| {
                 let (round, _) = visible_round(conn, &identity, &id)?;
@@ -112,7 +112,7 @@ pub async fn list_allocations(
     id: web::Path<RoundId>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let key = identity.view_key(&request);
+    let key = identity.view_key(request.uri());
     state
         .cached_json(key, move |conn| {
             let (round, _) = visible_round(conn, &identity, &id)?;

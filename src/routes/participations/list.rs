@@ -3,7 +3,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ParticipationView, view};
-use crate::auth::Identity;
+use crate::auth::identity::Caller;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::routes::rounds::{ResponseCounts, counts};
@@ -33,13 +33,12 @@ pub struct ParticipationList {
 #[get("/rounds/{id}/participations")]
 pub async fn list_participations(
     state: web::Data<AppState>,
-    identity: Identity,
+    caller: Caller,
     id: web::Path<RoundId>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let key = identity.view_key(&request);
     state
-        .cached_json(key, move |conn| {
+        .cached_json_as(caller, request.uri(), move |conn, identity| {
             let (round, procurement, roll) = visible_roll(conn, &identity, &id)?;
             let counts = counts(&procurement, &roll);
             let items = roll

@@ -4,7 +4,7 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
 use super::{ParticipationView, location, view};
-use crate::auth::Identity;
+use crate::auth::identity::Caller;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::reply::Reply;
@@ -80,16 +80,16 @@ pub struct ParticipationInput {
 pub async fn put_participation(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: Identity,
+    caller: Caller,
     request_id: RequestId,
     path: web::Path<(RoundId, String)>,
     body: JsonBody<ParticipationInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (round_id, organization) = path.into_inner();
     let now = state.now();
-    let actor = identity.actor(&request_id);
     state
-        .write(&req, move |conn| {
+        .write_as(&req, caller, move |conn, identity| {
+            let actor = identity.actor(&request_id);
             // Who may answer is settled before what the answer says.
             let context = authorize(conn, &identity, &round_id, &organization, now)?;
             let (change, details) = AnswerInput::from(body.parse()?)

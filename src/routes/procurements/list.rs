@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ProcurementView, view_with_lead};
-use crate::auth::Identity;
+use crate::auth::identity::Caller;
 use crate::domain::id::RoundId;
 use crate::domain::procurement::{Category, ProcurementStatus};
 use crate::domain::round::RoundKind;
@@ -61,7 +61,7 @@ pub struct ProcurementListItem {
 #[get("/procurements")]
 pub async fn list_procurements(
     state: web::Data<AppState>,
-    identity: Identity,
+    caller: Caller,
     filter: QueryString<ProcurementFilter>,
     page: QueryString<PageParams>,
     request: HttpRequest,
@@ -71,9 +71,8 @@ pub async fn list_procurements(
     let mut errors = Vec::new();
     let page = page.resolve(&mut errors);
     check(errors)?;
-    let key = identity.view_key(&request);
     state
-        .cached_json(key, move |conn| {
+        .cached_json_as(caller, request.uri(), move |conn, identity| {
             let listed = procurements::list(conn, &identity, &filter.into())?;
             let total = listed.len() as i64;
             let items = listed
