@@ -12,7 +12,9 @@ use crate::domain::procurement::ProcurementInput;
 use crate::domain::round::{DEFAULT_REMINDER_DAYS, RoundAction, RoundKind, Schedule};
 use crate::error::ApiError;
 use crate::service::allocations::{self, FinalizeRequest};
-use crate::service::participations::{AnswerDetails, Context, ParticipationChange, answer};
+use crate::service::participations::{
+    AnswerDetails, Context, Existing, ParticipationChange, answer,
+};
 use crate::service::procurements::{self as procurement_service, Procurement, eligible_bodies};
 use crate::service::rounds::{self as round_service, Details, transition};
 
@@ -109,6 +111,7 @@ fn load_round(
             round: round.clone(),
             procurement: procurement.clone(),
             organization,
+            existing: Existing::Unread,
         };
         let given = AnswerDetails {
             selected_options: demo.options.clone(),

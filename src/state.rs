@@ -302,24 +302,6 @@ impl AppState {
             .await?;
         Ok(json(body))
     }
-
-    /// Runs the write `f` for `caller` as `write` does; an API token not yet verified is looked
-    /// up first in the write's own transaction (a failed lookup writes nothing).
-    pub async fn write_as<F>(
-        &self,
-        req: &HttpRequest,
-        caller: Caller,
-        f: F,
-    ) -> Result<HttpResponse, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, Identity) -> Result<Reply, ApiError> + Send + 'static,
-    {
-        self.write(req, move |conn| {
-            let identity = caller.identify(conn)?;
-            f(conn, identity)
-        })
-        .await
-    }
 }
 
 /// A read's answer as the JSON body it is served and cached as.

@@ -12,6 +12,7 @@ use jsonwebtoken::errors::ErrorKind;
 
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
 use crate::cache::{Memo, ReadCache, Weight};
+use crate::db::tokens::{ApiTokenRow, TokenOwner};
 use crate::db::{self, DbConnection};
 use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::user::{Role, TokenScope};
@@ -177,6 +178,28 @@ impl Caller {
             Self::ApiToken(token) => token.verify(conn),
         }
     }
+
+    /// What a query that looks the API token up itself needs, as
+    /// [`crate::db::tokens::find_active_api_token`] takes it: the token's digest and the time at
+    /// which it must be active. `None` when the caller is known.
+    pub fn token_lookup(&self) -> Option<(&str, NaiveDateTime)> {
+        match self {
+            Self::Known(_) => None,
+            Self::ApiToken(token) => Some((&token.digest, token.now)),
+        }
+    }
+
+    /// The identity, given what such a query found of the token (`found`, ignored when the
+    /// caller is known).
+    pub fn identify_with(
+        self,
+        found: Option<(ApiTokenRow, TokenOwner)>,
+    ) -> Result<Identity, ApiError> {
+        match self {
+            Self::Known(identity) => Ok(identity),
+            Self::ApiToken(token) => token.admit_found(found),
+        }
+    }
 }
 
 impl FromRequest for Caller {
@@ -193,6 +216,11 @@ impl UnverifiedToken {
     fn verify(self, conn: &mut DbConnection) -> Result<Identity, ApiError> {
         let found = db::tokens::find_active_api_token(conn, &self.digest, self.now)
             .context("looking up an API token")?;
+        self.admit_found(found)
+    }
+
+    /// Admits the request if the lookup found the token and its scope allows; remembers it.
+    fn admit_found(self, found: Option<(ApiTokenRow, TokenOwner)>) -> Result<Identity, ApiError> {
         let (token, user) = found.ok_or_else(|| {
             ApiError::unauthorized(
                 "invalid_token",

@@ -5,10 +5,13 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 use crate::db::DbConnection;
 use crate::db::organizations::{Key, OrganizationRow};
+use crate::db::participations::ParticipationRow;
 use crate::db::procurements::ProcurementRow;
-use crate::db::schema::{organizations, procurements, rounds};
-use crate::domain::id::{ProcurementId, RoundId};
+use crate::db::schema::{api_tokens, organizations, participations, procurements, rounds, users};
+use crate::db::tokens::{ApiTokenRow, TokenOwner};
+use crate::domain::id::{OrganizationId, ProcurementId, RoundId, UserId};
 use crate::domain::round::{RoundKind, RoundState};
+use crate::domain::user::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = rounds, treat_none_as_null = true)]
@@ -82,39 +85,165 @@ pub fn find_for_share(
     }
 }
 
-/// `find_for_share`, and the organization `key` names, in one statement; `None` when the round
-/// or the organization is missing (ask `find_for_share` and the organization which).
-pub fn find_for_share_with_organization(
+/// What a registration reads before it writes, in one statement: the round with its procurement
+/// (the round locked as by `find_for_share`), the body `key` names, the body's answer in the round
+/// if it has one, and the API token with the digest `token` names if it is active at the given
+/// time (`None` when the caller is known already, or when no such token is active). `None` when
+/// the round or the body is missing (ask `find_for_share` and the organization which).
+///
+/// On PostgreSQL the answer is read locked (`FOR UPDATE`, in a `WITH` part that takes the table's
+/// name: PostgreSQL refuses to lock the nullable side of an outer join), so that two writers of
+/// one answer change it one after the other and its history stays unbroken; a row that another
+/// writer changed while this one waited is read as that writer committed it. SQLite's write
+/// transactions exclude each other already.
+pub fn find_for_answer(
     conn: &mut DbConnection,
     id: &RoundId,
     key: &Key,
-) -> QueryResult<Option<(RoundRow, ProcurementRow, OrganizationRow)>> {
+    token: Option<(&str, NaiveDateTime)>,
+) -> QueryResult<Option<ForAnswer>> {
     let (organization_id, lg_code) = key.binds();
+    let (digest, now) = match token {
+        Some((digest, now)) => (Some(digest.to_owned()), now),
+        // No digest matches nothing; the time is any PostgreSQL can take.
+        None => (None, chrono::DateTime::UNIX_EPOCH.naive_utc()),
+    };
+    // The binds are owned: with a subquery in it, diesel's `get_result` takes the query only as
+    // 'static.
+    macro_rules! named_body {
+        () => {
+            organizations::id
+                .nullable()
+                .eq(organization_id.clone())
+                .or(organizations::lg_code.eq(lg_code.clone()))
+        };
+    }
     // Written once, built for each backend (a selection is typed by its backend).
     macro_rules! query {
         () => {
             rounds::table
                 .inner_join(procurements::table)
-                .inner_join(
-                    organizations::table.on(organizations::id
-                        .nullable()
-                        .eq(&organization_id)
-                        .or(organizations::lg_code.eq(&lg_code))),
+                .inner_join(organizations::table.on(named_body!()))
+                .left_join(
+                    participations::table.on(participations::round_id
+                        .eq(rounds::id)
+                        .and(participations::organization_id.eq(organizations::id))),
                 )
+                .left_join(
+                    api_tokens::table.on(api_tokens::token_hash
+                        .nullable()
+                        .eq(digest.clone())
+                        .and(api_tokens::revoked_at.is_null())
+                        .and(api_tokens::expires_at.gt(now))),
+                )
+                .left_join(users::table.on(users::id.eq(api_tokens::user_id)))
                 .filter(rounds::id.eq(id))
                 .select((
                     RoundRow::as_select(),
                     ProcurementRow::as_select(),
                     OrganizationRow::as_select(),
+                    participations::all_columns.nullable(),
+                    api_tokens::all_columns.nullable(),
+                    (users::id, users::organization_id, users::role).nullable(),
                 ))
                 .limit(1)
         };
     }
-    match conn {
-        DbConnection::Postgres(pg) => ShareRound(query!()).get_result(pg).optional(),
-        DbConnection::Sqlite(sqlite) => query!().get_result(sqlite).optional(),
+    let found: Option<Found> = match conn {
+        DbConnection::Postgres(pg) => {
+            let answer = participations::table
+                .filter(participations::round_id.eq(id.clone()))
+                // The body first (a value, found once), then its answer by the unique index.
+                .filter(
+                    participations::organization_id
+                        .nullable()
+                        .eq(organizations::table
+                            .filter(named_body!())
+                            .select(organizations::id)
+                            .limit(1)
+                            .single_value()),
+                )
+                .select(participations::all_columns)
+                .for_update();
+            LockedForAnswer {
+                answer,
+                query: query!(),
+            }
+            .get_result(pg)
+            .optional()?
+        }
+        DbConnection::Sqlite(sqlite) => query!().get_result(sqlite).optional()?,
+    };
+    Ok(found.map(
+        |(round, procurement, organization, answer, token, owner)| ForAnswer {
+            round,
+            procurement,
+            organization,
+            answer,
+            token: token
+                .zip(owner)
+                .map(|(token, (id, organization_id, role))| {
+                    (
+                        token,
+                        TokenOwner {
+                            id,
+                            organization_id,
+                            role,
+                        },
+                    )
+                }),
+        },
+    ))
+}
+
+type Found = (
+    RoundRow,
+    ProcurementRow,
+    OrganizationRow,
+    Option<ParticipationRow>,
+    Option<ApiTokenRow>,
+    Option<(UserId, OrganizationId, Role)>,
+);
+
+/// What [`find_for_answer`] found.
+pub struct ForAnswer {
+    pub round: RoundRow,
+    pub procurement: ProcurementRow,
+    pub organization: OrganizationRow,
+    pub answer: Option<ParticipationRow>,
+    pub token: Option<(ApiTokenRow, TokenOwner)>,
+}
+
+/// `WITH "participations" AS (answer) query FOR SHARE OF "rounds"`: `query` reads the locked
+/// answer under the table's own name (a `WITH` part does not see its own name, so `answer` reads
+/// the table), and locks its round for share (diesel's `for_share` would lock a row of every
+/// table).
+struct LockedForAnswer<A, Q> {
+    answer: A,
+    query: Q,
+}
+
+impl<A: QueryFragment<Pg>, Q: QueryFragment<Pg>> QueryFragment<Pg> for LockedForAnswer<A, Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH \"participations\" AS (");
+        self.answer.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(" FOR SHARE OF \"rounds\"");
+        Ok(())
     }
 }
+
+impl<A: QueryId, Q: QueryId> QueryId for LockedForAnswer<A, Q> {
+    type QueryId = LockedForAnswer<A::QueryId, Q::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = A::HAS_STATIC_QUERY_ID && Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<A, Q: Query> Query for LockedForAnswer<A, Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<A, Q, Conn> RunQueryDsl<Conn> for LockedForAnswer<A, Q> {}
 
 /// A query of rounds joined with other tables, with `FOR SHARE OF rounds` (diesel's `for_share`
 /// would lock a row of every table).

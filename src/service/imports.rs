@@ -24,8 +24,8 @@ use crate::domain::participation::{ParticipationStatus, UNANSWERED_JA};
 use crate::error::ApiError;
 use crate::service::exports::{ANSWER_HEADERS, BOM, typed};
 use crate::service::participations::{
-    AnswerDetails, AnswerInput, Context, ParticipationChange, answer, answered_round, judge,
-    may_answer_for, takes_answers,
+    AnswerDetails, AnswerInput, Context, Existing, ParticipationChange, answer, answered_round,
+    judge, may_answer_for, takes_answers,
 };
 use crate::service::procurements::{Procurement, eligible_bodies};
 use crate::service::{organizations, single_text};
@@ -137,6 +137,7 @@ pub fn import_answers(
             round: round.clone(),
             procurement: procurement.clone(),
             organization: write.organization,
+            existing: Existing::Unread,
         };
         answer(conn, actor, &context, write.change, details, now)?;
     }

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::auth::Identity;
+use crate::auth::identity::Caller;
 use crate::db::DbConnection;
 use crate::db::audit::{Actor, Audience, Change, ChangeRows};
 use crate::db::new_id;
@@ -74,6 +75,17 @@ pub struct Context {
     pub round: RoundRow,
     pub procurement: Procurement,
     pub organization: OrganizationRow,
+    /// The body's answer, where the lookup that built the context read it.
+    pub existing: Existing,
+}
+
+/// The body's answer in the round as the context's lookup read it: locked until the transaction
+/// ends, so that [`answer`] need not read it again.
+pub enum Existing {
+    /// Not read: [`answer`] reads it.
+    Unread,
+    /// The answer, `None` when the body has none.
+    Read(Box<Option<ParticipationRow>>),
 }
 
 /// Checks, in order: the round exists and is visible (404), the caller may act for the body (403),
@@ -86,30 +98,52 @@ pub fn authorize(
     organization_key: &str,
     now: NaiveDateTime,
 ) -> Result<Context, ApiError> {
-    // The round, its procurement and the body in one statement; when one is missing, each is
-    // looked up again to say which.
+    let caller = Caller::Known(identity.clone());
+    authorize_caller(conn, caller, round_id, organization_key, now).map(|(_, context)| context)
+}
+
+/// `authorize` for a caller whose API token may still have to be looked up (401 first when it
+/// is not active). The token, the round, its procurement, the body and the body's answer come
+/// in one statement; when the round or the body is missing, each is looked up again to say which.
+pub fn authorize_caller(
+    conn: &mut DbConnection,
+    caller: Caller,
+    round_id: &RoundId,
+    organization_key: &str,
+    now: NaiveDateTime,
+) -> Result<(Identity, Context), ApiError> {
     let found = match crate::service::organizations::parse_key(organization_key) {
-        Some(key) => rounds::find_for_share_with_organization(conn, round_id, &key)?,
+        Some(key) => rounds::find_for_answer(conn, round_id, &key, caller.token_lookup())?,
         None => None,
     };
-    let (round, procurement, organization) = match found {
-        Some((round, stored, organization)) => {
-            let procurement = answered(identity, round_id, stored)?;
-            (round, procurement, organization)
+    let (identity, context) = match found {
+        Some(found) => {
+            let identity = caller.identify_with(found.token)?;
+            let procurement = answered(&identity, round_id, found.procurement)?;
+            let context = Context {
+                round: found.round,
+                procurement,
+                organization: found.organization,
+                existing: Existing::Read(Box::new(found.answer)),
+            };
+            (identity, context)
         }
         None => {
-            let (round, procurement) = answered_round(conn, identity, round_id)?;
+            let identity = caller.identify(conn)?;
+            let (round, procurement) = answered_round(conn, &identity, round_id)?;
             let organization = crate::service::organizations::resolve(conn, organization_key)?;
-            (round, procurement, organization)
+            let context = Context {
+                round,
+                procurement,
+                organization,
+                existing: Existing::Unread,
+            };
+            (identity, context)
         }
     };
-    may_answer_for(identity, &procurement, &organization)?;
-    takes_answers(&round, now)?;
-    Ok(Context {
-        round,
-        procurement,
-        organization,
-    })
+    may_answer_for(&identity, &context.procurement, &context.organization)?;
+    takes_answers(&context.round, now)?;
+    Ok((identity, context))
 }
 
 /// The round and its procurement, as a caller who answers sees them: a draft's rounds are hidden
@@ -344,12 +378,20 @@ pub fn answer(
         round,
         procurement,
         organization,
+        existing: read,
     } = context;
     judge(procurement, change, &details)?;
 
+    let mut read = match read {
+        Existing::Read(answer) => Some(Option::clone(answer)),
+        Existing::Unread => None,
+    };
     // Twice at most: a new answer that another writer inserted first is read again and changed.
     for _ in 0..2 {
-        let existing = participations::find_for_update(conn, &round.id, &organization.id)?;
+        let existing = match read.take() {
+            Some(answer) => answer,
+            None => participations::find_for_update(conn, &round.id, &organization.id)?,
+        };
         if change == ParticipationChange::Withdraw
             && existing
                 .as_ref()

@@ -467,9 +467,38 @@ async fn the_lists_and_the_registration_check_an_api_token_on_their_own_trip() {
     );
     assert_eq!(app.get(&answers, &admin).await.body["items"], json!([]));
 
+    // A missing round or body is looked up again to say which, after the token.
+    let nowhere = "/api/v1/rounds/00000000-0000-7000-8000-000000000000/participations/202011";
+    assert_problem(
+        &put(
+            "kyd_this-token-was-never-issued".to_owned(),
+            nowhere.to_owned(),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_problem(
+        &put(writer.secret.clone(), nowhere.to_owned()).await,
+        StatusCode::NOT_FOUND,
+        "round_not_found",
+    );
+    assert_problem(
+        &put(
+            writer.secret.clone(),
+            format!("{answers}/00000000-0000-7000-8000-000000000000"),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "organization_not_found",
+    );
+
     let first = put(writer.secret.clone(), own.clone()).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     assert_eq!(first.body["organization_name"], "長野市");
+    let second = put(writer.secret.clone(), own.clone()).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert_eq!(second.body["version"], 2);
 
     let revoked = delete(&app, &coordinator.token, &writer.id).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
@@ -487,7 +516,7 @@ async fn the_lists_and_the_registration_check_an_api_token_on_their_own_trip() {
     );
     let items = app.get(&answers, &admin).await.body["items"].clone();
     assert_eq!(items.as_array().map(Vec::len), Some(1));
-    assert_eq!(items[0]["version"], 1);
+    assert_eq!(items[0]["version"], 2);
 }
 
 // --- revoking and expiry ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use crate::error::{ApiError, Problem};
 use crate::reply::Reply;
 use crate::routes::IdempotencyKey;
 use crate::routes::extract::JsonBody;
-use crate::service::participations::{AnswerInput, answer, authorize, require_reason};
+use crate::service::participations::{AnswerInput, answer, authorize_caller, require_reason};
 use crate::state::AppState;
 
 /// The status an answer gives the body in the round (withdrawing is `DELETE`).
@@ -88,10 +88,12 @@ pub async fn put_participation(
     let (round_id, organization) = path.into_inner();
     let now = state.now();
     state
-        .write_as(&req, caller, move |conn, identity| {
+        .write(&req, move |conn| {
+            // Who may answer is settled before what the answer says; an API token is looked up
+            // in the same statement as the round, the body and its answer.
+            let (identity, context) =
+                authorize_caller(conn, caller, &round_id, &organization, now)?;
             let actor = identity.actor(&request_id);
-            // Who may answer is settled before what the answer says.
-            let context = authorize(conn, &identity, &round_id, &organization, now)?;
             let (change, details) = AnswerInput::from(body.parse()?)
                 .checked()
                 .map_err(ApiError::validation)?;
