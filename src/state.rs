@@ -302,6 +302,46 @@ impl AppState {
             .await?;
         Ok(json(body))
     }
+
+    /// Serves, as `cached_json_as` does, the JSON that the read `f` renders for `caller` at
+    /// `uri`, where `f` looks an API token not yet verified up in its own first statement and
+    /// returns the identity with what it read. Such a caller's answer is computed without asking
+    /// the cache first (its key needs the identity), and then kept for the next.
+    pub async fn cached_json_for<T, F>(
+        &self,
+        caller: Caller,
+        uri: &Uri,
+        f: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, Caller) -> Result<(Identity, T), ApiError> + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        if let Caller::Known(identity) = caller {
+            let key = identity.view_key(uri);
+            let caller = Caller::Known(identity);
+            return self
+                .cached_json(key, move |conn| f(conn, caller).map(|(_, value)| value))
+                .await;
+        }
+        let cache = Arc::clone(&self.cache);
+        let generation = cache.generation();
+        let uri = uri.clone();
+        let body = self
+            .db(move |conn| {
+                let (identity, value) = f(conn, caller)?;
+                let body = render(&value)?;
+                cache.put(
+                    &cache.responses,
+                    identity.view_key(&uri),
+                    generation,
+                    body.clone(),
+                );
+                Ok(body)
+            })
+            .await?;
+        Ok(json(body))
+    }
 }
 
 /// A read's answer as the JSON body it is served and cached as.

@@ -12,7 +12,7 @@ use jsonwebtoken::errors::ErrorKind;
 
 use crate::auth::secret::{self, API_TOKEN_PREFIX};
 use crate::cache::{Memo, ReadCache, Weight};
-use crate::db::tokens::{ApiTokenRow, TokenOwner};
+use crate::db::tokens::{ActiveToken, TokenLookup};
 use crate::db::{self, DbConnection};
 use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::user::{Role, TokenScope};
@@ -179,10 +179,8 @@ impl Caller {
         }
     }
 
-    /// What a query that looks the API token up itself needs, as
-    /// [`crate::db::tokens::find_active_api_token`] takes it: the token's digest and the time at
-    /// which it must be active. `None` when the caller is known.
-    pub fn token_lookup(&self) -> Option<(&str, NaiveDateTime)> {
+    /// What a query that looks the API token up itself needs; `None` when the caller is known.
+    pub fn token_lookup(&self) -> TokenLookup<'_> {
         match self {
             Self::Known(_) => None,
             Self::ApiToken(token) => Some((&token.digest, token.now)),
@@ -191,10 +189,7 @@ impl Caller {
 
     /// The identity, given what such a query found of the token (`found`, ignored when the
     /// caller is known).
-    pub fn identify_with(
-        self,
-        found: Option<(ApiTokenRow, TokenOwner)>,
-    ) -> Result<Identity, ApiError> {
+    pub fn identify_with(self, found: Option<ActiveToken>) -> Result<Identity, ApiError> {
         match self {
             Self::Known(identity) => Ok(identity),
             Self::ApiToken(token) => token.admit_found(found),
@@ -220,7 +215,7 @@ impl UnverifiedToken {
     }
 
     /// Admits the request if the lookup found the token and its scope allows; remembers it.
-    fn admit_found(self, found: Option<(ApiTokenRow, TokenOwner)>) -> Result<Identity, ApiError> {
+    fn admit_found(self, found: Option<ActiveToken>) -> Result<Identity, ApiError> {
         let (token, user) = found.ok_or_else(|| {
             ApiError::unauthorized(
                 "invalid_token",

@@ -7,11 +7,10 @@ use crate::db::DbConnection;
 use crate::db::organizations::{Key, OrganizationRow};
 use crate::db::participations::ParticipationRow;
 use crate::db::procurements::ProcurementRow;
-use crate::db::schema::{api_tokens, organizations, participations, procurements, rounds, users};
-use crate::db::tokens::{ApiTokenRow, TokenOwner};
-use crate::domain::id::{OrganizationId, ProcurementId, RoundId, UserId};
+use crate::db::schema::{organizations, participations, procurements, rounds};
+use crate::db::tokens::{self, ActiveToken, ApiTokenRow, TokenOwner};
+use crate::domain::id::{ProcurementId, RoundId};
 use crate::domain::round::{RoundKind, RoundState};
-use crate::domain::user::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = rounds, treat_none_as_null = true)]
@@ -52,14 +51,34 @@ pub fn find_with_procurement(
     conn: &mut DbConnection,
     id: &RoundId,
 ) -> QueryResult<Option<(RoundRow, ProcurementRow)>> {
-    crate::db::direct!(conn, |c| {
-        rounds::table
-            .inner_join(procurements::table)
-            .filter(rounds::id.eq(id))
-            .select((RoundRow::as_select(), ProcurementRow::as_select()))
-            .first(c)
-            .optional()
-    })
+    let found = find_with_procurement_for(conn, id, None)?;
+    Ok(found.map(|(round, procurement, _)| (round, procurement)))
+}
+
+/// The round with its procurement and the API token `token` names if it is active (see
+/// [`tokens::TokenLookup`]), in one query; `None` when the round is missing.
+pub fn find_with_procurement_for(
+    conn: &mut DbConnection,
+    id: &RoundId,
+    token: tokens::TokenLookup<'_>,
+) -> QueryResult<Option<(RoundRow, ProcurementRow, Option<ActiveToken>)>> {
+    let (digest, now) = tokens::lookup_binds(token);
+    let found: Option<(RoundRow, ProcurementRow, _)> = crate::db::direct!(conn, |c| {
+        tokens::left_join_active_token!(
+            rounds::table.inner_join(procurements::table),
+            digest.clone(),
+            now
+        )
+        .filter(rounds::id.eq(id))
+        .select((
+            RoundRow::as_select(),
+            ProcurementRow::as_select(),
+            tokens::active_token_columns!(),
+        ))
+        .first(c)
+        .optional()
+    })?;
+    Ok(found.map(|(round, procurement, token)| (round, procurement, tokens::found_token(token))))
 }
 
 /// The round with its procurement, the round locked against state changes until the transaction
@@ -100,14 +119,10 @@ pub fn find_for_answer(
     conn: &mut DbConnection,
     id: &RoundId,
     key: &Key,
-    token: Option<(&str, NaiveDateTime)>,
+    token: tokens::TokenLookup<'_>,
 ) -> QueryResult<Option<ForAnswer>> {
     let (organization_id, lg_code) = key.binds();
-    let (digest, now) = match token {
-        Some((digest, now)) => (Some(digest.to_owned()), now),
-        // No digest matches nothing; the time is any PostgreSQL can take.
-        None => (None, chrono::DateTime::UNIX_EPOCH.naive_utc()),
-    };
+    let (digest, now) = tokens::lookup_binds(token);
     // The binds are owned: with a subquery in it, diesel's `get_result` takes the query only as
     // 'static.
     macro_rules! named_body {
@@ -121,32 +136,27 @@ pub fn find_for_answer(
     // Written once, built for each backend (a selection is typed by its backend).
     macro_rules! query {
         () => {
-            rounds::table
-                .inner_join(procurements::table)
-                .inner_join(organizations::table.on(named_body!()))
-                .left_join(
-                    participations::table.on(participations::round_id
-                        .eq(rounds::id)
-                        .and(participations::organization_id.eq(organizations::id))),
-                )
-                .left_join(
-                    api_tokens::table.on(api_tokens::token_hash
-                        .nullable()
-                        .eq(digest.clone())
-                        .and(api_tokens::revoked_at.is_null())
-                        .and(api_tokens::expires_at.gt(now))),
-                )
-                .left_join(users::table.on(users::id.eq(api_tokens::user_id)))
-                .filter(rounds::id.eq(id))
-                .select((
-                    RoundRow::as_select(),
-                    ProcurementRow::as_select(),
-                    OrganizationRow::as_select(),
-                    participations::all_columns.nullable(),
-                    api_tokens::all_columns.nullable(),
-                    (users::id, users::organization_id, users::role).nullable(),
-                ))
-                .limit(1)
+            tokens::left_join_active_token!(
+                rounds::table
+                    .inner_join(procurements::table)
+                    .inner_join(organizations::table.on(named_body!()))
+                    .left_join(
+                        participations::table.on(participations::round_id
+                            .eq(rounds::id)
+                            .and(participations::organization_id.eq(organizations::id))),
+                    ),
+                digest.clone(),
+                now
+            )
+            .filter(rounds::id.eq(id))
+            .select((
+                RoundRow::as_select(),
+                ProcurementRow::as_select(),
+                OrganizationRow::as_select(),
+                participations::all_columns.nullable(),
+                tokens::active_token_columns!(),
+            ))
+            .limit(1)
         };
     }
     let found: Option<Found> = match conn {
@@ -175,23 +185,12 @@ pub fn find_for_answer(
         DbConnection::Sqlite(sqlite) => query!().get_result(sqlite).optional()?,
     };
     Ok(found.map(
-        |(round, procurement, organization, answer, token, owner)| ForAnswer {
+        |(round, procurement, organization, answer, token)| ForAnswer {
             round,
             procurement,
             organization,
             answer,
-            token: token
-                .zip(owner)
-                .map(|(token, (id, organization_id, role))| {
-                    (
-                        token,
-                        TokenOwner {
-                            id,
-                            organization_id,
-                            role,
-                        },
-                    )
-                }),
+            token: tokens::found_token(token),
         },
     ))
 }
@@ -201,8 +200,7 @@ type Found = (
     ProcurementRow,
     OrganizationRow,
     Option<ParticipationRow>,
-    Option<ApiTokenRow>,
-    Option<(UserId, OrganizationId, Role)>,
+    (Option<ApiTokenRow>, Option<TokenOwner>),
 );
 
 /// What [`find_for_answer`] found.
@@ -211,7 +209,7 @@ pub struct ForAnswer {
     pub procurement: ProcurementRow,
     pub organization: OrganizationRow,
     pub answer: Option<ParticipationRow>,
-    pub token: Option<(ApiTokenRow, TokenOwner)>,
+    pub token: Option<ActiveToken>,
 }
 
 /// `WITH "participations" AS (answer) query FOR SHARE OF "rounds"`: `query` reads the locked

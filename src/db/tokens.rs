@@ -88,6 +88,68 @@ pub fn insert_api_token(conn: &mut DbConnection, row: &ApiTokenRow) -> QueryResu
         .map(drop)
 }
 
+/// An active API token and who it acts for, as a lookup finds them.
+pub type ActiveToken = (ApiTokenRow, TokenOwner);
+
+/// An API token to look up within another query: its digest and the time at which it must be
+/// active, as [`find_active_api_token`] takes them.
+pub type TokenLookup<'a> = Option<(&'a str, NaiveDateTime)>;
+
+/// The binds of a [`TokenLookup`]: without a token, a digest that matches nothing and a time any
+/// database can take.
+pub fn lookup_binds(token: TokenLookup<'_>) -> (Option<String>, NaiveDateTime) {
+    match token {
+        Some((digest, now)) => (Some(digest.to_owned()), now),
+        None => (None, chrono::DateTime::UNIX_EPOCH.naive_utc()),
+    }
+}
+
+/// `$query` left-joined with the active API token whose digest is `$digest` (an owned
+/// `Option<String>`) and its owner, as [`find_active_api_token`] finds them; select them with
+/// [`active_token_columns!`], read them with [`found_token`].
+macro_rules! left_join_active_token {
+    ($query:expr, $digest:expr, $now:expr) => {
+        $query
+            .left_join(
+                $crate::db::schema::api_tokens::table.on(
+                    $crate::db::schema::api_tokens::token_hash
+                        .nullable()
+                        .eq($digest)
+                        .and($crate::db::schema::api_tokens::revoked_at.is_null())
+                        .and($crate::db::schema::api_tokens::expires_at.gt($now)),
+                ),
+            )
+            .left_join(
+                $crate::db::schema::users::table
+                    .on($crate::db::schema::users::id.eq($crate::db::schema::api_tokens::user_id)),
+            )
+    };
+}
+pub(crate) use left_join_active_token;
+
+/// The columns of the token and its owner that [`left_join_active_token!`] joins.
+macro_rules! active_token_columns {
+    () => {
+        (
+            $crate::db::schema::api_tokens::all_columns.nullable(),
+            (
+                $crate::db::schema::users::id,
+                $crate::db::schema::users::organization_id,
+                $crate::db::schema::users::role,
+            )
+                .nullable(),
+        )
+    };
+}
+pub(crate) use active_token_columns;
+
+/// The token and its owner as [`active_token_columns!`] read them, when found.
+pub fn found_token(
+    (token, owner): (Option<ApiTokenRow>, Option<TokenOwner>),
+) -> Option<ActiveToken> {
+    token.zip(owner)
+}
+
 /// Who an API token acts for: no password or invitation hash leaves the database to
 /// authenticate a request.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -103,7 +165,7 @@ pub fn find_active_api_token(
     conn: &mut DbConnection,
     digest: &str,
     now: NaiveDateTime,
-) -> QueryResult<Option<(ApiTokenRow, TokenOwner)>> {
+) -> QueryResult<Option<ActiveToken>> {
     crate::db::direct!(conn, |c| {
         api_tokens::table
             .inner_join(users::table)

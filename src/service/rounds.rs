@@ -3,6 +3,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
 
 use crate::auth::Identity;
+use crate::auth::identity::Caller;
 use crate::db::DbConnection;
 use crate::db::audit::{self, Actor, Audience, Change, ChangeRows};
 use crate::db::organizations::Member;
@@ -327,8 +328,26 @@ pub fn visible_roll(
     identity: &Identity,
     id: &RoundId,
 ) -> Result<(RoundRow, Procurement, Roll), ApiError> {
-    let (round, stored) =
-        rounds::find_with_procurement(conn, id)?.ok_or_else(|| round_not_found(id))?;
+    let caller = Caller::Known(identity.clone());
+    let (_, round, procurement, roll) = visible_roll_as(conn, caller, id)?;
+    Ok((round, procurement, roll))
+}
+
+/// `visible_roll` for a caller whose API token may still have to be looked up (401 first when
+/// it is not active): the token comes in the same statement as the round and its procurement.
+pub fn visible_roll_as(
+    conn: &mut DbConnection,
+    caller: Caller,
+    id: &RoundId,
+) -> Result<(Identity, RoundRow, Procurement, Roll), ApiError> {
+    let found = rounds::find_with_procurement_for(conn, id, caller.token_lookup())?;
+    let (identity, round, stored) = match found {
+        Some((round, stored, token)) => (caller.identify_with(token)?, round, stored),
+        None => {
+            caller.identify(conn)?;
+            return Err(round_not_found(id));
+        }
+    };
     let procurement = Procurement::decode(stored)?;
     let roll = Roll::of(conn, &round.id)?;
     let visible = identity.is_admin()
@@ -338,7 +357,7 @@ pub fn visible_roll(
     if !visible {
         return Err(round_not_found(id));
     }
-    Ok((round, procurement, roll))
+    Ok((identity, round, procurement, roll))
 }
 
 /// What an administrator asks to change in a round, each field checked for shape.

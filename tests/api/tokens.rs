@@ -468,7 +468,19 @@ async fn the_lists_and_the_registration_check_an_api_token_on_their_own_trip() {
     assert_eq!(app.get(&answers, &admin).await.body["items"], json!([]));
 
     // A missing round or body is looked up again to say which, after the token.
-    let nowhere = "/api/v1/rounds/00000000-0000-7000-8000-000000000000/participations/202011";
+    let nowhere_list = "/api/v1/rounds/00000000-0000-7000-8000-000000000000/participations";
+    assert_problem(
+        &app.get(nowhere_list, "kyd_this-token-was-never-issued")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_problem(
+        &app.get(nowhere_list, &reader.secret).await,
+        StatusCode::NOT_FOUND,
+        "round_not_found",
+    );
+    let nowhere = format!("{nowhere_list}/202011");
     assert_problem(
         &put(
             "kyd_this-token-was-never-issued".to_owned(),
@@ -479,7 +491,7 @@ async fn the_lists_and_the_registration_check_an_api_token_on_their_own_trip() {
         "invalid_token",
     );
     assert_problem(
-        &put(writer.secret.clone(), nowhere.to_owned()).await,
+        &put(writer.secret.clone(), nowhere).await,
         StatusCode::NOT_FOUND,
         "round_not_found",
     );

@@ -7,7 +7,7 @@ use crate::auth::identity::Caller;
 use crate::domain::id::RoundId;
 use crate::error::{ApiError, Problem};
 use crate::routes::rounds::{ResponseCounts, counts};
-use crate::service::rounds::visible_roll;
+use crate::service::rounds::visible_roll_as;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,19 +38,20 @@ pub async fn list_participations(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     state
-        .cached_json_as(caller, request.uri(), move |conn, identity| {
-            let (round, procurement, roll) = visible_roll(conn, &identity, &id)?;
+        .cached_json_for(caller, request.uri(), move |conn, caller| {
+            let (identity, round, procurement, roll) = visible_roll_as(conn, caller, &id)?;
             let counts = counts(&procurement, &roll);
             let items = roll
                 .into_answers()
                 .into_iter()
                 .map(|(row, name)| view(row, name, &identity))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(ParticipationList {
+            let list = ParticipationList {
                 round_id: round.id,
                 counts,
                 items,
-            })
+            };
+            Ok((identity, list))
         })
         .await
 }
