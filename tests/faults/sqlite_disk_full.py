@@ -18,7 +18,7 @@ the same key, until it is. The service is never restarted. Checks:
 - each body has exactly one participation, and its history rows are exactly its acknowledged
   writes, in order (none lost, none doubled), each with one audit event and one feed entry.
 
-Usage: tests/faults/sqlite_disk_full.py [--binary target/debug/kyodo] [--size-mib 16]
+Usage: tests/faults/sqlite_disk_full.py [--binary target/debug/kyodo] [--size-mib 64]
 Needs root (to mount the tmpfs). Exits 77 when no tmpfs can be mounted here (with
 --skip-if-unsupported: prints why and exits 0).
 """
@@ -102,7 +102,10 @@ def main():
     terminate_on_signals()
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary")
-    parser.add_argument("--size-mib", type=int, default=16)
+    # Room for the seconds of load before and after the disk is full: the writers go as fast as
+    # the service answers, and the WAL grows by 2–3 KiB a write while they do (16 MiB filled up
+    # again within the 4 s after the filler was deleted once writes ran at 700/s).
+    parser.add_argument("--size-mib", type=int, default=64)
     parser.add_argument("--skip-if-unsupported", action="store_true")
     args = parser.parse_args()
     kyodo = binary(args.binary)
