@@ -268,45 +268,11 @@ impl AppState {
     }
 
     /// Serves, as `cached_json` does, the JSON that the read `f` renders for `caller` at `uri`
-    /// (what it may see depends on its body and role, [`Identity::view_key`]). An API token not
-    /// yet verified is looked up on the read's own trip to the database, before the cache is
-    /// asked: one trip where there were two.
-    pub async fn cached_json_as<T, F>(
-        &self,
-        caller: Caller,
-        uri: &Uri,
-        f: F,
-    ) -> Result<HttpResponse, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, Identity) -> Result<T, ApiError> + Send + 'static,
-        T: Serialize + Send + 'static,
-    {
-        if let Caller::Known(identity) = caller {
-            let key = identity.view_key(uri);
-            return self.cached_json(key, move |conn| f(conn, identity)).await;
-        }
-        let cache = Arc::clone(&self.cache);
-        let generation = cache.generation();
-        let uri = uri.clone();
-        let body = self
-            .db(move |conn| {
-                let identity = caller.identify(conn)?;
-                let key = identity.view_key(&uri);
-                if let Some(body) = cache.get(&cache.responses, &key) {
-                    return Ok(body);
-                }
-                let body = render(&f(conn, identity)?)?;
-                cache.put(&cache.responses, key, generation, body.clone());
-                Ok(body)
-            })
-            .await?;
-        Ok(json(body))
-    }
-
-    /// Serves, as `cached_json_as` does, the JSON that the read `f` renders for `caller` at
-    /// `uri`, where `f` looks an API token not yet verified up in its own first statement and
-    /// returns the identity with what it read. Such a caller's answer is computed without asking
-    /// the cache first (its key needs the identity), and then kept for the next.
+    /// (what it may see depends on its body and role, [`Identity::view_key`]). `f` looks an API
+    /// token not yet verified up in its own first statement, rather than on a trip to the
+    /// database of its own, and returns the identity with what it read; such a caller's answer
+    /// is computed without asking the cache first (its key needs the identity), then kept for
+    /// the next (the memo knows the token by then).
     pub async fn cached_json_for<T, F>(
         &self,
         caller: Caller,

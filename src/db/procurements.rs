@@ -5,10 +5,12 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use crate::db::DbConnection;
 use crate::db::organizations::Member;
 use crate::db::rounds::RoundRow;
-use crate::db::schema::{organizations, participations, procurements, rounds};
+use crate::db::schema::{organizations, participations, procurements, rounds, users};
+use crate::db::tokens::{self, ActiveToken, ApiTokenRow, TokenLookup, TokenOwner};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 use crate::domain::procurement::{Category, ProcurementStatus};
 use crate::domain::round::RoundState;
+use crate::domain::user::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = procurements, treat_none_as_null = true)]
@@ -96,8 +98,12 @@ impl Filter {
 /// `filter` as one condition whose text is the same whatever it asks (`column = $1 OR $1 IS
 /// NULL` for each part), so that the statement holding it is prepared once, on PostgreSQL and
 /// SQLite alike (a list of values, `IN (…)`, would be prepared anew each time on SQLite).
+/// With a second condition, drafts are also listed where it holds.
 macro_rules! admitted_by {
-    ($filter:expr) => {{
+    ($filter:expr) => {
+        admitted_by!($filter, false.into_sql::<Bool>())
+    };
+    ($filter:expr, $drafts_also:expr) => {{
         let filter: Filter = $filter;
         let status = filter.status.into_sql::<Nullable<Text>>();
         let category = filter.category.into_sql::<Nullable<Text>>();
@@ -108,7 +114,7 @@ macro_rules! admitted_by {
             .or(status.is_null().and(
                 procurements::status
                     .ne(ProcurementStatus::Draft)
-                    .or(filter.drafts.into_sql::<Bool>()),
+                    .or(filter.drafts.into_sql::<Bool>().or($drafts_also)),
             ))
             .and(
                 procurements::category
@@ -138,63 +144,101 @@ pub fn list(conn: &mut DbConnection, filter: Filter) -> QueryResult<Vec<Procurem
 /// the caller's body has answered it.
 pub type ListedRow = (ProcurementRow, Member, Option<(RoundRow, bool)>);
 
+/// Whose list [`list_with_open_rounds`] reads: a body known already, or the body of the active
+/// API token that the same query looks up (drafts then listed when its owner is an
+/// administrator).
+pub enum Viewer<'a> {
+    Body(&'a OrganizationId),
+    Token(TokenLookup<'a>),
+}
+
 /// Every procurement `filter` admits, newest first, each with its lead organization and each of
-/// its open rounds with whether `organization_id` has answered it, and `organization_id`'s own
-/// body (which shows it what), in one query: a procurement with no open round comes once, one
-/// with several once per round, one after the other. No procurement, no body: `own` is `None`.
+/// its open rounds with whether the viewer's body has answered it, the viewer's own body (which
+/// shows it what) and, for [`Viewer::Token`], the token and its owner, in one query: a
+/// procurement with no open round comes once, one with several once per round, one after the
+/// other. No procurement, no body or no such token: `own` is `None`.
 pub fn list_with_open_rounds(
     conn: &mut DbConnection,
     filter: Filter,
-    organization_id: &OrganizationId,
-) -> QueryResult<(Vec<ListedRow>, Option<Member>)> {
+    viewer: Viewer<'_>,
+) -> QueryResult<ListedWithOwn> {
     let own = diesel::alias!(organizations as own);
-    // Each procurement with its lead, the caller's body, an open round and the answer to it.
+    let (organization_id, token) = match viewer {
+        Viewer::Body(id) => (Some(id.clone()), None),
+        Viewer::Token(token) => (None, token),
+    };
+    let (digest, now) = tokens::lookup_binds(token);
+    // Each procurement with its lead, the caller's body, an open round and the answer to it, and
+    // the token.
     type Found = (
         ProcurementRow,
         Member,
         Member,
         Option<RoundRow>,
         Option<String>,
+        (Option<ApiTokenRow>, Option<TokenOwner>),
     );
-    // The binds are owned: with an alias in it, diesel's `load` takes the query only as 'static.
-    let found: Vec<Found> = crate::db::direct!(conn, |c, Db| {
-        procurements::table
-            .inner_join(
-                organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
-            )
-            .inner_join(own.on(own.field(organizations::id).eq(organization_id.clone())))
-            .left_join(
-                rounds::table.on(rounds::procurement_id
-                    .eq(procurements::id)
-                    .and(rounds::state.eq(RoundState::Open))),
-            )
-            .left_join(
-                participations::table.on(participations::round_id
-                    .eq(rounds::id)
-                    .and(participations::organization_id.eq(organization_id.clone()))),
-            )
-            .filter(admitted_by!(filter))
-            .order((
-                procurements::created_at.desc(),
-                procurements::id.desc(),
-                rounds::opens_at.asc(),
-                rounds::id.asc(),
-            ))
-            .select((
-                ProcurementRow::as_select(),
-                Member::as_select(),
-                own.fields(<Member as Selectable<Db>>::construct_selection()),
-                rounds::all_columns.nullable(),
-                participations::id.nullable(),
-            ))
-            .load(c)
-    })?;
-    let own = found.first().map(|(_, _, own, _, _)| own.clone());
+    // Written once, built for each way of naming the viewer's body (a statement of its own for
+    // each: a condition that served both made the known body's list a seventh slower).
+    macro_rules! listing {
+        ($viewers_body:expr) => {
+            // The binds are owned: with an alias in it, diesel's `load` takes the query only as
+            // 'static.
+            crate::db::direct!(conn, |c, Db| {
+                tokens::left_join_active_token!(
+                    procurements::table.inner_join(
+                        organizations::table
+                            .on(organizations::id.eq(procurements::lead_organization_id)),
+                    ),
+                    digest.clone(),
+                    now
+                )
+                .inner_join(own.on(own.field(organizations::id).nullable().eq($viewers_body)))
+                .left_join(
+                    rounds::table.on(rounds::procurement_id
+                        .eq(procurements::id)
+                        .and(rounds::state.eq(RoundState::Open))),
+                )
+                .left_join(
+                    participations::table.on(participations::round_id
+                        .eq(rounds::id)
+                        .and(participations::organization_id.nullable().eq($viewers_body))),
+                )
+                .filter(admitted_by!(filter, users::role.nullable().eq(Role::Admin)))
+                .order((
+                    procurements::created_at.desc(),
+                    procurements::id.desc(),
+                    rounds::opens_at.asc(),
+                    rounds::id.asc(),
+                ))
+                .select((
+                    ProcurementRow::as_select(),
+                    Member::as_select(),
+                    own.fields(<Member as Selectable<Db>>::construct_selection()),
+                    rounds::all_columns.nullable(),
+                    participations::id.nullable(),
+                    tokens::active_token_columns!(),
+                ))
+                .load(c)
+            })
+        };
+    }
+    let found: Vec<Found> = match organization_id {
+        Some(id) => listing!(id.clone().into_sql::<Nullable<Text>>())?,
+        None => listing!(users::organization_id.nullable())?,
+    };
+    let (own, token) = match found.first() {
+        Some((_, _, own, _, _, token)) => (Some(own.clone()), tokens::found_token(token.clone())),
+        None => (None, None),
+    };
     let rows = found
         .into_iter()
-        .map(|(procurement, lead, _, round, answer)| {
+        .map(|(procurement, lead, _, round, answer, _)| {
             (procurement, lead, round.map(|r| (r, answer.is_some())))
         })
         .collect();
-    Ok((rows, own))
+    Ok((rows, own, token))
 }
+
+/// What [`list_with_open_rounds`] reads: the rows, the viewer's body and the token it looked up.
+pub type ListedWithOwn = (Vec<ListedRow>, Option<Member>, Option<ActiveToken>);

@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Identity;
+use crate::auth::identity::Caller;
 use crate::db::DbConnection;
 use crate::db::audit::Actor;
 use crate::db::organizations::{self, AsCandidate, Member};
@@ -461,23 +462,47 @@ pub fn list(
     identity: &Identity,
     filter: &ListFilter,
 ) -> Result<Vec<Listed>, ApiError> {
-    if filter.status == Some(ProcurementStatus::Draft) && !identity.is_admin() {
-        return Ok(Vec::new());
+    let caller = Caller::Known(identity.clone());
+    list_as(conn, caller, filter).map(|(_, listed)| listed)
+}
+
+/// `list` for a caller whose API token may still have to be looked up (401 when it is not
+/// active): the token comes in the same statement as the list.
+pub fn list_as(
+    conn: &mut DbConnection,
+    caller: Caller,
+    filter: &ListFilter,
+) -> Result<(Identity, Vec<Listed>), ApiError> {
+    if let Caller::Known(identity) = &caller
+        && filter.status == Some(ProcurementStatus::Draft)
+        && !identity.is_admin()
+    {
+        return Ok((identity.clone(), Vec::new()));
     }
-    let (rows, own) = procurements::list_with_open_rounds(
+    let viewer = match &caller {
+        Caller::Known(identity) => procurements::Viewer::Body(&identity.organization_id),
+        Caller::ApiToken(_) => procurements::Viewer::Token(caller.token_lookup()),
+    };
+    let drafts = matches!(&caller, Caller::Known(identity) if identity.is_admin());
+    let (rows, own, token) = procurements::list_with_open_rounds(
         conn,
         procurements::Filter {
             status: filter.status,
-            drafts: identity.is_admin(),
+            drafts,
             category: filter.category,
             small_body_friendly: filter.small_body_friendly,
         },
-        &identity.organization_id,
+        viewer,
     )?;
-    let Some(own) = own else {
-        // No procurement admitted (or, never with a valid identity, no such body).
-        return Ok(Vec::new());
+    let (identity, own) = match own {
+        Some(own) => (caller.identify_with(token)?, own),
+        // No procurement admitted (or, never with a valid identity, no such body); or no such
+        // token, which the lookup of its own tells.
+        None => return Ok((caller.identify(conn)?, Vec::new())),
     };
+    if filter.status == Some(ProcurementStatus::Draft) && !identity.is_admin() {
+        return Ok((identity, Vec::new()));
+    }
     // A procurement with several open rounds comes in as many rows, one after the other.
     type Group = (ProcurementRow, Member, Vec<(RoundRow, bool)>);
     let mut grouped: Vec<Group> = Vec::new();
@@ -511,5 +536,5 @@ pub fn list(
             awaiting_my_response: awaiting,
         });
     }
-    Ok(listed)
+    Ok((identity, listed))
 }

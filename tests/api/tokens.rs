@@ -531,6 +531,70 @@ async fn the_lists_and_the_registration_check_an_api_token_on_their_own_trip() {
     assert_eq!(items[0]["version"], 2);
 }
 
+#[actix_web::test]
+async fn the_procurement_list_for_an_api_token_shows_drafts_to_administrators_only() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let published = app
+        .published(&admin, procurement_input("公開済み", json!({})))
+        .await;
+    let draft = app
+        .post(
+            "/api/v1/procurements",
+            Some(&admin),
+            procurement_input("下書き", json!({})),
+        )
+        .await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.text);
+    let coordinator = app.user("coordinator", "202011").await;
+    let admins = create(&app, &admin, "admin script", "read_only").await;
+    let coordinators = create(&app, &coordinator.token, "script", "read_only").await;
+    let ids = |listed: &Response| -> Vec<String> {
+        listed.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| item["id"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let by_admin = app.get("/api/v1/procurements", &admins.secret).await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.text);
+    assert_eq!(
+        ids(&by_admin),
+        [draft.body["id"].as_str().unwrap(), &published]
+    );
+    let by_coordinator = app.get("/api/v1/procurements", &coordinators.secret).await;
+    assert_eq!(
+        by_coordinator.status,
+        StatusCode::OK,
+        "{}",
+        by_coordinator.text
+    );
+    assert_eq!(ids(&by_coordinator), [published.as_str()]);
+    // Asking for drafts by name shows a coordinator's token none.
+    let drafts = "/api/v1/procurements?status=draft";
+    assert_eq!(
+        ids(&app.get(drafts, &coordinators.secret).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids(&app.get(drafts, &admins.secret).await).len(), 1);
+    // A filter that admits nothing still checks the token.
+    let nothing = "/api/v1/procurements?category=disaster";
+    assert_eq!(
+        ids(&app.get(nothing, &coordinators.secret).await),
+        Vec::<String>::new()
+    );
+    assert_problem(
+        &app.get(nothing, "kyd_this-token-was-never-issued").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+}
+
 // --- revoking and expiry ------------------------------------------------------------------------
 
 #[actix_web::test]

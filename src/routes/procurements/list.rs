@@ -72,8 +72,8 @@ pub async fn list_procurements(
     let page = page.resolve(&mut errors);
     check(errors)?;
     state
-        .cached_json_as(caller, request.uri(), move |conn, identity| {
-            let listed = procurements::list(conn, &identity, &filter.into())?;
+        .cached_json_for(caller, request.uri(), move |conn, caller| {
+            let (identity, listed) = procurements::list_as(conn, caller, &filter.into())?;
             let total = listed.len() as i64;
             let items = listed
                 .into_iter()
@@ -81,7 +81,7 @@ pub async fn list_procurements(
                 .take(page.per_page as usize)
                 .map(item)
                 .collect::<Result<_, ApiError>>()?;
-            Ok(Paginated::new(items, page, total))
+            Ok((identity, Paginated::new(items, page, total)))
         })
         .await
 }
