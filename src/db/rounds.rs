@@ -175,9 +175,9 @@ pub fn find_for_answer(
                 )
                 .select(participations::all_columns)
                 .for_update();
-            LockedForAnswer {
+            WithLockedAnswer {
                 answer,
-                query: query!(),
+                query: ShareRound(query!()),
             }
             .get_result(pg)
             .optional()?
@@ -212,36 +212,32 @@ pub struct ForAnswer {
     pub token: Option<ActiveToken>,
 }
 
-/// `WITH "participations" AS (answer) query FOR SHARE OF "rounds"`: `query` reads the locked
-/// answer under the table's own name (a `WITH` part does not see its own name, so `answer` reads
-/// the table), and locks its round for share (diesel's `for_share` would lock a row of every
-/// table).
-struct LockedForAnswer<A, Q> {
+/// `WITH "participations" AS (answer) query`: `query` reads the locked answer under the table's
+/// own name (a `WITH` part does not see its own name, so `answer` reads the table).
+struct WithLockedAnswer<A, Q> {
     answer: A,
     query: Q,
 }
 
-impl<A: QueryFragment<Pg>, Q: QueryFragment<Pg>> QueryFragment<Pg> for LockedForAnswer<A, Q> {
+impl<A: QueryFragment<Pg>, Q: QueryFragment<Pg>> QueryFragment<Pg> for WithLockedAnswer<A, Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("WITH \"participations\" AS (");
         self.answer.walk_ast(out.reborrow())?;
         out.push_sql(") ");
-        self.query.walk_ast(out.reborrow())?;
-        out.push_sql(" FOR SHARE OF \"rounds\"");
-        Ok(())
+        self.query.walk_ast(out.reborrow())
     }
 }
 
-impl<A: QueryId, Q: QueryId> QueryId for LockedForAnswer<A, Q> {
-    type QueryId = LockedForAnswer<A::QueryId, Q::QueryId>;
+impl<A: QueryId, Q: QueryId> QueryId for WithLockedAnswer<A, Q> {
+    type QueryId = WithLockedAnswer<A::QueryId, Q::QueryId>;
     const HAS_STATIC_QUERY_ID: bool = A::HAS_STATIC_QUERY_ID && Q::HAS_STATIC_QUERY_ID;
 }
 
-impl<A, Q: Query> Query for LockedForAnswer<A, Q> {
+impl<A, Q: Query> Query for WithLockedAnswer<A, Q> {
     type SqlType = Q::SqlType;
 }
 
-impl<A, Q, Conn> RunQueryDsl<Conn> for LockedForAnswer<A, Q> {}
+impl<A, Q, Conn> RunQueryDsl<Conn> for WithLockedAnswer<A, Q> {}
 
 /// A query of rounds joined with other tables, with `FOR SHARE OF rounds` (diesel's `for_share`
 /// would lock a row of every table).

@@ -549,7 +549,9 @@ async fn the_procurement_list_for_an_api_token_shows_drafts_to_administrators_on
     let coordinator = app.user("coordinator", "202011").await;
     let admins = create(&app, &admin, "admin script", "read_only").await;
     let coordinators = create(&app, &coordinator.token, "script", "read_only").await;
+    // The ids a list answered with; any other answer fails the test.
     let ids = |listed: &Response| -> Vec<String> {
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
         listed.body["items"]
             .as_array()
             .map(|items| {
