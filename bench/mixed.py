@@ -10,7 +10,7 @@ Prints the rate, p50 and p99 of reads and of writes, and checks that every ackno
 exactly one history row. The load generator is examples/mixed_load.rs (wrk reports one latency
 distribution for all requests, not one per kind).
 
-Usage: bench/mixed.py [--backends sqlite,postgres] [--seconds 10] [--connections 64]
+Usage: bench/mixed.py [--backends sqlite,postgres] [--seconds 10] [--connections 64] [--history ROUNDS]
 Needs a release build (the script runs cargo build --release, unless KYODO_BINARY names a binary
 to run instead; the load generator is then taken as built) and, for PostgreSQL, a server at
 $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, arguments, bench_env, build, count_history, service, setup  # noqa: E402
+from run import ROOT, add_history, arguments, bench_env, build, count_history, service, setup  # noqa: E402
 
 LOAD = ROOT / "target/release/examples/mixed_load"
 
@@ -31,6 +31,7 @@ LOAD = ROOT / "target/release/examples/mixed_load"
 def run(backend, args, settings):
     with service(backend, "mixed", LOGIN_ATTEMPTS_PER_ADDRESS="1000", **settings) as (_, base, url, _ready):
         _session, token, round_id, codes = setup(base)
+        add_history(backend, url, round_id, args.history)
         before = count_history(backend, url)
         env = {**os.environ, **bench_env(token, round_id, codes)}
         out = subprocess.run([str(LOAD), base, str(args.seconds), str(args.connections)], env=env,

@@ -10,7 +10,7 @@ requests/s, the share of the ceiling, p50/p99 latency, the service's resident me
 (sampled every 20 ms; and its peak including the set-up's Argon2 logins), the
 time from start to /ready, and checks that every acknowledged write left exactly one history row.
 
-Usage: bench/run.py [--backends sqlite,postgres] [--seconds 10] [--connections 64]
+Usage: bench/run.py [--backends sqlite,postgres] [--seconds 10] [--connections 64] [--history ROUNDS]
 Needs: wrk (apt-get install wrk), a release build (the script runs cargo build --release, unless
 KYODO_BINARY names a binary to run instead), and for
 PostgreSQL a server at $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres; a query
@@ -157,6 +157,36 @@ def sql(backend, url, statements):
     return [tuple(line.split("\t")) for line in out.splitlines() if line]
 
 
+def add_history(backend, url, round_id, rounds):
+    """Years of earlier answers: `rounds` closed copies of the round, each answered as it is (60
+    answers apiece), written straight into the database. The lists look at open rounds only, so
+    what they then cost shows whether a query reads past answers it does not need."""
+    if rounds <= 0:
+        return
+
+    def columns(table):
+        if backend == "sqlite":
+            return [row[1] for row in sql(backend, url, [f"PRAGMA table_info({table})"])]
+        query = (f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' "
+                 "AND table_schema = 'public' ORDER BY ordinal_position")
+        return [name for (name,) in sql(backend, url, [query])]
+
+    def copy(table, replaced, where):
+        names = columns(table)
+        values = ", ".join(replaced.get(name, f"t.{name}") for name in names)
+        return (f"INSERT INTO {table} ({', '.join(names)}) "
+                f"WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {int(rounds)}) "
+                f"SELECT {values} FROM {table} t, n WHERE {where}")
+
+    round_of = "'history-' || n.g"
+    sql(backend, url, [
+        copy("rounds", {"id": round_of, "state": "'closed'"}, f"t.id = '{round_id}'"),
+        copy("participations", {"id": f"{round_of} || '-' || t.organization_id", "round_id": round_of},
+             f"t.round_id = '{round_id}'"),
+        "ANALYZE" if backend == "postgres" else "SELECT 1",
+    ])
+
+
 def count_history(backend, url):
     [(count,)] = sql(backend, url, ["SELECT COUNT(*) FROM participation_history"])
     return int(count)
@@ -204,6 +234,7 @@ def service(backend, prefix, **settings):
 def run_backend(backend, args, ceiling_rps):
     with service(backend, "bench", LOGIN_ATTEMPTS_PER_ADDRESS="1000") as (process, base, url, ready_seconds):
         session, token, round_id, codes = setup(base)
+        add_history(backend, url, round_id, args.history)
         load_env = bench_env(token, round_id, codes)
         results = {}
         sampler = RssSampler(process.pid)
@@ -232,6 +263,8 @@ def arguments():
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--history", type=int, default=0, metavar="ROUNDS",
+                        help="closed rounds of 60 answers each added before the load (see add_history)")
     return parser.parse_args()
 
 

@@ -2,14 +2,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 
-use crate::db::DbConnection;
 use crate::db::organizations::Member;
 use crate::db::rounds::RoundRow;
 use crate::db::schema::{organizations, participations, procurements, rounds, users};
 use crate::db::tokens::{self, ActiveToken, ApiTokenRow, TokenLookup, TokenOwner};
+use crate::db::{DbConnection, columns};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 use crate::domain::procurement::{Category, ProcurementStatus};
-use crate::domain::round::RoundState;
 use crate::domain::user::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -197,7 +196,7 @@ pub fn list_with_open_rounds(
                 .left_join(
                     rounds::table.on(rounds::procurement_id
                         .eq(procurements::id)
-                        .and(rounds::state.eq(RoundState::Open))),
+                        .and(rounds::state.eq(columns::OpenState))),
                 )
                 .left_join(
                     participations::table.on(participations::round_id
