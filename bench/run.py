@@ -159,8 +159,9 @@ def sql(backend, url, statements):
 
 def add_history(backend, url, round_id, rounds):
     """Years of earlier answers: `rounds` closed copies of the round, each answered as it is (60
-    answers apiece), written straight into the database. The lists look at open rounds only, so
-    what they then cost shows whether a query reads past answers it does not need."""
+    answers apiece), and a message sent for each answer, written straight into the database. The
+    lists look at open rounds only and the dispatcher at undelivered messages only, so what they
+    then cost shows whether a query reads past rows it does not need."""
     if rounds <= 0:
         return
 
@@ -183,6 +184,13 @@ def add_history(backend, url, round_id, rounds):
         copy("rounds", {"id": round_of, "state": "'closed'"}, f"t.id = '{round_id}'"),
         copy("participations", {"id": f"{round_of} || '-' || t.organization_id", "round_id": round_of},
              f"t.round_id = '{round_id}'"),
+        # Sent messages are never read again; the dispatcher looks for due ones on every wake.
+        "INSERT INTO outbox (id, channel, event, recipient, organization_id, round_id, context, state, "
+        "attempts, next_attempt_at, created_at, sent_at) "
+        f"WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {int(rounds)}) "
+        f"SELECT {round_of} || '-' || p.organization_id, 'email', 'participation_changed', 'history@example.jp', "
+        f"p.organization_id, {round_of}, '{{}}', 'sent', 1, p.updated_at, p.updated_at, p.updated_at "
+        f"FROM participations p, n WHERE p.round_id = '{round_id}'",
         "ANALYZE" if backend == "postgres" else "SELECT 1",
     ])
 

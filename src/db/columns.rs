@@ -13,6 +13,7 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
 use crate::domain::id::{OrganizationId, ProcurementId, RoundId, UserId};
+use crate::domain::notification::DeliveryState;
 use crate::domain::organization::OrganizationKind;
 use crate::domain::participation::ParticipationStatus;
 use crate::domain::procurement::{Category, ProcurementStatus};
@@ -65,35 +66,51 @@ text_enums!(
     ParticipationStatus,
 );
 
-/// The round state `open` written into a statement's text (`'open'`) rather than bound as a
-/// parameter, so that PostgreSQL plans a prepared statement knowing it. From `rounds.state = $1`
-/// its generic plan cannot tell that few rounds are open, and the procurement list joined every
-/// answer of every round by hash: 14–22 ms per list at 24,000 answers, against 0.14 ms with the
-/// value in the text (bench/RESULTS.md, 2026-12-06). (diesel's `sql()` would do, but makes the
-/// statement one that is prepared anew each time.)
-#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
-pub struct OpenState;
+/// States written into a statement's text (`'open'`) rather than bound as parameters, so that
+/// PostgreSQL plans a prepared statement knowing them. From `state = $1` its generic plan cannot
+/// tell that few rows have the state asked for: the procurement list joined every answer of every
+/// round by hash (14–22 ms at 24,000 answers, against 0.14 ms with `'open'` in the text), and the
+/// dispatcher's look for due messages read the whole outbox (23 ms at 200,000 sent messages,
+/// against an index scan). bench/RESULTS.md, 2026-12-06. (diesel's `sql()` would write them too,
+/// but makes the statement one that is prepared anew on every request.)
+macro_rules! fixed_states {
+    ($($(#[$doc:meta])* $name:ident = $value:expr;)+) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+        pub struct $name;
 
-impl Expression for OpenState {
-    type SqlType = Text;
+        impl Expression for $name {
+            type SqlType = Text;
+        }
+
+        impl<QS> AppearsOnTable<QS> for $name {}
+
+        impl<QS> SelectableExpression<QS> for $name {}
+
+        impl<GroupBy> ValidGrouping<GroupBy> for $name {
+            type IsAggregate = is_aggregate::Never;
+        }
+
+        impl<DB: Backend> QueryFragment<DB> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+                // A strum name (snake_case): nothing in it to quote.
+                let name: &'static str = $value.into();
+                out.push_sql("'");
+                out.push_sql(name);
+                out.push_sql("'");
+                Ok(())
+            }
+        }
+    )+};
 }
 
-impl<QS> AppearsOnTable<QS> for OpenState {}
-
-impl<QS> SelectableExpression<QS> for OpenState {}
-
-impl<GroupBy> ValidGrouping<GroupBy> for OpenState {
-    type IsAggregate = is_aggregate::Never;
-}
-
-impl<DB: Backend> QueryFragment<DB> for OpenState {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        // A strum name (snake_case): nothing in it to quote.
-        out.push_sql("'");
-        out.push_sql(RoundState::Open.into());
-        out.push_sql("'");
-        Ok(())
-    }
+fixed_states! {
+    /// `'open'`, the state of the rounds the procurement list shows.
+    OpenState = RoundState::Open;
+    /// `'pending'`, a message waiting for its first or next attempt.
+    PendingDelivery = DeliveryState::Pending;
+    /// `'sending'`, a message a dispatcher has claimed.
+    SendingDelivery = DeliveryState::Sending;
 }
 
 /// Ids stored as their text.
@@ -214,10 +231,10 @@ mod tests {
         }
     }
 
-    /// The open state is in the statement's text, not a parameter, and reads as the state itself.
+    /// The fixed states are in the statement's text, not parameters, and read as the states.
     #[test]
-    fn the_open_state_is_written_into_the_statement() {
-        use crate::db::schema::rounds;
+    fn fixed_states_are_written_into_the_statement() {
+        use crate::db::schema::{outbox, rounds};
         let query = rounds::table
             .filter(rounds::state.eq(OpenState))
             .select(rounds::id);
@@ -226,11 +243,27 @@ mod tests {
             sql.contains(r#"("rounds"."state" = 'open')"#) && sql.ends_with("-- binds: []"),
             "{sql}"
         );
+        let query = outbox::table
+            .filter(outbox::state.eq(PendingDelivery))
+            .or_filter(outbox::state.eq(SendingDelivery))
+            .select(outbox::id);
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string();
+        assert!(
+            sql.contains(r#"("outbox"."state" = 'pending') OR ("outbox"."state" = 'sending')"#)
+                && sql.ends_with("-- binds: []"),
+            "{sql}"
+        );
         for (backend, mut conn) in connections() {
-            let read: RoundState = diesel::select(OpenState)
-                .get_result(&mut conn)
-                .expect("read back");
-            assert_eq!(read, RoundState::Open, "on {backend}");
+            let read: (RoundState, String, String) =
+                diesel::select((OpenState, PendingDelivery, SendingDelivery))
+                    .get_result(&mut conn)
+                    .expect("read back");
+            let expected = (
+                RoundState::Open,
+                DeliveryState::Pending.as_str().to_owned(),
+                DeliveryState::Sending.as_str().to_owned(),
+            );
+            assert_eq!(read, expected, "on {backend}");
         }
     }
 }

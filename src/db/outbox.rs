@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 
 use crate::db::DbConnection;
+use crate::db::columns::{PendingDelivery, SendingDelivery};
 use crate::db::schema::{leases, outbox, reminder_opt_outs, reminders_sent};
 use crate::domain::id::{OrganizationId, RoundId};
 use crate::domain::notification::{Channel, DeliveryState};
@@ -70,12 +71,12 @@ pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool>
 /// Pending messages whose next attempt has come, and claimed ones whose claim ran out.
 #[diesel::dsl::auto_type]
 fn due(now: NaiveDateTime) -> _ {
-    let pending: &'static str = DeliveryState::Pending.as_str();
-    let sending: &'static str = DeliveryState::Sending.as_str();
     outbox::state
-        .eq(pending)
+        .eq(PendingDelivery)
         .and(outbox::next_attempt_at.le(now))
-        .or(outbox::state.eq(sending).and(outbox::claimed_until.lt(now)))
+        .or(outbox::state
+            .eq(SendingDelivery)
+            .and(outbox::claimed_until.lt(now)))
 }
 
 pub fn insert(conn: &mut DbConnection, rows: &[OutboxRow]) -> QueryResult<()> {
