@@ -1,7 +1,10 @@
 //! The audit log and the change feed, written in the same transaction as the change they record.
 
 use chrono::NaiveDateTime;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
 use serde::Serialize;
 
 use crate::db::schema::{audit_events, changes};
@@ -288,6 +291,29 @@ impl std::fmt::Display for Cursor {
     }
 }
 
+/// The oldest transaction still running on PostgreSQL, as a txid
+/// (`pg_snapshot_xmin(pg_current_snapshot())`). An expression of its own: diesel's `sql()` would
+/// make the statement holding it one that PostgreSQL parses and plans anew on every call.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub struct OldestRunningTxid;
+
+impl Expression for OldestRunningTxid {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<QS> AppearsOnTable<QS> for OldestRunningTxid {}
+
+impl<GroupBy> ValidGrouping<GroupBy> for OldestRunningTxid {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryFragment<Pg> for OldestRunningTxid {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
+        Ok(())
+    }
+}
+
 /// Changes after `cursor` in feed order, at most `limit`. On PostgreSQL only changes of
 /// transactions older than every running one are served: a transaction that took a lower `seq`
 /// but commits later can then never be skipped.
@@ -306,11 +332,7 @@ pub fn changes_after(
             Fixed::<ChangesAfter, _>::new(
                 changes::table
                     .filter(after)
-                    .filter(
-                        changes::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-                        )),
-                    )
+                    .filter(changes::txid.lt(OldestRunningTxid))
                     .order((changes::txid, changes::seq))
                     .limit(limit)
                     .select(ChangeRow::as_select()),
@@ -323,5 +345,36 @@ pub fn changes_after(
             .limit(limit)
             .select(ChangeRow::as_select())
             .load(sqlite),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::pg::Pg;
+    use diesel::prelude::*;
+    use diesel::query_builder::QueryFragment;
+
+    use super::OldestRunningTxid;
+    use crate::db::schema::changes;
+
+    /// The feed's statement is one PostgreSQL keeps prepared: nothing in it says its text varies.
+    #[test]
+    fn the_oldest_running_transaction_keeps_the_feed_statement_prepared() {
+        let query = changes::table
+            .filter(changes::txid.lt(OldestRunningTxid))
+            .select(changes::seq);
+        let sql = diesel::debug_query::<Pg, _>(&query).to_string();
+        assert!(
+            sql.contains(
+                r#"("changes"."txid" < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"#
+            ),
+            "{sql}"
+        );
+        assert!(QueryFragment::<Pg>::is_safe_to_cache_prepared(&query, &Pg).expect("walks"));
+        // What it replaced could not be kept.
+        let literal = changes::table
+            .filter(changes::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>("0")))
+            .select(changes::seq);
+        assert!(!QueryFragment::<Pg>::is_safe_to_cache_prepared(&literal, &Pg).expect("walks"));
     }
 }
