@@ -172,12 +172,13 @@ def add_history(backend, url, round_id, rounds):
                  "AND table_schema = 'public' ORDER BY ordinal_position")
         return [name for (name,) in sql(backend, url, [query])]
 
+    # 1, 2, …, rounds: the earlier rounds' numbers.
+    numbers = f"WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {int(rounds)}) "
+
     def copy(table, replaced, where):
         names = columns(table)
         values = ", ".join(replaced.get(name, f"t.{name}") for name in names)
-        return (f"INSERT INTO {table} ({', '.join(names)}) "
-                f"WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {int(rounds)}) "
-                f"SELECT {values} FROM {table} t, n WHERE {where}")
+        return f"INSERT INTO {table} ({', '.join(names)}) {numbers}SELECT {values} FROM {table} t, n WHERE {where}"
 
     round_of = "'history-' || n.g"
     sql(backend, url, [
@@ -186,8 +187,7 @@ def add_history(backend, url, round_id, rounds):
              f"t.round_id = '{round_id}'"),
         # Sent messages are never read again; the dispatcher looks for due ones on every wake.
         "INSERT INTO outbox (id, channel, event, recipient, organization_id, round_id, context, state, "
-        "attempts, next_attempt_at, created_at, sent_at) "
-        f"WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < {int(rounds)}) "
+        f"attempts, next_attempt_at, created_at, sent_at) {numbers}"
         f"SELECT {round_of} || '-' || p.organization_id, 'email', 'participation_changed', 'history@example.jp', "
         f"p.organization_id, {round_of}, '{{}}', 'sent', 1, p.updated_at, p.updated_at, p.updated_at "
         f"FROM participations p, n WHERE p.round_id = '{round_id}'",

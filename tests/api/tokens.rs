@@ -552,30 +552,19 @@ async fn the_procurement_list_for_an_api_token_shows_drafts_to_administrators_on
     // The ids a list answered with; any other answer fails the test.
     let ids = |listed: &Response| -> Vec<String> {
         assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
-        listed.body["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|item| item["id"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let items = listed.body["items"].as_array().expect("a list of items");
+        items
+            .iter()
+            .map(|item| item["id"].as_str().expect("an id").to_owned())
+            .collect()
     };
 
     let by_admin = app.get("/api/v1/procurements", &admins.secret).await;
-    assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.text);
     assert_eq!(
         ids(&by_admin),
         [draft.body["id"].as_str().unwrap(), &published]
     );
     let by_coordinator = app.get("/api/v1/procurements", &coordinators.secret).await;
-    assert_eq!(
-        by_coordinator.status,
-        StatusCode::OK,
-        "{}",
-        by_coordinator.text
-    );
     assert_eq!(ids(&by_coordinator), [published.as_str()]);
     // Asking for drafts by name shows a coordinator's token none.
     let drafts = "/api/v1/procurements?status=draft";
