@@ -62,6 +62,10 @@ pub struct Config {
     /// Maximum number of pooled database connections.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
     pub database_pool_size: u32,
+    /// PostgreSQL: how many connections run write transactions, each committing the ones that
+    /// wait for it together (SQLite has one).
+    #[arg(long, env = "DATABASE_WRITE_LANES", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub database_write_lanes: u16,
     /// HMAC secret for access tokens; generated once into DATA_DIR when unset.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,

@@ -96,8 +96,8 @@ impl ApiError {
                 ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database_busy",
-                    "Another writer held the database for longer than the service waits; nothing \
-                     was changed. Try again shortly.",
+                    "Another writer held what this request needed (for longer than the service \
+                     waits, or while waiting for this one); nothing was changed. Try again shortly.",
                 )
             },
             Some(Outage::StorageFull) => Self {
@@ -316,6 +316,10 @@ const SQLITE_FULL: &str = "database or disk is full";
 /// SQLite's message for SQLITE_BUSY, likewise.
 const SQLITE_BUSY: &str = "database is locked";
 
+/// PostgreSQL's message when it breaks a deadlock between two writers by failing a statement of
+/// one (SQLSTATE 40P01): the other goes on, and this one may simply be tried again.
+const POSTGRES_DEADLOCK: &str = "deadlock detected";
+
 /// Whether `cause`, anywhere in its chain, is an outage rather than a failure of the service.
 pub fn outage(cause: &anyhow::Error) -> Option<Outage> {
     cause.chain().find_map(|e| {
@@ -352,7 +356,7 @@ fn diesel_outage(e: &diesel::result::Error) -> Option<Outage> {
 fn message_outage(message: &str) -> Option<Outage> {
     if message.contains(SQLITE_FULL) {
         Some(Outage::StorageFull)
-    } else if message.contains(SQLITE_BUSY) {
+    } else if message.contains(SQLITE_BUSY) || message.contains(POSTGRES_DEADLOCK) {
         Some(Outage::DatabaseBusy)
     } else if POSTGRES_UNAVAILABLE.iter().any(|m| message.contains(m)) {
         Some(Outage::DatabaseUnavailable)
@@ -447,11 +451,12 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_outages_are_503_with_their_code_and_retry_after() {
-        // A full disk, and a lock held past the busy timeout.
+    fn storage_and_lock_outages_are_503_with_their_code_and_retry_after() {
+        // A full disk, a lock held past SQLite's busy timeout, and a deadlock PostgreSQL broke.
         for (message, code, retry_after) in [
             ("database or disk is full", "storage_full", 30),
             ("database is locked", "database_busy", 2),
+            ("deadlock detected", "database_busy", 2),
         ] {
             let error = ApiError::unexpected(database_error(DatabaseErrorKind::Unknown, message));
             assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE, "{message}");

@@ -119,7 +119,7 @@ fn add_common_responses(document: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     let mut outage = problem(
-        "An outage the client can wait out, which changed nothing (or committed with the request's `Idempotency-Key`): the database cannot be reached (`database_unavailable`), SQLite's lock stayed taken past its busy timeout (`database_busy`), or SQLite's disk is full (`storage_full`)",
+        "An outage the client can wait out, which changed nothing (or committed with the request's `Idempotency-Key`): the database cannot be reached (`database_unavailable`), SQLite's lock stayed taken past its busy timeout or PostgreSQL broke a deadlock by failing this write (`database_busy`), or SQLite's disk is full (`storage_full`)",
     );
     outage.headers.insert(
         "Retry-After".to_owned(),

@@ -32,10 +32,11 @@ use crate::request_target;
 use crate::routes;
 use crate::scheduler;
 use crate::security_headers::{self, SecurityHeaders};
-use crate::state::{AppState, ExportSettings, WriteQueue};
+use crate::state::{AppState, ExportSettings};
 use crate::telemetry::RequestSpan;
 use crate::web::csrf::CsrfKey;
 use crate::web::session::ConsoleSettings;
+use crate::write_queue::WriteQueue;
 
 pub struct Application {
     port: u16,
@@ -95,7 +96,7 @@ impl Application {
                 .trust_forwarded_for
                 .then_some(usize::from(config.trusted_proxy_hops)),
             database_backend: url.backend(),
-            write_queue: WriteQueue::start(&url)?,
+            write_queue: WriteQueue::start(&url, usize::from(config.database_write_lanes))?,
             clock: clock.clone(),
             unsubscribe: unsubscribe.clone(),
             webhook_target,

@@ -6,7 +6,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use anyhow::Context;
 use chrono::{Duration, NaiveDateTime};
-use diesel::r2d2::R2D2Connection;
 use serde::Serialize;
 
 use crate::auth::identity::{Caller, Identity};
@@ -15,12 +14,13 @@ use crate::auth::throttle::LoginThrottle;
 use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::db::idempotency::{self, Claim};
-use crate::db::{self, DatabaseUrl, DbConnection, Pool};
+use crate::db::{DbConnection, Pool};
 use crate::domain::webhook::WebhookTarget;
 use crate::error::ApiError;
 use crate::notify::unsubscribe::UnsubscribeLinks;
 use crate::reply::{self, Reply};
 use crate::web::session::ConsoleSettings;
+use crate::write_queue::WriteQueue;
 
 /// What every handler may reach, shared by all workers.
 pub struct AppState {
@@ -44,87 +44,8 @@ pub struct AppState {
     pub webhook_target: WebhookTarget,
     /// The web console's sessions and cookies.
     pub console: ConsoleSettings,
-    /// On SQLite, the queue of this instance's write transactions (see [`WriteQueue`]).
+    /// Where this instance's write transactions run and commit (see [`WriteQueue`]).
     pub write_queue: WriteQueue,
-}
-
-/// SQLite lets one transaction write at a time. Writers that each try `BEGIN IMMEDIATE` and wait on
-/// the busy timeout are woken by SQLite's back-off sleeps (up to 100 ms each, in no order), so
-/// under load some wait a second; and writers taking turns on a lock hand over through the async
-/// workers, which are busy with other requests, so each turn starts late. Instead one thread of
-/// this instance, on a connection of its own, runs the write transactions one after the other
-/// in arrival order, each the moment the one before it ends. A transaction runs to its end also
-/// when the request that asked for it is gone. PostgreSQL needs no queue.
-pub struct WriteQueue(Option<std::sync::mpsc::Sender<WriteJob>>);
-
-type WriteJob = Box<dyn FnOnce(&mut Option<DbConnection>) + Send>;
-
-impl WriteQueue {
-    /// The writer thread for an SQLite database; no queue for PostgreSQL.
-    pub fn start(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        if !matches!(url, DatabaseUrl::Sqlite(_)) {
-            return Ok(Self(None));
-        }
-        let (jobs, queue) = std::sync::mpsc::channel::<WriteJob>();
-        let url = url.clone();
-        std::thread::Builder::new()
-            .name("sqlite-writer".to_owned())
-            .spawn(move || {
-                // Opened on the first write, and again after a connection broke.
-                let mut conn: Option<DbConnection> = None;
-                for job in queue {
-                    if conn.is_none() {
-                        conn = db::connect(&url)
-                            .inspect_err(|error| {
-                                tracing::error!(%error, "opening the SQLite write connection");
-                            })
-                            .ok();
-                    }
-                    job(&mut conn);
-                }
-            })
-            .context("starting the SQLite writer thread")?;
-        Ok(Self(Some(jobs)))
-    }
-
-    /// Runs `f` on the writer thread, after the writes queued before it; `None` on PostgreSQL,
-    /// where `f` is handed back to run on a pooled connection.
-    async fn run<T, F>(&self, f: F) -> Result<Result<T, ApiError>, F>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let Some(jobs) = &self.0 else {
-            return Err(f);
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let span = tracing::Span::current();
-        let job: WriteJob = Box::new(move |conn: &mut Option<DbConnection>| {
-            let _in_request = span.enter();
-            let outcome = match conn.as_mut() {
-                Some(c) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c)))
-                    .unwrap_or_else(
-                        |_| Err(anyhow::anyhow!("a write transaction panicked").into()),
-                    ),
-                None => Err(anyhow::anyhow!("no SQLite write connection").into()),
-            };
-            // A connection a failed statement broke, or one left inside a transaction by a
-            // panic, is opened anew for the next write.
-            // (diesel counts a connection still inside a transaction as broken.)
-            if outcome.is_err() && conn.as_mut().is_some_and(R2D2Connection::is_broken) {
-                *conn = None;
-            }
-            let _ = reply.send(outcome);
-        });
-        if jobs.send(job).is_err() {
-            return Ok(Err(
-                anyhow::anyhow!("the SQLite writer thread has stopped").into()
-            ));
-        }
-        Ok(answer
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the write transaction was lost").into())))
-    }
 }
 
 /// How allocations are published.
@@ -163,18 +84,6 @@ impl AppState {
         self.run(f).await
     }
 
-    /// Runs `f` as `db` does, on SQLite on the writer thread (see [`WriteQueue`]).
-    async fn db_write<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.write_queue.run(f).await {
-            Ok(outcome) => outcome,
-            Err(f) => self.run(f).await,
-        }
-    }
-
     async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
@@ -192,13 +101,23 @@ impl AppState {
         .context("running a database task")?
     }
 
-    /// Runs `f` in one transaction: either all of its writes land or none do.
+    /// Runs `f` in one transaction: either all of its writes land or none do (see
+    /// [`WriteQueue`]).
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let outcome = self.db_write(move |conn| db::transaction(conn, f)).await;
+        self.write_in(None, f).await
+    }
+
+    /// `transaction`, queued behind the other writes to `resource` on this instance.
+    async fn write_in<T, F>(&self, resource: Option<&str>, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let outcome = self.write_queue.run(resource, f).await;
         // Before the caller answers, so that its client reads its own write.
         self.cache.invalidate();
         outcome
@@ -212,36 +131,26 @@ impl AppState {
     where
         F: FnOnce(&mut DbConnection) -> Result<Reply, ApiError> + Send + 'static,
     {
+        let resource = Some(req.path());
         let Some(claim) = req.extensions().get::<Claim>().cloned() else {
-            return Ok(self.transaction(f).await?.into_response());
+            return Ok(self.write_in(resource, f).await?.into_response());
         };
         let now = self.now();
         let request_hash = claim.request_hash.clone();
         let written = self
-            .db_write(move |conn| {
-                let outcome = db::transaction(conn, |conn| {
-                    if !idempotency::claim(conn, &claim, now)? {
-                        return Err(Interrupted::KeyTaken);
-                    }
-                    let reply = f(conn)?;
-                    idempotency::complete(conn, &claim, reply.stored()?)?;
-                    Ok(reply)
-                });
-                match outcome {
-                    Ok(reply) => Ok(Ok(reply)),
-                    Err(Interrupted::Failed(error)) => Err(error),
-                    Err(Interrupted::KeyTaken) => {
-                        idempotency::find(conn, &claim.user_id, &claim.idempotency_key)?
-                            .map(Err)
-                            .ok_or_else(|| {
-                                anyhow::anyhow!("a taken idempotency key vanished").into()
-                            })
-                    }
+            .write_in(resource, move |conn| {
+                if !idempotency::claim(conn, &claim, now)? {
+                    // A request with the same key committed first.
+                    return idempotency::find(conn, &claim.user_id, &claim.idempotency_key)?
+                        .map(Err)
+                        .ok_or_else(|| anyhow::anyhow!("a taken idempotency key vanished").into());
                 }
+                let reply = f(conn)?;
+                idempotency::complete(conn, &claim, reply.stored()?)?;
+                Ok(Ok(reply))
             })
-            .await;
-        self.cache.invalidate();
-        match written? {
+            .await?;
+        match written {
             Ok(reply) => Ok(reply.into_response()),
             Err(first) => reply::replay(first, &request_hash),
         }
@@ -321,23 +230,4 @@ fn json(body: Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body)
-}
-
-/// Why a write under an idempotency key did not commit.
-enum Interrupted {
-    Failed(ApiError),
-    /// A request with the same key committed first.
-    KeyTaken,
-}
-
-impl From<ApiError> for Interrupted {
-    fn from(error: ApiError) -> Self {
-        Self::Failed(error)
-    }
-}
-
-impl From<diesel::result::Error> for Interrupted {
-    fn from(error: diesel::result::Error) -> Self {
-        Self::Failed(error.into())
-    }
 }

@@ -2,7 +2,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error};
 
 use crate::db::DbConnection;
 use crate::db::schema::idempotency_keys;
@@ -65,14 +64,11 @@ pub fn claim(conn: &mut DbConnection, claim: &Claim, now: NaiveDateTime) -> Quer
         response_body: None,
         created_at: now,
     };
-    match diesel::insert_into(idempotency_keys::table)
+    // Not a unique violation, which would abort the transaction the claim runs in.
+    let insert = diesel::insert_into(idempotency_keys::table)
         .values(&row)
-        .execute(conn)
-    {
-        Ok(_) => Ok(true),
-        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-        Err(e) => Err(e),
-    }
+        .on_conflict_do_nothing();
+    crate::db::direct!(conn, |c| insert.execute(c)).map(|inserted| inserted == 1)
 }
 
 /// Stores the answer under a key claimed in the same transaction.

@@ -229,19 +229,15 @@ pub fn migrations_applied(conn: &mut DbConnection) -> anyhow::Result<bool> {
 
 /// `Connection::transaction`, except that SQLite takes its write lock at the start
 /// (`BEGIN IMMEDIATE`): two writers then queue on the busy timeout, where a deferred transaction
-/// would fail with `SQLITE_BUSY` when it upgrades its read lock.
+/// would fail with `SQLITE_BUSY` when it upgrades its read lock. Inside a transaction already
+/// (a batch of writes, see `crate::write_queue`), `f` runs under a savepoint of its own.
 pub fn transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    match conn {
-        DbConnection::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-        }
-        DbConnection::Postgres(_) => DbConnection::begin_transaction(conn)?,
-    }
+    use diesel::connection::TransactionManager;
+    begin(conn)?;
     match f(conn) {
         Ok(value) => {
             DbConnection::commit_transaction(conn)?;
@@ -254,6 +250,20 @@ where
             Err(e)
         }
     }
+}
+
+/// Begins a transaction (`BEGIN IMMEDIATE` on SQLite, see [`transaction`]), or a savepoint inside
+/// the one already begun.
+pub fn begin(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let DbConnection::Sqlite(sqlite) = conn
+        && AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+            .transaction_depth()?
+            .is_none()
+    {
+        return AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE");
+    }
+    DbConnection::begin_transaction(conn)
 }
 
 /// A new primary key: UUIDv7, so that ids sort by creation time.
