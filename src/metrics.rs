@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
-const NAMESPACE: &str = "kyodo";
+pub const NAMESPACE: &str = "kyodo";
 const LABELS: [&str; 3] = ["endpoint", "method", "status"];
 /// The endpoint label of every request that matches no route.
 const UNMATCHED: &str = "unmatched";

@@ -157,6 +157,9 @@ impl Application {
             Duration::hours(config.webhook_disable_after_hours),
         )?);
         dispatcher.register_metrics(http_metrics.registry())?;
+        state
+            .write_queue
+            .register_metrics(http_metrics.registry())?;
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
         let dispatcher_task = (config.dispatch_interval_ms > 0).then(|| {
             tracing::info!(to = %dispatcher.mailer().describe(), "delivering e-mail");

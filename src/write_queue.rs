@@ -3,7 +3,7 @@
 //! Every write transaction of a request runs on a *lane*: a thread of this instance with a
 //! database connection of its own. A lane takes whatever transactions are waiting when it is
 //! free (at most [`BATCH_LIMIT`]), runs each inside one outer transaction under a savepoint of
-//! its own, and commits them with one `COMMIT`: one commit record and one flush of the log for
+//! its own (one round trip: see [`SAVEPOINT`]), and commits them with one `COMMIT`: one commit record and one flush of the log for
 //! the lot, where each used to cost its own. A transaction that fails is rolled back to its
 //! savepoint and leaves the others alone; no request is answered before the commit that holds its
 //! writes has succeeded, and when that commit fails every request in it fails and nothing of any
@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use anyhow::Context as _;
+use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::R2D2Connection;
 
@@ -35,14 +36,17 @@ pub const BATCH_LIMIT: usize = 16;
 /// The lanes of one instance.
 pub struct WriteQueue {
     lanes: Vec<mpsc::Sender<WriteJob>>,
+    /// How many transactions each commit held.
+    batch_sizes: prometheus::Histogram,
     /// The lane of the next transaction that names no resource.
     turn: AtomicUsize,
     hasher: std::hash::RandomState,
 }
 
 /// A transaction waiting for its lane: it runs on the lane's connection (or learns why there is
-/// none) and hands back how to answer its request once its batch's commit is known.
-type WriteJob = Box<dyn FnOnce(Result<&mut DbConnection, ApiError>) -> Settle + Send>;
+/// none) and hands back how to answer its request once its batch's commit is known, and whether
+/// it failed (its writes then to be rolled back).
+type WriteJob = Box<dyn FnOnce(Result<&mut DbConnection, ApiError>) -> (Settle, bool) + Send>;
 
 /// Answers a request with its transaction's outcome, or with why the batch's commit failed.
 type Settle = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
@@ -54,22 +58,38 @@ impl WriteQueue {
             DatabaseUrl::Sqlite(_) => 1,
             DatabaseUrl::Postgres(_) => postgres_lanes.max(1),
         };
+        let batch_sizes = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "write_batch_transactions",
+                "Write transactions committed together, per commit",
+            )
+            .namespace(crate::metrics::NAMESPACE)
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0]),
+        )?;
         let lanes = (0..count)
             .map(|i| {
                 let (jobs, queue) = mpsc::channel::<WriteJob>();
                 let url = url.clone();
+                let batch_sizes = batch_sizes.clone();
                 std::thread::Builder::new()
                     .name(format!("db-writer-{i}"))
-                    .spawn(move || run_lane(&url, &queue))
+                    .spawn(move || run_lane(&url, &queue, &batch_sizes))
                     .context("starting a database writer thread")?;
                 Ok(jobs)
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             lanes,
+            batch_sizes,
             turn: AtomicUsize::new(0),
             hasher: std::hash::RandomState::new(),
         })
+    }
+
+    /// Registers the size of the batches with `/metrics`.
+    pub fn register_metrics(&self, registry: &prometheus::Registry) -> anyhow::Result<()> {
+        registry.register(Box::new(self.batch_sizes.clone()))?;
+        Ok(())
     }
 
     /// Runs `f` in a transaction of its own (a savepoint in its lane's batch), on the lane that
@@ -88,10 +108,11 @@ impl WriteQueue {
         let job: WriteJob = Box::new(move |conn| {
             let _in_request = span.enter();
             let outcome = conn.and_then(|conn| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db::transaction(conn, f)))
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("a write transaction panicked").into()))
             });
-            Box::new(move |committed: Result<(), ApiError>| {
+            let failed = outcome.is_err();
+            let settle: Settle = Box::new(move |committed: Result<(), ApiError>| {
                 // A failed transaction wrote nothing whatever the batch did; a successful one
                 // stands only with its batch.
                 let outcome = match (outcome, committed) {
@@ -99,7 +120,8 @@ impl WriteQueue {
                     (outcome, _) => outcome,
                 };
                 let _ = reply.send(outcome);
-            })
+            });
+            (settle, failed)
         });
         if self.lanes[lane].send(job).is_err() {
             return Err(anyhow::anyhow!("the database writer thread has stopped").into());
@@ -112,12 +134,17 @@ impl WriteQueue {
 
 /// A lane: batches of waiting transactions, one after the other, on a connection opened on the
 /// first write and again after one broke.
-fn run_lane(url: &DatabaseUrl, queue: &mpsc::Receiver<WriteJob>) {
+fn run_lane(
+    url: &DatabaseUrl,
+    queue: &mpsc::Receiver<WriteJob>,
+    batch_sizes: &prometheus::Histogram,
+) {
     let mut conn: Option<DbConnection> = None;
     while let Ok(first) = queue.recv() {
         let batch: Vec<WriteJob> = std::iter::once(first)
             .chain(queue.try_iter().take(BATCH_LIMIT - 1))
             .collect();
+        batch_sizes.observe(batch.len() as f64);
         if conn.is_none() {
             match db::connect(url) {
                 Ok(opened) => conn = Some(opened),
@@ -144,29 +171,44 @@ fn run_lane(url: &DatabaseUrl, queue: &mpsc::Receiver<WriteJob>) {
 /// Answers every transaction of `batch` with the error `why` makes, without running it.
 fn refuse(batch: Vec<WriteJob>, why: impl Fn() -> ApiError) {
     for job in batch {
-        job(Err(why()))(Ok(()));
+        job(Err(why())).0(Ok(()));
     }
 }
 
 /// Runs `batch` in one transaction, each under a savepoint, commits it and answers every request.
 /// False when the connection is no longer fit for the next batch.
 fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
-    if let Err(error) = db::begin(conn) {
+    // The first transaction's savepoint comes with the `BEGIN`, in the same round trip.
+    let begun = match conn {
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(c, BEGIN),
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, BEGIN_IMMEDIATE)
+        }
+    };
+    if let Err(error) = begun {
         refuse(batch, || replica(&error).into());
         return false;
     }
     let mut settles = Vec::with_capacity(batch.len());
     let mut intact = true;
-    for job in batch {
-        if intact {
-            settles.push(job(Ok(conn)));
-            // A transaction that panicked may have left its savepoint open.
-            intact = close_inner(conn).is_ok();
-        } else {
-            settles.push(job(Err(anyhow::anyhow!(
-                "an earlier write in the batch left its savepoint open"
-            )
-            .into())));
+    for (i, job) in batch.into_iter().enumerate() {
+        if !intact {
+            let broken = anyhow::anyhow!("an earlier write in the batch could not be rolled back");
+            settles.push(job(Err(broken.into())).0);
+            continue;
+        }
+        if i > 0
+            && let Err(error) = conn.batch_execute(SAVEPOINT)
+        {
+            intact = false;
+            settles.push(job(Err(replica(&error).into())).0);
+            continue;
+        }
+        let (settle, failed) = job(Ok(conn));
+        settles.push(settle);
+        // A transaction that panicked may also have left savepoints of diesel's open.
+        if failed || depth(conn) != Some(1) {
+            intact = roll_back_to_savepoint(conn).is_ok();
         }
     }
     let committed = if intact {
@@ -205,15 +247,28 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
     }
 }
 
-/// Rolls back what a transaction left open inside the batch's own.
-fn close_inner(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+/// The savepoint each transaction of a batch runs under, and the way back to it. One that
+/// succeeds leaves it in place, so that the next one's nests inside it (a `RELEASE` would cost a
+/// round trip, and the batch's commit ends them all); rolling back to it undoes the latest
+/// transaction only.
+const SAVEPOINT: &str = "SAVEPOINT batched_write";
+const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO SAVEPOINT batched_write";
+/// A batch's transaction with its first savepoint; SQLite's takes the write lock at once (see
+/// `db::transaction`).
+const BEGIN: &str = "BEGIN; SAVEPOINT batched_write";
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE; SAVEPOINT batched_write";
+
+/// Undoes the latest transaction of the batch: rolls back any of diesel's savepoints it left
+/// open, then to its own savepoint.
+fn roll_back_to_savepoint(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     loop {
         match depth(conn) {
-            Some(1) => return Ok(()),
+            Some(1) => break,
             Some(_) => DbConnection::rollback_transaction(conn)?,
             None => return Err(diesel::result::Error::BrokenTransactionManager),
         }
     }
+    conn.batch_execute(ROLLBACK_TO_SAVEPOINT)
 }
 
 /// How many transactions and savepoints are open on `conn`; `None` once diesel has lost track
@@ -385,8 +440,9 @@ mod tests {
                 poll_once(first.as_mut());
                 has_started.recv().expect("the first transaction started");
 
+                // The first of the batch fails: its savepoint came with the `BEGIN`.
+                let duplicate = std::pin::pin!(queue.run(None, |conn| insert(conn, "first")));
                 let kept = std::pin::pin!(queue.run(None, |conn| insert(conn, "kept")));
-                let duplicate = std::pin::pin!(queue.run(None, |conn| insert(conn, "kept")));
                 let refused = std::pin::pin!(queue.run(None, |conn| {
                     insert(conn, "refused")?;
                     Err::<(), _>(ApiError::not_found("gone", "refused after writing"))
@@ -402,16 +458,16 @@ mod tests {
                 }));
                 let (mut kept, mut duplicate, mut refused, mut panicked, mut last) =
                     (kept, duplicate, refused, panicked, last);
-                poll_once(kept.as_mut());
                 poll_once(duplicate.as_mut());
+                poll_once(kept.as_mut());
                 poll_once(refused.as_mut());
                 poll_once(panicked.as_mut());
                 poll_once(last.as_mut());
                 release.send(()).expect("the lane waits");
 
                 assert_eq!(first.await.expect("the first commits"), "first");
-                kept.await.expect("the first of the batch commits");
                 assert!(duplicate.await.is_err(), "{backend}: a duplicate key fails");
+                kept.await.expect("the next of the batch commits");
                 let refused = refused.await.expect_err("refused");
                 assert_eq!(
                     actix_web::ResponseError::status_code(&refused),

@@ -254,7 +254,7 @@ where
 
 /// Begins a transaction (`BEGIN IMMEDIATE` on SQLite, see [`transaction`]), or a savepoint inside
 /// the one already begun.
-pub fn begin(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+fn begin(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     if let DbConnection::Sqlite(sqlite) = conn
         && AnsiTransactionManager::transaction_manager_status_mut(sqlite)

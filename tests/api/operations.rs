@@ -63,6 +63,28 @@ async fn metrics_are_exposed_for_prometheus_under_route_patterns() {
 }
 
 #[actix_web::test]
+async fn metrics_count_the_write_transactions_each_commit_held() {
+    let app = spawn_app_with_metrics().await;
+    let batches = |metrics: &str| -> (u64, u64) {
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+        };
+        (
+            value("kyodo_write_batch_transactions_count"),
+            value("kyodo_write_batch_transactions_sum"),
+        )
+    };
+    let before = batches(&app.get("/metrics", METRICS_TOKEN).await.text);
+    // A sign-in writes its refresh token: one transaction, alone in its commit.
+    app.admin_token().await;
+    let after = batches(&app.get("/metrics", METRICS_TOKEN).await.text);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1));
+}
+
+#[actix_web::test]
 async fn requests_that_match_no_route_share_one_label_set() {
     let app = spawn_app_with_metrics().await;
     let paths: Vec<String> = (0..40)
