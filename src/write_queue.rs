@@ -3,17 +3,20 @@
 //! Every write transaction of a request runs on a *lane*: a thread of this instance with a
 //! database connection of its own. A lane takes whatever transactions are waiting when it is
 //! free (at most [`BATCH_LIMIT`]), runs each inside one outer transaction under a savepoint of
-//! its own (one round trip: see [`SAVEPOINT`]), and commits them with one `COMMIT`: one commit record and one flush of the log for
-//! the lot, where each used to cost its own. A transaction that fails is rolled back to its
-//! savepoint and leaves the others alone; no request is answered before the commit that holds its
-//! writes has succeeded, and when that commit fails every request in it fails and nothing of any
-//! of them is written. Alone in the queue, a transaction commits by itself at once: batches form
-//! only from what waits while the lane is busy, so nothing is held back for company.
+//! its own (one round trip: see [`SAVEPOINT`]), and commits them with one `COMMIT`: one commit
+//! record and one flush of the log for the lot, where each used to cost its own. A transaction
+//! that fails is rolled back to its savepoint and leaves the others alone; no request is answered
+//! before the commit that holds its writes has succeeded, and when that commit fails every
+//! request in it fails and nothing of any of them is written. Alone in the queue, a transaction
+//! commits by itself at once: batches form only from what waits while the lane is busy, so
+//! nothing is held back for company.
 //!
 //! SQLite lets one transaction write at a time, so it has one lane: writers then queue in
 //! arrival order instead of on SQLite's busy timeout, whose back-off sleeps wake them late and in
-//! no order. PostgreSQL has several; requests for the same resource (the same path) go to the same
-//! lane, one after the other, so that two lanes' batches seldom wait for each other's rows.
+//! no order. PostgreSQL has several; requests for the same resource (the same path) go to the
+//! same lane, one after the other, so that two lanes' batches seldom wait for each other's rows.
+//! A batch runs its transactions in the order of their resources, so that the batches of two
+//! instances lock the rows of the same resources in the same order.
 //!
 //! A transaction runs to its end also when the request that asked for it is gone.
 
@@ -43,10 +46,16 @@ pub struct WriteQueue {
     hasher: std::hash::RandomState,
 }
 
-/// A transaction waiting for its lane: it runs on the lane's connection (or learns why there is
-/// none) and hands back how to answer its request once its batch's commit is known, and whether
-/// it failed (its writes then to be rolled back).
-type WriteJob = Box<dyn FnOnce(Result<&mut DbConnection, ApiError>) -> (Settle, bool) + Send>;
+/// A transaction waiting for its lane, and the resource it writes to, if named.
+struct WriteJob {
+    resource: Option<Box<str>>,
+    work: Work,
+}
+
+/// A transaction's work: it runs on the lane's connection (or learns why there is none) and
+/// hands back how to answer its request once its batch's commit is known, and whether it failed
+/// (its writes then to be rolled back).
+type Work = Box<dyn FnOnce(Result<&mut DbConnection, ApiError>) -> (Settle, bool) + Send>;
 
 /// Answers a request with its transaction's outcome, or with why the batch's commit failed.
 type Settle = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
@@ -105,7 +114,7 @@ impl WriteQueue {
         } % self.lanes.len();
         let (reply, answer) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        let job: WriteJob = Box::new(move |conn| {
+        let work: Work = Box::new(move |conn| {
             let _in_request = span.enter();
             let outcome = conn.and_then(|conn| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
@@ -123,6 +132,10 @@ impl WriteQueue {
             });
             (settle, failed)
         });
+        let job = WriteJob {
+            resource: resource.map(Box::from),
+            work,
+        };
         if self.lanes[lane].send(job).is_err() {
             return Err(anyhow::anyhow!("the database writer thread has stopped").into());
         }
@@ -141,9 +154,13 @@ fn run_lane(
 ) {
     let mut conn: Option<DbConnection> = None;
     while let Ok(first) = queue.recv() {
-        let batch: Vec<WriteJob> = std::iter::once(first)
+        let mut batch: Vec<WriteJob> = std::iter::once(first)
             .chain(queue.try_iter().take(BATCH_LIMIT - 1))
             .collect();
+        // In the order of their resources (a stable sort: one resource's in arrival order), so
+        // that batches of other instances, which may write the same rows, take their locks in
+        // the same order as this one and cannot deadlock with it over them.
+        batch.sort_by(|a, b| a.resource.cmp(&b.resource));
         batch_sizes.observe(batch.len() as f64);
         if conn.is_none() {
             match db::connect(url) {
@@ -171,7 +188,7 @@ fn run_lane(
 /// Answers every transaction of `batch` with the error `why` makes, without running it.
 fn refuse(batch: Vec<WriteJob>, why: impl Fn() -> ApiError) {
     for job in batch {
-        job(Err(why())).0(Ok(()));
+        (job.work)(Err(why())).0(Ok(()));
     }
 }
 
@@ -194,17 +211,17 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
     for (i, job) in batch.into_iter().enumerate() {
         if !intact {
             let broken = anyhow::anyhow!("an earlier write in the batch could not be rolled back");
-            settles.push(job(Err(broken.into())).0);
+            settles.push((job.work)(Err(broken.into())).0);
             continue;
         }
         if i > 0
             && let Err(error) = conn.batch_execute(SAVEPOINT)
         {
             intact = false;
-            settles.push(job(Err(replica(&error).into())).0);
+            settles.push((job.work)(Err(replica(&error).into())).0);
             continue;
         }
-        let (settle, failed) = job(Ok(conn));
+        let (settle, failed) = (job.work)(Ok(conn));
         settles.push(settle);
         // A transaction that panicked may also have left savepoints of diesel's open.
         if failed || depth(conn) != Some(1) {
@@ -543,6 +560,52 @@ mod tests {
                     .expect("the next batch commits");
             });
         }
+    }
+
+    /// A batch runs its transactions by resource, each resource's in arrival order, whatever
+    /// order the resources came in.
+    #[test]
+    fn a_batch_runs_its_transactions_in_the_order_of_their_resources() {
+        let scratch = Scratch::new("sqlite").expect("SQLite");
+        let queue = WriteQueue::start(&scratch.url, 1).expect("a lane");
+        let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (started, has_started) = std_mpsc::channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        actix_web::rt::System::new().block_on(async {
+            let first = queue.run(Some("/m"), move |_| {
+                started.send(()).expect("the test waits");
+                released.recv().expect("the test releases the lane");
+                Ok(())
+            });
+            let mut first = std::pin::pin!(first);
+            poll_once(first.as_mut());
+            has_started.recv().expect("the first transaction started");
+            let mut waiting = Vec::new();
+            for (resource, name) in [
+                (Some("/b"), "b1"),
+                (Some("/a"), "a1"),
+                (None, "none"),
+                (Some("/b"), "b2"),
+                (Some("/a"), "a2"),
+            ] {
+                let ran = ran.clone();
+                let mut run = Box::pin(queue.run(resource, move |_| {
+                    ran.lock().expect("the record").push(name);
+                    Ok(())
+                }));
+                poll_once(run.as_mut());
+                waiting.push(run);
+            }
+            release.send(()).expect("the lane waits");
+            first.await.expect("the first commits");
+            for run in waiting {
+                run.await.expect("each commits");
+            }
+        });
+        assert_eq!(
+            *ran.lock().expect("the record"),
+            ["none", "a1", "a2", "b1", "b2"]
+        );
     }
 
     #[derive(QueryableByName)]
