@@ -70,7 +70,7 @@ impl WriteQueue {
         let batch_sizes = prometheus::Histogram::with_opts(
             prometheus::HistogramOpts::new(
                 "write_batch_transactions",
-                "Write transactions committed together, per commit",
+                "Write transactions run in one database transaction, per batch",
             )
             .namespace(crate::metrics::NAMESPACE)
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0]),
@@ -207,31 +207,33 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
         return false;
     }
     let mut settles = Vec::with_capacity(batch.len());
-    let mut intact = true;
+    // Set once the batch's transaction cannot go on: the rest of the batch is not run.
+    let mut broken: Option<diesel::result::Error> = None;
     for (i, job) in batch.into_iter().enumerate() {
-        if !intact {
-            let broken = anyhow::anyhow!("an earlier write in the batch could not be rolled back");
-            settles.push((job.work)(Err(broken.into())).0);
+        if let Some(error) = &broken {
+            settles.push((job.work)(Err(replica(error).into())).0);
             continue;
         }
         if i > 0
             && let Err(error) = conn.batch_execute(SAVEPOINT)
         {
-            intact = false;
+            let error = cause(conn, error);
             settles.push((job.work)(Err(replica(&error).into())).0);
+            broken = Some(error);
             continue;
         }
         let (settle, failed) = (job.work)(Ok(conn));
         settles.push(settle);
         // A transaction that panicked may also have left savepoints of diesel's open.
-        if failed || depth(conn) != Some(1) {
-            intact = roll_back_to_savepoint(conn).is_ok();
+        if (failed || depth(conn) != Some(1))
+            && let Err(error) = roll_back_to_savepoint(conn)
+        {
+            broken = Some(cause(conn, error));
         }
     }
-    let committed = if intact {
-        DbConnection::commit_transaction(conn)
-    } else {
-        Err(diesel::result::Error::BrokenTransactionManager)
+    let committed = match broken {
+        None => DbConnection::commit_transaction(conn).map_err(|error| cause(conn, error)),
+        Some(error) => Err(error),
     };
     match committed {
         Ok(()) => {
@@ -241,15 +243,7 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
             true
         }
         Err(error) => {
-            tracing::error!(%error, "committing a batch of writes");
-            // Why the batch failed: its commit's error or, where diesel knows only that it lost
-            // track of the transaction (a rollback failed), what the connection says now: a lost
-            // connection is an outage the clients may wait out.
-            let cause = match error {
-                diesel::result::Error::DatabaseError(..)
-                | diesel::result::Error::RollbackErrorOnCommit { .. } => error,
-                other => conn.ping().err().unwrap_or(other),
-            };
+            tracing::error!(%error, "a batch of writes did not commit");
             // diesel rolls back a failed commit; a batch left incomplete is rolled back here.
             let usable = match depth(conn) {
                 Some(0) => true,
@@ -257,10 +251,21 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
                 None => false,
             } && !conn.is_broken();
             for settle in settles {
-                settle(Err(replica(&cause).into()));
+                settle(Err(replica(&error).into()));
             }
             usable
         }
+    }
+}
+
+/// Why a batch cannot go on: `error` itself when the database said it, else (diesel lost track
+/// of the transaction after a rollback failed) what the connection says now, so that a lost
+/// connection is the outage the clients may wait out.
+fn cause(conn: &mut DbConnection, error: diesel::result::Error) -> diesel::result::Error {
+    match error {
+        diesel::result::Error::DatabaseError(..)
+        | diesel::result::Error::RollbackErrorOnCommit { .. } => error,
+        other => conn.ping().err().unwrap_or(other),
     }
 }
 
@@ -560,6 +565,61 @@ mod tests {
                     .expect("the next batch commits");
             });
         }
+    }
+
+    /// A batch whose connection is lost fails as a whole with 503s, the clients' cue to try
+    /// again, and the lane opens a new connection for the next.
+    #[test]
+    fn a_batch_that_loses_its_connection_fails_with_503_and_the_lane_reconnects() {
+        let Some(scratch) = Scratch::new("postgres") else {
+            return;
+        };
+        let mut conn = scratch.connect();
+        conn.batch_execute("CREATE TABLE probe (id TEXT PRIMARY KEY)")
+            .expect("the probe table");
+        let queue = WriteQueue::start(&scratch.url, 1).expect("a lane");
+        let (started, has_started) = std_mpsc::channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        actix_web::rt::System::new().block_on(async {
+            let first = queue.run(None, move |_| {
+                started.send(()).expect("the test waits");
+                released.recv().expect("the test releases the lane");
+                Ok(())
+            });
+            let mut first = std::pin::pin!(first);
+            poll_once(first.as_mut());
+            has_started.recv().expect("the first transaction started");
+            let before = std::pin::pin!(queue.run(None, |conn| insert(conn, "before")));
+            let killer = std::pin::pin!(queue.run(None, |conn| {
+                diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())").execute(conn)?;
+                Ok(())
+            }));
+            let after = std::pin::pin!(queue.run(None, |conn| insert(conn, "after")));
+            let (mut before, mut killer, mut after) = (before, killer, after);
+            poll_once(before.as_mut());
+            poll_once(killer.as_mut());
+            poll_once(after.as_mut());
+            release.send(()).expect("the lane waits");
+            first.await.expect("the first commits");
+            for (name, outcome) in [
+                ("before", before.await),
+                ("killer", killer.await),
+                ("after", after.await),
+            ] {
+                let error = outcome.expect_err(name);
+                assert_eq!(
+                    actix_web::ResponseError::status_code(&error),
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "{name}: {}",
+                    error.cause_chain()
+                );
+            }
+            queue
+                .run(None, |conn| insert(conn, "next"))
+                .await
+                .expect("the next batch commits on a new connection");
+        });
+        assert_eq!(stored(&mut conn), ["next"]);
     }
 
     /// A batch runs its transactions by resource, each resource's in arrival order, whatever
