@@ -422,6 +422,36 @@ mod tests {
         );
     }
 
+    type Answer<'q, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + 'q>>;
+
+    /// Sends `f` to its lane and returns the future of its answer.
+    fn queued<'q, T: Send + 'static>(
+        queue: &'q WriteQueue,
+        resource: Option<&'static str>,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Answer<'q, T> {
+        let mut answer = Box::pin(queue.run(resource, f));
+        poll_once(answer.as_mut());
+        answer
+    }
+
+    /// Holds the lane with a transaction that runs `f` once the returned sender says so: what is
+    /// queued meanwhile waits, and makes the next batch.
+    fn hold_lane<'q, T: Send + 'static>(
+        queue: &'q WriteQueue,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    ) -> (Answer<'q, T>, std_mpsc::Sender<()>) {
+        let (started, has_started) = std_mpsc::channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        let held = queued(queue, None, move |conn| {
+            started.send(()).expect("the test waits");
+            released.recv().expect("the test releases the lane");
+            f(conn)
+        });
+        has_started.recv().expect("the holding transaction started");
+        (held, release)
+    }
+
     /// Transactions that wait while their lane is busy are committed together, and each stands
     /// or falls alone: one that fails (on a database error, on its own error or by panicking) is
     /// rolled back to its savepoint and the others commit; a commit that fails fails them all and
@@ -448,43 +478,27 @@ mod tests {
                 .expect("the writer's column");
             }
             let queue = WriteQueue::start(&scratch.url, 1).expect("a lane");
-            let (started, has_started) = std_mpsc::channel();
-            let (release, released) = std_mpsc::channel::<()>();
             actix_web::rt::System::new().block_on(async {
-                // The first transaction holds the lane until the others wait for it.
-                let first = queue.run(None, move |conn| {
+                let (first, release) = hold_lane(&queue, |conn| {
                     insert(conn, "first")?;
-                    started.send(()).expect("the test waits");
-                    released.recv().expect("the test releases the lane");
                     Ok("first")
                 });
-                let mut first = std::pin::pin!(first);
-                poll_once(first.as_mut());
-                has_started.recv().expect("the first transaction started");
-
                 // The first of the batch fails: its savepoint came with the `BEGIN`.
-                let duplicate = std::pin::pin!(queue.run(None, |conn| insert(conn, "first")));
-                let kept = std::pin::pin!(queue.run(None, |conn| insert(conn, "kept")));
-                let refused = std::pin::pin!(queue.run(None, |conn| {
+                let duplicate = queued(&queue, None, |conn| insert(conn, "first"));
+                let kept = queued(&queue, None, |conn| insert(conn, "kept"));
+                let refused = queued(&queue, None, |conn| {
                     insert(conn, "refused")?;
                     Err::<(), _>(ApiError::not_found("gone", "refused after writing"))
-                }));
-                let panicked = std::pin::pin!(queue.run(None, |conn| -> Result<(), ApiError> {
+                });
+                let panicked = queued(&queue, None, |conn| -> Result<(), ApiError> {
                     insert(conn, "panicked")?;
                     panic!("a bug after writing");
-                }));
-                let last = std::pin::pin!(queue.run(None, |conn| {
+                });
+                let last = queued(&queue, None, |conn| {
                     insert(conn, "last")?;
                     // The batch's earlier writes are its own to see.
                     Ok(stored(conn))
-                }));
-                let (mut kept, mut duplicate, mut refused, mut panicked, mut last) =
-                    (kept, duplicate, refused, panicked, last);
-                poll_once(duplicate.as_mut());
-                poll_once(kept.as_mut());
-                poll_once(refused.as_mut());
-                poll_once(panicked.as_mut());
-                poll_once(last.as_mut());
+                });
                 release.send(()).expect("the lane waits");
 
                 assert_eq!(first.await.expect("the first commits"), "first");
@@ -519,26 +533,14 @@ mod tests {
             }
 
             // A commit that fails (a deferred foreign key) fails every transaction in it.
-            let (started, has_started) = std_mpsc::channel();
-            let (release, released) = std_mpsc::channel::<()>();
             actix_web::rt::System::new().block_on(async {
-                let first = queue.run(None, move |conn| {
-                    started.send(()).expect("the test waits");
-                    released.recv().expect("the test releases the lane");
-                    insert(conn, "alone")
-                });
-                let mut first = std::pin::pin!(first);
-                poll_once(first.as_mut());
-                has_started.recv().expect("the first transaction started");
-                let orphan = std::pin::pin!(queue.run(None, |conn| {
+                let (first, release) = hold_lane(&queue, |conn| insert(conn, "alone"));
+                let orphan = queued(&queue, None, |conn| {
                     diesel::sql_query("INSERT INTO child (id, parent) VALUES ('c', 'missing')")
                         .execute(conn)?;
                     Ok(())
-                }));
-                let innocent = std::pin::pin!(queue.run(None, |conn| insert(conn, "innocent")));
-                let (mut orphan, mut innocent) = (orphan, innocent);
-                poll_once(orphan.as_mut());
-                poll_once(innocent.as_mut());
+                });
+                let innocent = queued(&queue, None, |conn| insert(conn, "innocent"));
                 release.send(()).expect("the lane waits");
                 first.await.expect("alone, it commits");
                 assert!(
@@ -578,27 +580,14 @@ mod tests {
         conn.batch_execute("CREATE TABLE probe (id TEXT PRIMARY KEY)")
             .expect("the probe table");
         let queue = WriteQueue::start(&scratch.url, 1).expect("a lane");
-        let (started, has_started) = std_mpsc::channel();
-        let (release, released) = std_mpsc::channel::<()>();
         actix_web::rt::System::new().block_on(async {
-            let first = queue.run(None, move |_| {
-                started.send(()).expect("the test waits");
-                released.recv().expect("the test releases the lane");
-                Ok(())
-            });
-            let mut first = std::pin::pin!(first);
-            poll_once(first.as_mut());
-            has_started.recv().expect("the first transaction started");
-            let before = std::pin::pin!(queue.run(None, |conn| insert(conn, "before")));
-            let killer = std::pin::pin!(queue.run(None, |conn| {
+            let (first, release) = hold_lane(&queue, |_| Ok(()));
+            let before = queued(&queue, None, |conn| insert(conn, "before"));
+            let killer = queued(&queue, None, |conn| {
                 diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())").execute(conn)?;
                 Ok(())
-            }));
-            let after = std::pin::pin!(queue.run(None, |conn| insert(conn, "after")));
-            let (mut before, mut killer, mut after) = (before, killer, after);
-            poll_once(before.as_mut());
-            poll_once(killer.as_mut());
-            poll_once(after.as_mut());
+            });
+            let after = queued(&queue, None, |conn| insert(conn, "after"));
             release.send(()).expect("the lane waits");
             first.await.expect("the first commits");
             for (name, outcome) in [
@@ -629,17 +618,8 @@ mod tests {
         let scratch = Scratch::new("sqlite").expect("SQLite");
         let queue = WriteQueue::start(&scratch.url, 1).expect("a lane");
         let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (started, has_started) = std_mpsc::channel();
-        let (release, released) = std_mpsc::channel::<()>();
         actix_web::rt::System::new().block_on(async {
-            let first = queue.run(Some("/m"), move |_| {
-                started.send(()).expect("the test waits");
-                released.recv().expect("the test releases the lane");
-                Ok(())
-            });
-            let mut first = std::pin::pin!(first);
-            poll_once(first.as_mut());
-            has_started.recv().expect("the first transaction started");
+            let (first, release) = hold_lane(&queue, |_| Ok(()));
             let mut waiting = Vec::new();
             for (resource, name) in [
                 (Some("/b"), "b1"),
@@ -649,12 +629,10 @@ mod tests {
                 (Some("/a"), "a2"),
             ] {
                 let ran = ran.clone();
-                let mut run = Box::pin(queue.run(resource, move |_| {
+                waiting.push(queued(&queue, resource, move |_| {
                     ran.lock().expect("the record").push(name);
                     Ok(())
                 }));
-                poll_once(run.as_mut());
-                waiting.push(run);
             }
             release.send(()).expect("the lane waits");
             first.await.expect("the first commits");
