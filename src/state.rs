@@ -81,14 +81,6 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(f).await
-    }
-
-    async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         actix_web::web::block(move || {

@@ -26,7 +26,7 @@ use std::sync::mpsc;
 
 use anyhow::Context as _;
 use diesel::connection::SimpleConnection;
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::TransactionManager;
 use diesel::r2d2::R2D2Connection;
 
 use crate::db::{self, DatabaseUrl, DbConnection};
@@ -34,7 +34,7 @@ use crate::error::ApiError;
 
 /// At most this many transactions share one commit. PostgreSQL keeps the ids of 64
 /// subtransactions per transaction at hand before it has to look them up on disk.
-pub const BATCH_LIMIT: usize = 16;
+const BATCH_LIMIT: usize = 16;
 
 /// The lanes of one instance.
 pub struct WriteQueue {
@@ -196,13 +196,7 @@ fn refuse(batch: Vec<WriteJob>, why: impl Fn() -> ApiError) {
 /// False when the connection is no longer fit for the next batch.
 fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
     // The first transaction's savepoint comes with the `BEGIN`, in the same round trip.
-    let begun = match conn {
-        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(c, BEGIN),
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, BEGIN_IMMEDIATE)
-        }
-    };
-    if let Err(error) = begun {
+    if let Err(error) = db::begin(conn, Some(SAVEPOINT)) {
         refuse(batch, || replica(&error).into());
         return false;
     }
@@ -225,7 +219,7 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
         let (settle, failed) = (job.work)(Ok(conn));
         settles.push(settle);
         // A transaction that panicked may also have left savepoints of diesel's open.
-        if (failed || depth(conn) != Some(1))
+        if (failed || db::transaction_depth(conn) != Some(1))
             && let Err(error) = roll_back_to_savepoint(conn)
         {
             broken = Some(cause(conn, error));
@@ -245,7 +239,7 @@ fn run_batch(conn: &mut DbConnection, batch: Vec<WriteJob>) -> bool {
         Err(error) => {
             tracing::error!(%error, "a batch of writes did not commit");
             // diesel rolls back a failed commit; a batch left incomplete is rolled back here.
-            let usable = match depth(conn) {
+            let usable = match db::transaction_depth(conn) {
                 Some(0) => true,
                 Some(_) => DbConnection::rollback_transaction(conn).is_ok(),
                 None => false,
@@ -275,34 +269,18 @@ fn cause(conn: &mut DbConnection, error: diesel::result::Error) -> diesel::resul
 /// transaction only.
 const SAVEPOINT: &str = "SAVEPOINT batched_write";
 const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO SAVEPOINT batched_write";
-/// A batch's transaction with its first savepoint; SQLite's takes the write lock at once (see
-/// `db::transaction`).
-const BEGIN: &str = "BEGIN; SAVEPOINT batched_write";
-const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE; SAVEPOINT batched_write";
 
 /// Undoes the latest transaction of the batch: rolls back any of diesel's savepoints it left
 /// open, then to its own savepoint.
 fn roll_back_to_savepoint(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     loop {
-        match depth(conn) {
+        match db::transaction_depth(conn) {
             Some(1) => break,
             Some(_) => DbConnection::rollback_transaction(conn)?,
             None => return Err(diesel::result::Error::BrokenTransactionManager),
         }
     }
     conn.batch_execute(ROLLBACK_TO_SAVEPOINT)
-}
-
-/// How many transactions and savepoints are open on `conn`; `None` once diesel has lost track
-/// (a rollback failed).
-fn depth(conn: &mut DbConnection) -> Option<u32> {
-    match conn {
-        DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
-        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
-    }
-    .transaction_depth()
-    .ok()
-    .map(|depth| depth.map_or(0, |depth| depth.get()))
 }
 
 /// An error like `error`, for each of the requests it failed: what `ApiError` makes of it (a 503

@@ -230,14 +230,18 @@ pub fn migrations_applied(conn: &mut DbConnection) -> anyhow::Result<bool> {
 /// `Connection::transaction`, except that SQLite takes its write lock at the start
 /// (`BEGIN IMMEDIATE`): two writers then queue on the busy timeout, where a deferred transaction
 /// would fail with `SQLITE_BUSY` when it upgrades its read lock. Inside a transaction already
-/// (a batch of writes, see `crate::write_queue`), `f` runs under a savepoint of its own.
+/// (such as a write of `crate::write_queue`'s batches), `f` runs under a savepoint of its own.
 pub fn transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
     use diesel::connection::TransactionManager;
-    begin(conn)?;
+    if transaction_depth(conn) == Some(0) {
+        begin(conn, None)?;
+    } else {
+        DbConnection::begin_transaction(conn)?;
+    }
     match f(conn) {
         Ok(value) => {
             DbConnection::commit_transaction(conn)?;
@@ -252,18 +256,35 @@ where
     }
 }
 
-/// Begins a transaction (`BEGIN IMMEDIATE` on SQLite, see [`transaction`]), or a savepoint inside
-/// the one already begun.
-fn begin(conn: &mut DbConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    if let DbConnection::Sqlite(sqlite) = conn
-        && AnsiTransactionManager::transaction_manager_status_mut(sqlite)
-            .transaction_depth()?
-            .is_none()
-    {
-        return AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE");
+/// Begins a transaction as [`transaction`] does (`BEGIN IMMEDIATE` on SQLite), with `then`, a
+/// statement that returns nothing (a savepoint), sent in the same round trip.
+pub fn begin(conn: &mut DbConnection, then: Option<&str>) -> diesel::QueryResult<()> {
+    use diesel::connection::AnsiTransactionManager;
+    let begin = match conn {
+        DbConnection::Postgres(_) => "BEGIN",
+        DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
+    };
+    let sql = match then {
+        Some(then) => std::borrow::Cow::Owned(format!("{begin}; {then}")),
+        None => std::borrow::Cow::Borrowed(begin),
+    };
+    match conn {
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(c, &sql),
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, &sql),
     }
-    DbConnection::begin_transaction(conn)
+}
+
+/// How many transactions and savepoints are open on `conn` (0 outside a transaction); `None`
+/// once diesel has lost track of them (a rollback failed).
+pub fn transaction_depth(conn: &mut DbConnection) -> Option<u32> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        DbConnection::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+    }
+    .transaction_depth()
+    .ok()
+    .map(|depth| depth.map_or(0, |depth| depth.get()))
 }
 
 /// A new primary key: UUIDv7, so that ids sort by creation time.
