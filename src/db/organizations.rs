@@ -38,6 +38,24 @@ pub struct Member {
     pub population: Option<i64>,
 }
 
+/// A body as a link names it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct BodyName {
+    pub id: OrganizationId,
+    pub name: String,
+}
+
+/// What eligibility rules judge of a body, and no more (a list reads it for the caller's body
+/// on every request).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct Eligible {
+    pub id: OrganizationId,
+    pub kind: OrganizationKind,
+    pub population: Option<i64>,
+}
+
 /// Every council member, in code order.
 pub fn members(conn: &mut DbConnection) -> QueryResult<Vec<Member>> {
     organizations::table
@@ -56,6 +74,16 @@ pub trait AsCandidate {
 }
 
 impl AsCandidate for Member {
+    fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            id: &self.id,
+            kind: self.kind,
+            population: self.population,
+        }
+    }
+}
+
+impl AsCandidate for Eligible {
     fn candidate(&self) -> Candidate<'_> {
         Candidate {
             id: &self.id,

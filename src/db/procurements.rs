@@ -2,10 +2,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 
-use crate::db::organizations::Member;
-use crate::db::rounds::RoundRow;
+use crate::db::organizations::{BodyName, Eligible};
+use crate::db::rounds::OpenRoundRow;
 use crate::db::schema::{organizations, participations, procurements, rounds, users};
-use crate::db::tokens::{self, ActiveToken, ApiTokenRow, TokenLookup, TokenOwner};
+use crate::db::tokens::{self, ActiveToken, TokenLookup};
 use crate::db::{DbConnection, columns};
 use crate::domain::id::{OrganizationId, ProcurementId, UserId};
 use crate::domain::procurement::{Category, ProcurementStatus};
@@ -141,7 +141,7 @@ pub fn list(conn: &mut DbConnection, filter: Filter) -> QueryResult<Vec<Procurem
 
 /// A procurement in a list, with its lead organization, and one of its open rounds with whether
 /// the caller's body has answered it.
-pub type ListedRow = (ProcurementRow, Member, Option<(RoundRow, bool)>);
+pub type ListedRow = (ProcurementRow, BodyName, Option<(OpenRoundRow, bool)>);
 
 /// Whose list [`list_with_open_rounds`] reads: a body known already, or the body of the active
 /// API token that the same query looks up (drafts then listed when its owner is an
@@ -171,11 +171,11 @@ pub fn list_with_open_rounds(
     // the token.
     type Found = (
         ProcurementRow,
-        Member,
-        Member,
-        Option<RoundRow>,
+        BodyName,
+        Eligible,
+        Option<OpenRoundRow>,
         Option<String>,
-        (Option<ApiTokenRow>, Option<TokenOwner>),
+        tokens::JoinedToken,
     );
     // Written once, built for each way of naming the viewer's body (a statement of its own for
     // each: a condition that served both made the known body's list a seventh slower).
@@ -212,9 +212,9 @@ pub fn list_with_open_rounds(
                 ))
                 .select((
                     ProcurementRow::as_select(),
-                    Member::as_select(),
-                    own.fields(<Member as Selectable<Db>>::construct_selection()),
-                    rounds::all_columns.nullable(),
+                    BodyName::as_select(),
+                    own.fields(<Eligible as Selectable<Db>>::construct_selection()),
+                    (rounds::id, rounds::kind, rounds::closes_at).nullable(),
                     participations::id.nullable(),
                     tokens::active_token_columns!(),
                 ))
@@ -240,4 +240,4 @@ pub fn list_with_open_rounds(
 }
 
 /// What [`list_with_open_rounds`] reads: the rows, the viewer's body and the token it looked up.
-pub type ListedWithOwn = (Vec<ListedRow>, Option<Member>, Option<ActiveToken>);
+pub type ListedWithOwn = (Vec<ListedRow>, Option<Eligible>, Option<ActiveToken>);

@@ -8,7 +8,7 @@ use crate::db::organizations::{Key, OrganizationRow};
 use crate::db::participations::ParticipationRow;
 use crate::db::procurements::ProcurementRow;
 use crate::db::schema::{organizations, participations, procurements, rounds};
-use crate::db::tokens::{self, ActiveToken, ApiTokenRow, TokenOwner};
+use crate::db::tokens::{self, ActiveToken};
 use crate::domain::id::{ProcurementId, RoundId};
 use crate::domain::round::{RoundKind, RoundState};
 
@@ -29,6 +29,14 @@ pub struct RoundRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// What a listing shows of an open round.
+#[derive(Debug, Clone, Queryable)]
+pub struct OpenRoundRow {
+    pub id: RoundId,
+    pub kind: RoundKind,
+    pub closes_at: NaiveDateTime,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &RoundRow) -> QueryResult<()> {
@@ -200,7 +208,7 @@ type Found = (
     ProcurementRow,
     OrganizationRow,
     Option<ParticipationRow>,
-    (Option<ApiTokenRow>, Option<TokenOwner>),
+    tokens::JoinedToken,
 );
 
 /// What [`find_for_answer`] found.

@@ -88,8 +88,22 @@ pub fn insert_api_token(conn: &mut DbConnection, row: &ApiTokenRow) -> QueryResu
         .map(drop)
 }
 
+/// What admitting a request needs of an API token: not its name, nor its digest, which the
+/// lookup matched already. Every statement that looks a token up carries these columns, so they
+/// are as few as admitting needs.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenGrant {
+    pub id: String,
+    pub scope: TokenScope,
+    pub expires_at: NaiveDateTime,
+}
+
 /// An active API token and who it acts for, as a lookup finds them.
-pub type ActiveToken = (ApiTokenRow, TokenOwner);
+pub type ActiveToken = (TokenGrant, TokenOwner);
+
+/// [`ActiveToken`] as a left join reads it: both parts absent when no token matched.
+pub type JoinedToken = (Option<TokenGrant>, Option<TokenOwner>);
 
 /// An API token to look up within another query: its digest and the time at which it must be
 /// active, as [`find_active_api_token`] takes them.
@@ -131,7 +145,12 @@ pub(crate) use left_join_active_token;
 macro_rules! active_token_columns {
     () => {
         (
-            $crate::db::schema::api_tokens::all_columns.nullable(),
+            (
+                $crate::db::schema::api_tokens::id,
+                $crate::db::schema::api_tokens::scope,
+                $crate::db::schema::api_tokens::expires_at,
+            )
+                .nullable(),
             (
                 $crate::db::schema::users::id,
                 $crate::db::schema::users::organization_id,
@@ -144,9 +163,7 @@ macro_rules! active_token_columns {
 pub(crate) use active_token_columns;
 
 /// The token and its owner as [`active_token_columns!`] read them, when found.
-pub fn found_token(
-    (token, owner): (Option<ApiTokenRow>, Option<TokenOwner>),
-) -> Option<ActiveToken> {
+pub fn found_token((token, owner): JoinedToken) -> Option<ActiveToken> {
     token.zip(owner)
 }
 
@@ -172,7 +189,7 @@ pub fn find_active_api_token(
             .filter(api_tokens::token_hash.eq(digest))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::expires_at.gt(now))
-            .select((ApiTokenRow::as_select(), TokenOwner::as_select()))
+            .select((TokenGrant::as_select(), TokenOwner::as_select()))
             .first(c)
             .optional()
     })

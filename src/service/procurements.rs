@@ -7,9 +7,9 @@ use crate::auth::Identity;
 use crate::auth::identity::Caller;
 use crate::db::DbConnection;
 use crate::db::audit::Actor;
-use crate::db::organizations::{self, AsCandidate, Member};
+use crate::db::organizations::{self, AsCandidate, BodyName, Member};
 use crate::db::procurements::{self, ProcurementRow};
-use crate::db::rounds::{self, RoundRow};
+use crate::db::rounds::{self, OpenRoundRow};
 use crate::domain::audit::{Action, EntityType};
 use crate::domain::field_error::FieldError;
 use crate::domain::id::ProcurementId;
@@ -449,9 +449,9 @@ pub struct ListFilter {
 /// A procurement in a list, with what a body deciding what to do next wants to know.
 pub struct Listed {
     pub procurement: Procurement,
-    pub lead: Member,
+    pub lead: BodyName,
     /// Its open rounds, each with whether the caller's body has answered it.
-    pub open_rounds: Vec<(RoundRow, bool)>,
+    pub open_rounds: Vec<(OpenRoundRow, bool)>,
     pub awaiting_my_response: bool,
 }
 
@@ -501,7 +501,7 @@ pub fn list_as(
         return Ok((identity, Vec::new()));
     }
     // A procurement with several open rounds comes in as many rows, one after the other.
-    type Group = (ProcurementRow, Member, Vec<(RoundRow, bool)>);
+    type Group = (ProcurementRow, BodyName, Vec<(OpenRoundRow, bool)>);
     let mut grouped: Vec<Group> = Vec::new();
     for (row, lead, open) in rows {
         match grouped.last_mut() {
