@@ -11,7 +11,11 @@ needs CPU of its own on the same cores.
 
 The scripts hold the statements as captured from PostgreSQL's log; literal NULLs stand where
 the service binds NULL, which lets the planner drop those conditions, so the figures are, if
-anything, above what the service's own statements could reach.
+anything, above what the service's own statements could reach. To capture them again after a
+query changes: `ALTER SYSTEM SET log_statement = 'all'` and `SELECT pg_reload_conf()` on a
+server nothing else uses, one request of each list against bench/run.py's set-up, the setting
+reset the same way, then each statement copied from the server's log (Debian:
+/var/log/postgresql/) with its binds written as below.
 
 Usage: bench/statements.py [--seconds 5] [--runs 2]
 Needs: pgbench (in Debian's postgresql server package), the release binary as bench/run.py builds it (or
