@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What PostgreSQL alone can do with the statements behind the two lists of issue 12, section 4.
+"""What PostgreSQL alone can do with the statements behind the two hot lists.
 
 Sets up the benchmark's database as bench/run.py does (a published procurement, a round open now
 with 60 answers, an API token) on PostgreSQL, stops the service, and runs each script under
