@@ -160,7 +160,10 @@ impl AppState {
             Some(body) => body,
             None => {
                 let generation = cache.generation();
-                let body = render(&self.db(f).await?)?;
+                // Rendered where it was read: the value's many small allocations are made, used
+                // and freed on one thread, and the request's worker, which serves other
+                // connections meanwhile, gets only the bytes.
+                let body = self.db(move |conn| render(&f(conn)?)).await?;
                 cache.put(&cache.responses, key, generation, body.clone());
                 body
             }

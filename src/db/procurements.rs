@@ -162,14 +162,16 @@ pub fn list_with_open_rounds(
     viewer: Viewer<'_>,
 ) -> QueryResult<ListedWithOwn> {
     let own = diesel::alias!(organizations as own);
-    let (organization_id, token) = match viewer {
-        Viewer::Body(id) => (Some(id.clone()), None),
-        Viewer::Token(token) => (None, token),
-    };
-    let (digest, now) = tokens::lookup_binds(token);
-    // Each procurement with its lead, the caller's body, an open round and the answer to it, and
-    // the token.
+    // Each procurement with its lead, the caller's body, an open round and the answer to it.
     type Found = (
+        ProcurementRow,
+        BodyName,
+        Eligible,
+        Option<OpenRoundRow>,
+        Option<String>,
+    );
+    // The same, with the token and its owner.
+    type WithToken = (
         ProcurementRow,
         BodyName,
         Eligible,
@@ -178,61 +180,83 @@ pub fn list_with_open_rounds(
         tokens::JoinedToken,
     );
     // Written once, built for each way of naming the viewer's body (a statement of its own for
-    // each: a condition that served both made the known body's list a seventh slower).
+    // each: a condition that served both made the known body's list a seventh slower). Only the
+    // token's statement joins the token: the join would cost a known body's every execution two
+    // relations and their columns for nothing.
     macro_rules! listing {
-        ($viewers_body:expr) => {
+        ($listed:expr, $viewers_body:expr, $drafts_also:expr $(, $token:expr)?) => {
             // The binds are owned: with an alias in it, diesel's `load` takes the query only as
             // 'static.
             crate::db::direct!(conn, |c, Db| {
-                tokens::left_join_active_token!(
-                    procurements::table.inner_join(
-                        organizations::table
-                            .on(organizations::id.eq(procurements::lead_organization_id)),
-                    ),
-                    digest.clone(),
-                    now
-                )
-                .inner_join(own.on(own.field(organizations::id).nullable().eq($viewers_body)))
-                .left_join(
-                    rounds::table.on(rounds::procurement_id
-                        .eq(procurements::id)
-                        .and(rounds::state.eq(columns::OpenState))),
-                )
-                .left_join(
-                    participations::table.on(participations::round_id
-                        .eq(rounds::id)
-                        .and(participations::organization_id.nullable().eq($viewers_body))),
-                )
-                .filter(admitted_by!(filter, users::role.nullable().eq(Role::Admin)))
-                .order((
-                    procurements::created_at.desc(),
-                    procurements::id.desc(),
-                    rounds::opens_at.asc(),
-                    rounds::id.asc(),
-                ))
-                .select((
-                    ProcurementRow::as_select(),
-                    BodyName::as_select(),
-                    own.fields(<Eligible as Selectable<Db>>::construct_selection()),
-                    (rounds::id, rounds::kind, rounds::closes_at).nullable(),
-                    participations::id.nullable(),
-                    tokens::active_token_columns!(),
-                ))
-                .load(c)
+                $listed
+                    .inner_join(own.on(own.field(organizations::id).nullable().eq($viewers_body)))
+                    .left_join(
+                        rounds::table.on(rounds::procurement_id
+                            .eq(procurements::id)
+                            .and(rounds::state.eq(columns::OpenState))),
+                    )
+                    .left_join(
+                        participations::table.on(participations::round_id
+                            .eq(rounds::id)
+                            .and(participations::organization_id.nullable().eq($viewers_body))),
+                    )
+                    .filter(admitted_by!(filter, $drafts_also))
+                    .order((
+                        procurements::created_at.desc(),
+                        procurements::id.desc(),
+                        rounds::opens_at.asc(),
+                        rounds::id.asc(),
+                    ))
+                    .select((
+                        ProcurementRow::as_select(),
+                        BodyName::as_select(),
+                        own.fields(<Eligible as Selectable<Db>>::construct_selection()),
+                        (rounds::id, rounds::kind, rounds::closes_at).nullable(),
+                        participations::id.nullable(),
+                        $($token,)?
+                    ))
+                    .load(c)
             })
         };
     }
-    let found: Vec<Found> = match organization_id {
-        Some(id) => listing!(id.clone().into_sql::<Nullable<Text>>())?,
-        None => listing!(users::organization_id.nullable())?,
+    let with_lead = || {
+        procurements::table.inner_join(
+            organizations::table.on(organizations::id.eq(procurements::lead_organization_id)),
+        )
     };
-    let (own, token) = match found.first() {
-        Some((_, _, own, _, _, token)) => (Some(own.clone()), tokens::found_token(token.clone())),
-        None => (None, None),
+    let (found, token): (Vec<Found>, _) = match viewer {
+        Viewer::Body(id) => {
+            let found = listing!(
+                with_lead(),
+                id.clone().into_sql::<Nullable<Text>>(),
+                false.into_sql::<Bool>()
+            )?;
+            (found, None)
+        }
+        Viewer::Token(token) => {
+            let (digest, now) = tokens::lookup_binds(token);
+            let found: Vec<WithToken> = listing!(
+                tokens::left_join_active_token!(with_lead(), digest.clone(), now),
+                users::organization_id.nullable(),
+                users::role.nullable().eq(Role::Admin),
+                tokens::active_token_columns!()
+            )?;
+            let token = found
+                .first()
+                .and_then(|row| tokens::found_token(row.5.clone()));
+            let found = found
+                .into_iter()
+                .map(|(procurement, lead, own, round, answer, _)| {
+                    (procurement, lead, own, round, answer)
+                })
+                .collect();
+            (found, token)
+        }
     };
+    let own = found.first().map(|(_, _, own, _, _)| own.clone());
     let rows = found
         .into_iter()
-        .map(|(procurement, lead, _, round, answer, _)| {
+        .map(|(procurement, lead, _, round, answer)| {
             (procurement, lead, round.map(|r| (r, answer.is_some())))
         })
         .collect();

@@ -59,18 +59,30 @@ pub fn find_with_procurement(
     conn: &mut DbConnection,
     id: &RoundId,
 ) -> QueryResult<Option<(RoundRow, ProcurementRow)>> {
-    let found = find_with_procurement_for(conn, id, None)?;
-    Ok(found.map(|(round, procurement, _)| (round, procurement)))
+    crate::db::direct!(conn, |c| {
+        rounds::table
+            .inner_join(procurements::table)
+            .filter(rounds::id.eq(id))
+            .select((RoundRow::as_select(), ProcurementRow::as_select()))
+            .first(c)
+            .optional()
+    })
 }
 
 /// The round with its procurement and the API token `token` names if it is active (see
-/// [`tokens::TokenLookup`]), in one query; `None` when the round is missing.
+/// [`tokens::TokenLookup`]), in one query; `None` when the round is missing. Without a token to
+/// look up (a caller known already), the statement joins no token: the join would cost every
+/// execution two relations and their columns for nothing.
 pub fn find_with_procurement_for(
     conn: &mut DbConnection,
     id: &RoundId,
     token: tokens::TokenLookup<'_>,
 ) -> QueryResult<Option<(RoundRow, ProcurementRow, Option<ActiveToken>)>> {
-    let (digest, now) = tokens::lookup_binds(token);
+    let Some((digest, now)) = token else {
+        let found = find_with_procurement(conn, id)?;
+        return Ok(found.map(|(round, procurement)| (round, procurement, None)));
+    };
+    let digest = Some(digest.to_owned());
     let found: Option<(RoundRow, ProcurementRow, _)> = crate::db::direct!(conn, |c| {
         tokens::left_join_active_token!(
             rounds::table.inner_join(procurements::table),
