@@ -73,35 +73,21 @@ pub trait AsCandidate {
     fn candidate(&self) -> Candidate<'_>;
 }
 
-impl AsCandidate for Member {
-    fn candidate(&self) -> Candidate<'_> {
-        Candidate {
-            id: &self.id,
-            kind: self.kind,
-            population: self.population,
+/// Each of the rows that carry a body's id, kind and population judges as that body.
+macro_rules! as_candidate {
+    ($($row:ty),*) => {$(
+        impl AsCandidate for $row {
+            fn candidate(&self) -> Candidate<'_> {
+                Candidate {
+                    id: &self.id,
+                    kind: self.kind,
+                    population: self.population,
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl AsCandidate for Eligible {
-    fn candidate(&self) -> Candidate<'_> {
-        Candidate {
-            id: &self.id,
-            kind: self.kind,
-            population: self.population,
-        }
-    }
-}
-
-impl AsCandidate for OrganizationRow {
-    fn candidate(&self) -> Candidate<'_> {
-        Candidate {
-            id: &self.id,
-            kind: self.kind,
-            population: self.population,
-        }
-    }
-}
+as_candidate!(Member, Eligible, OrganizationRow);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = population_figures)]
