@@ -47,27 +47,29 @@ impl<T: DeserializeOwned> JsonBody<T> {
     where
         T: Default,
     {
-        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+        if matches!(self.bytes.trim_ascii(), b"" | b"null") {
             return Ok(T::default());
         }
-        Ok(self.parse_as::<Option<T>>()?.unwrap_or_default())
-    }
-
-    fn parse_as<U: DeserializeOwned>(self) -> Result<U, ApiError> {
-        JsonBody::<U> {
-            bytes: self.bytes,
-            declared_json: self.declared_json,
-            _decodes_to: PhantomData,
-        }
-        .parse()
+        self.parse()
     }
 }
 
 /// `bytes` decoded as a `T`, with no NUL in any string (see `nul_errors`). A number with a zero
 /// fraction (`25.0`) is a whole number, as JSON Schema counts it: a body that fails only for such
 /// numbers is read again with them as integers (so the common body is decoded once).
+///
+/// Every body is a JSON object, as the OpenAPI document says. serde's derived `Deserialize` also
+/// takes a struct from an array of its fields in order (`["token"]` for `{"refresh_token":
+/// "token"}`), so an array that decodes is refused here (422).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let decoded = decode_shape(bytes)?;
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "The JSON body does not match the expected shape: it must be an object.",
+        ));
+    }
     check(nul_errors(bytes))?;
     Ok(decoded)
 }

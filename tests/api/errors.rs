@@ -3,7 +3,7 @@
 use actix_web::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app, spawn_app_with};
 use crate::lifecycle::procurement_body;
 
 #[actix_web::test]
@@ -34,6 +34,33 @@ async fn json_of_the_wrong_shape_is_422() {
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(response.problem_code(), "invalid_body");
     }
+}
+
+#[actix_web::test]
+async fn a_body_must_be_an_object_even_where_an_array_of_its_fields_would_decode() {
+    // serde takes a struct from an array of its fields in order; the API takes only objects.
+    let app = spawn_app().await;
+    let login = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let token = login.body["refresh_token"].as_str().unwrap();
+    for (path, body) in [
+        ("/api/v1/auth/logout", json!([token])),
+        ("/api/v1/auth/login", json!([ADMIN_EMAIL, ADMIN_PASSWORD])),
+        ("/api/v1/auth/logout", json!("x")),
+        ("/api/v1/auth/logout", json!(null)),
+    ] {
+        let response = app.post(path, None, body.clone()).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(response.problem_code(), "invalid_body", "{body}");
+    }
+    // The refused logout revoked nothing.
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": token}),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
 }
 
 #[actix_web::test]
