@@ -187,6 +187,7 @@ impl Application {
             web::Data::new(routes::allowed::AllowedMethods::from_document(&openapi));
         let keyed_operations =
             web::Data::new(idempotency::KeyedOperations::from_document(&openapi));
+        let body_shapes = web::Data::new(routes::body_shapes::BodyShapes::from_document(&openapi)?);
 
         let listener = TcpListener::bind(config.bind_address)
             .with_context(|| format!("binding {}", config.bind_address))?;
@@ -211,6 +212,7 @@ impl Application {
                 .app_data(security_headers.clone())
                 .app_data(verified_tokens.clone())
                 .app_data(keyed_operations.clone())
+                .app_data(body_shapes.clone())
                 .app_data(allowed_methods.clone())
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))

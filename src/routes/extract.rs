@@ -6,6 +6,7 @@
 //! 403. Handlers take these instead and call `parse` once authorization is settled.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -19,12 +20,15 @@ use crate::domain::field_error::FieldError;
 use crate::domain::text::{self, Lines};
 use crate::error::{ApiError, check};
 use crate::routes::MAX_QUERY_VALUE;
+use crate::routes::body_shapes::BodyShapes;
 
 /// A request body, read (within `MAX_BODY_BYTES`) but not yet decoded as JSON.
 pub struct JsonBody<T> {
     bytes: Bytes,
     /// Whether it was sent as `application/json` (or a `+json` type).
     declared_json: bool,
+    /// The shape the API document gives this operation's body (`body_shapes`).
+    shape: Option<Arc<jsonschema::Validator>>,
     _decodes_to: PhantomData<fn() -> T>,
 }
 
@@ -39,7 +43,7 @@ impl<T: DeserializeOwned> JsonBody<T> {
                 "The request body must be JSON, sent with `Content-Type: application/json`.",
             ));
         }
-        decode(&self.bytes)
+        decode(&self.bytes, self.shape.as_deref())
     }
 
     /// As `parse`, for a body that may be left out or be `null` (then `T::default()`).
@@ -54,24 +58,48 @@ impl<T: DeserializeOwned> JsonBody<T> {
     }
 }
 
-/// `bytes` decoded as a `T`, with no NUL in any string (see `nul_errors`). A number with a zero
-/// fraction (`25.0`) is a whole number, as JSON Schema counts it: a body that fails only for such
-/// numbers is read again with them as integers (so the common body is decoded once).
-///
-/// Every body is a JSON object, as the OpenAPI document says. serde's derived `Deserialize` also
-/// takes a struct from an array of its fields in order (`["token"]` for `{"refresh_token":
-/// "token"}`), so an array that decodes is refused here (422).
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let decoded = decode_shape(bytes)?;
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "The JSON body does not match the expected shape: it must be an object.",
-        ));
-    }
+/// `bytes` decoded as a `T`, of the `shape` the API document gives it (see `body_shapes`), with no
+/// NUL in any string (see `nul_errors`): 400 when it is not JSON, 422 when it is JSON of another
+/// shape. A number with a zero fraction (`25.0`) is a whole number, as JSON Schema counts it: a
+/// body that fails only for such numbers is read again with them as integers (so the common body
+/// is decoded once).
+fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    shape: Option<&jsonschema::Validator>,
+) -> Result<T, ApiError> {
+    use serde_json::Value;
+    let decoded = match serde_json::from_slice::<T>(bytes) {
+        Ok(decoded) => {
+            if let Some(shape) = shape {
+                check_shape(shape, &serde_json::from_slice(bytes).map_err(body_error)?)?;
+            }
+            decoded
+        }
+        Err(error) => {
+            let mut value = serde_json::from_slice::<Value>(bytes).map_err(body_error)?;
+            // JSON, so the error is one of shape, whatever serde files it under: a struct given
+            // as an array inside an internally tagged enum ends in "trailing characters". serde's
+            // own word on a shape (an unknown field, a missing one) names more than the shape's.
+            if let Some(shape) = shape.filter(|_| !error.is_data()) {
+                check_shape(shape, &value)?;
+            }
+            if !whole_floats_to_integers(&mut value) {
+                return Err(shape_error(error));
+            }
+            serde_json::from_value(value).map_err(|_| shape_error(error))?
+        }
+    };
     check(nul_errors(bytes))?;
     Ok(decoded)
+}
+
+/// 422 unless `value` has the `shape`, naming where it does not.
+fn check_shape(shape: &jsonschema::Validator, value: &serde_json::Value) -> Result<(), ApiError> {
+    shape.validate(value).map_err(|error| {
+        let at = error.instance_path().to_string();
+        let at = if at.is_empty() { "/".to_owned() } else { at };
+        shape_error(format_args!("at {at}, {}", error.masked()))
+    })
 }
 
 /// A field error for each string of the JSON `bytes` that holds a NUL (`\u0000`), named by where
@@ -124,21 +152,6 @@ fn find_nul(value: &serde_json::Value, at: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn decode_shape<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).or_else(|error| {
-        if !error.is_data() {
-            return Err(body_error(error));
-        }
-        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-            return Err(body_error(error));
-        };
-        if !whole_floats_to_integers(&mut value) {
-            return Err(body_error(error));
-        }
-        serde_json::from_value(value).map_err(|_| body_error(error))
-    })
-}
-
 /// Turns every float of `value` that is a whole number (exactly, within ±2^53) into an integer;
 /// whether there was one.
 fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
@@ -183,11 +196,22 @@ impl<T: 'static> FromRequest for JsonBody<T> {
             req.mime_type(),
             Ok(Some(mime)) if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON)
         );
+        let shape = req
+            .app_data::<web::Data<BodyShapes>>()
+            .zip(req.match_pattern())
+            .and_then(|(shapes, pattern)| shapes.of(req.method(), &pattern));
+        debug_assert!(
+            shape.is_some(),
+            "the API document gives {} {:?} no JSON body",
+            req.method(),
+            req.match_pattern()
+        );
         let bytes = read_body(req, payload);
         Box::pin(async move {
             Ok(Self {
                 bytes: bytes.await?,
                 declared_json,
+                shape,
                 _decodes_to: PhantomData,
             })
         })
@@ -315,15 +339,20 @@ impl<T> FromRequest for QueryString<T> {
 /// A body that is not JSON (400) or not of the expected shape (422).
 pub fn body_error(error: serde_json::Error) -> ApiError {
     if error.is_data() {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("The JSON body does not match the expected shape: {error}."),
-        )
+        shape_error(error)
     } else {
         ApiError::bad_request(
             "malformed_json",
             format!("The body is not valid JSON: {error}."),
         )
     }
+}
+
+/// A JSON body not of the expected shape (422), with what is wrong.
+fn shape_error(wrong: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        format!("The JSON body does not match the expected shape: {wrong}."),
+    )
 }

@@ -5,6 +5,7 @@ pub mod allocations;
 pub mod allowed;
 pub mod audit;
 pub mod auth;
+pub mod body_shapes;
 pub mod calendar;
 pub mod changes;
 pub mod etag;

@@ -3,6 +3,7 @@
 use actix_web::http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::allocations::{NAGANO, open_round, put};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app, spawn_app_with};
 use crate::lifecycle::procurement_body;
 
@@ -61,6 +62,78 @@ async fn a_body_must_be_an_object_even_where_an_array_of_its_fields_would_decode
         )
         .await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+}
+
+#[actix_web::test]
+async fn an_object_anywhere_in_a_body_must_be_an_object() {
+    // At any depth, and inside an internally tagged enum (a pool's `total`), where serde buffers
+    // the value before it knows the variant.
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, round) = open_round(&app, &admin).await;
+    let nagano = app.user("coordinator", NAGANO).await;
+    let contact = json!([
+        "信州 花子",
+        "情報政策課",
+        "hanako@example.lg.jp",
+        "026-000-0000"
+    ]);
+    let refused = put(
+        &app,
+        &nagano.token,
+        &round,
+        NAGANO,
+        json!({"status": "joined", "contact": contact}),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.problem_code(), "invalid_body");
+    assert!(refused.text.contains("/contact"), "{}", refused.text);
+    // Nothing was written: the same answer with the contact as an object is the first.
+    let contact = json!({"name": "信州 花子", "phone": "026-000-0000"});
+    let first = put(
+        &app,
+        &nagano.token,
+        &round,
+        NAGANO,
+        json!({"status": "joined", "contact": contact}),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.body["version"], 1);
+
+    let steps = json!({"pools": [{"code": "base", "weights": {"equal": 10_000},
+        "total": {"kind": "schedule", "steps": [[10, 10_000_000], {"up_to": null, "amount": 14_000_000}]}}]});
+    let refused = app
+        .post(
+            "/api/v1/procurements",
+            Some(&admin),
+            procurement_body(json!({"cost_model": steps})),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.problem_code(), "invalid_body");
+    // The same written as objects is taken.
+    let steps = json!({"pools": [{"code": "base", "weights": {"equal": 10_000},
+        "total": {"kind": "schedule", "steps": [{"up_to": 10, "amount": 10_000_000}, {"up_to": null, "amount": 14_000_000}]}}]});
+    let taken = app
+        .post(
+            "/api/v1/procurements",
+            Some(&admin),
+            procurement_body(json!({"cost_model": steps, "options": [], "documents": []})),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.text);
 }
 
 #[actix_web::test]
