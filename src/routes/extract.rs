@@ -6,7 +6,6 @@
 //! 403. Handlers take these instead and call `parse` once authorization is settled.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -20,7 +19,7 @@ use crate::domain::field_error::FieldError;
 use crate::domain::text::{self, Lines};
 use crate::error::{ApiError, check};
 use crate::routes::MAX_QUERY_VALUE;
-use crate::routes::body_shapes::BodyShapes;
+use crate::routes::body_shapes::{BodyShapes, Shape};
 
 /// A request body, read (within `MAX_BODY_BYTES`) but not yet decoded as JSON.
 pub struct JsonBody<T> {
@@ -28,7 +27,7 @@ pub struct JsonBody<T> {
     /// Whether it was sent as `application/json` (or a `+json` type).
     declared_json: bool,
     /// The shape the API document gives this operation's body (`body_shapes`).
-    shape: Option<Arc<jsonschema::Validator>>,
+    shape: Option<Shape>,
     _decodes_to: PhantomData<fn() -> T>,
 }
 
@@ -43,7 +42,7 @@ impl<T: DeserializeOwned> JsonBody<T> {
                 "The request body must be JSON, sent with `Content-Type: application/json`.",
             ));
         }
-        decode(&self.bytes, self.shape.as_deref())
+        decode(&self.bytes, self.shape.as_ref())
     }
 
     /// As `parse`, for a body that may be left out or be `null` (then `T::default()`).
@@ -63,10 +62,7 @@ impl<T: DeserializeOwned> JsonBody<T> {
 /// shape. A number with a zero fraction (`25.0`) is a whole number, as JSON Schema counts it: a
 /// body that fails only for such numbers is read again with them as integers (so the common body
 /// is decoded once).
-fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    shape: Option<&jsonschema::Validator>,
-) -> Result<T, ApiError> {
+fn decode<T: DeserializeOwned>(bytes: &[u8], shape: Option<&Shape>) -> Result<T, ApiError> {
     use serde_json::Value;
     let decoded = match serde_json::from_slice::<T>(bytes) {
         Ok(decoded) => {
@@ -94,12 +90,8 @@ fn decode<T: DeserializeOwned>(
 }
 
 /// 422 unless `value` has the `shape`, naming where it does not.
-fn check_shape(shape: &jsonschema::Validator, value: &serde_json::Value) -> Result<(), ApiError> {
-    shape.validate(value).map_err(|error| {
-        let at = error.instance_path().to_string();
-        let at = if at.is_empty() { "/".to_owned() } else { at };
-        shape_error(format_args!("at {at}, {}", error.masked()))
-    })
+fn check_shape(shape: &Shape, value: &serde_json::Value) -> Result<(), ApiError> {
+    shape.check(value).map_err(shape_error)
 }
 
 /// A field error for each string of the JSON `bytes` that holds a NUL (`\u0000`), named by where
