@@ -22,7 +22,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use anyhow::Context;
 use serde_json::{Map, Value};
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::{Content, OpenApi, RefOr, Schema};
 
 /// The shape of each operation's JSON request body, by route pattern and method.
 pub struct BodyShapes {
@@ -79,34 +79,57 @@ impl BodyShapes {
     /// One shape for each operation whose document gives it an `application/json` body. The
     /// schemas are the document's own components, so the check and the document cannot differ.
     pub fn from_document(document: &OpenApi) -> anyhow::Result<Self> {
-        let document = serde_json::to_value(document).context("serializing the API document")?;
-        let defs = document
-            .pointer("/components/schemas")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(name, schema)| (name.clone(), shape_of(schema)))
-            .collect();
+        // Each schema serialized on its own: the whole document as one `Value` would be several
+        // MiB for a moment, for the shapes' few hundred KiB.
+        let json = |schema: &RefOr<Schema>| {
+            serde_json::to_value(schema).context("serializing the API document's schemas")
+        };
+        let mut defs = Map::new();
+        for (name, schema) in document.components.iter().flat_map(|c| &c.schemas) {
+            defs.insert(name.clone(), shape_of(&json(schema)?));
+        }
         let mut bodies = Vec::new();
         let mut routes = HashMap::<String, Vec<_>>::new();
-        let paths = document.get("paths").and_then(Value::as_object);
-        for (path, item) in paths.into_iter().flatten() {
-            for (method, operation) in item.as_object().into_iter().flatten() {
-                let pointer = "/requestBody/content/application~1json/schema";
-                let Some(body) = operation.pointer(pointer) else {
+        for (path, item) in &document.paths.paths {
+            for (method, operation) in [
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+                (Method::GET, &item.get),
+            ] {
+                let body = operation.as_ref().and_then(|o| o.request_body.as_ref());
+                let Some(RefOr::T(body)) = body else {
                     continue;
                 };
-                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-                    .with_context(|| format!("the method of {path}"))?;
+                let content = body.content.get("application/json");
+                let Some(RefOr::T(Content {
+                    schema: Some(schema),
+                    ..
+                })) = content
+                else {
+                    continue;
+                };
                 routes
                     .entry(path.clone())
                     .or_default()
                     .push((method, bodies.len()));
-                bodies.push(shape_of(body));
+                bodies.push(shape_of(&json(schema)?));
+            }
+        }
+        // Only the components a body refers to, at any depth (a third of them): the answers'
+        // schemas are never checked.
+        let mut wanted = Vec::new();
+        bodies.iter().for_each(|body| references(body, &mut wanted));
+        let mut kept = Map::new();
+        while let Some(name) = wanted.pop() {
+            if let Some(shape) = defs.remove(&name) {
+                references(&shape, &mut wanted);
+                kept.insert(name, shape);
             }
         }
         Ok(Self {
-            shapes: Arc::new(Shapes { defs, bodies }),
+            shapes: Arc::new(Shapes { defs: kept, bodies }),
             routes,
         })
     }
@@ -305,6 +328,24 @@ impl Shapes {
         {
             self.kinds(alternative, kinds);
         }
+    }
+}
+
+/// Adds the names of the components `shape` refers to, at any depth, to `names`.
+fn references(shape: &Value, names: &mut Vec<String>) {
+    match shape {
+        Value::Object(fields) => {
+            for (keyword, value) in fields {
+                match (keyword.as_str(), value) {
+                    ("$ref", Value::String(target)) => {
+                        names.extend(target.strip_prefix("#/$defs/").map(str::to_owned));
+                    }
+                    _ => references(value, names),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, names)),
+        _ => {}
     }
 }
 
