@@ -75,11 +75,14 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], shape: Option<&Shape>) -> Result<T,
             let mut value = serde_json::from_slice::<Value>(bytes).map_err(body_error)?;
             // JSON, so the error is one of shape, whatever serde files it under: a struct given
             // as an array inside an internally tagged enum ends in "trailing characters". serde's
-            // own word on a shape (an unknown field, a missing one) names more than the shape's.
-            if let Some(shape) = shape.filter(|_| !error.is_data()) {
+            // own word on a shape (an unknown field, a missing one) names more than the shape's,
+            // so the shape is checked first only where serde's word is off the mark, or where
+            // the body is read again.
+            let read_again = error.is_data() && whole_floats_to_integers(&mut value);
+            if let Some(shape) = shape.filter(|_| read_again || !error.is_data()) {
                 check_shape(shape, &value)?;
             }
-            if !whole_floats_to_integers(&mut value) {
+            if !read_again {
                 return Err(shape_error(error));
             }
             serde_json::from_value(value).map_err(|_| shape_error(error))?

@@ -94,6 +94,22 @@ async fn an_object_anywhere_in_a_body_must_be_an_object() {
     );
     assert_eq!(refused.problem_code(), "invalid_body");
     assert!(refused.text.contains("/contact"), "{}", refused.text);
+    // Also when serde reads the body twice, for a whole number written `25.0`.
+    let refused = put(
+        &app,
+        &nagano.token,
+        &round,
+        NAGANO,
+        json!({"status": "joined", "declared_quantity": 25.0, "contact": ["信州 花子", null, null]}),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("/contact"), "{}", refused.text);
     // Nothing was written: the same answer with the contact as an object is the first.
     let contact = json!({"name": "信州 花子", "phone": "026-000-0000"});
     let first = put(
