@@ -48,17 +48,21 @@ impl KeyedOperations {
     pub fn from_document(document: &OpenApi) -> Self {
         let mut operations = HashSet::new();
         for (path, item) in &document.paths.paths {
-            for (method, operation) in [(Method::POST, &item.post), (Method::PUT, &item.put)] {
-                let takes_key = operation
-                    .iter()
-                    .flat_map(|o| o.parameters.iter().flatten())
-                    .any(|parameter| match parameter {
-                        RefOr::T(p) => {
-                            p.parameter_in == ParameterIn::Header
-                                && p.name.eq_ignore_ascii_case(HEADER)
-                        }
-                        RefOr::Ref(_) => false,
-                    });
+            let writes = crate::openapi::operations(item)
+                .filter(|(method, _)| matches!(*method, Method::POST | Method::PUT));
+            for (method, operation) in writes {
+                let takes_key =
+                    operation
+                        .parameters
+                        .iter()
+                        .flatten()
+                        .any(|parameter| match parameter {
+                            RefOr::T(p) => {
+                                p.parameter_in == ParameterIn::Header
+                                    && p.name.eq_ignore_ascii_case(HEADER)
+                            }
+                            RefOr::Ref(_) => false,
+                        });
                 if takes_key {
                     operations.insert((method, path.clone()));
                 }

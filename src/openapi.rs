@@ -66,6 +66,22 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The operations of a documented path, with their methods, in the order `Allow` lists them.
+pub fn operations(
+    item: &utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (actix_web::http::Method, &utoipa::openapi::path::Operation)> {
+    use actix_web::http::Method;
+    [
+        (Method::GET, &item.get),
+        (Method::PUT, &item.put),
+        (Method::POST, &item.post),
+        (Method::DELETE, &item.delete),
+        (Method::PATCH, &item.patch),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation.as_ref()?)))
+}
+
 /// The base document, before the routes add their paths.
 pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()

@@ -17,18 +17,9 @@ impl AllowedMethods {
             .paths
             .iter()
             .map(|(path, item)| {
-                let mut methods = Vec::new();
-                for (method, present) in [
-                    (Method::GET, item.get.is_some()),
-                    (Method::PUT, item.put.is_some()),
-                    (Method::POST, item.post.is_some()),
-                    (Method::DELETE, item.delete.is_some()),
-                    (Method::PATCH, item.patch.is_some()),
-                ] {
-                    if present {
-                        methods.push(method);
-                    }
-                }
+                let mut methods: Vec<Method> = crate::openapi::operations(item)
+                    .map(|(method, _)| method)
+                    .collect();
                 // actix answers HEAD wherever it answers GET.
                 if item.get.is_some() {
                     methods.push(Method::HEAD);

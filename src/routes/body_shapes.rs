@@ -11,8 +11,8 @@
 //!
 //! The shapes are JSON Schema (2020-12), checked by `Shape::check`, which knows only the
 //! `SHAPE_KEYWORDS`. A JSON Schema library (`jsonschema`, which the tests use) would have done it,
-//! but with it the service kept 5 MiB more resident under load than with no check, against
-//! 2.5 MiB with this checker (`bench/RESULTS.md`, 2026-12-06 "sixth"), where the target is 64 MiB.
+//! but with it the service kept 5 MiB more resident under load than the build before the check,
+//! against 2.5 MiB with this checker (`bench/RESULTS.md`, 2026-12-06 "sixth"), where the target is 64 MiB.
 //! The tests hold the two to the same verdict on every body's example and on mutations of it.
 
 use std::collections::HashMap;
@@ -91,15 +91,8 @@ impl BodyShapes {
         let mut bodies = Vec::new();
         let mut routes = HashMap::<String, Vec<_>>::new();
         for (path, item) in &document.paths.paths {
-            for (method, operation) in [
-                (Method::POST, &item.post),
-                (Method::PUT, &item.put),
-                (Method::PATCH, &item.patch),
-                (Method::DELETE, &item.delete),
-                (Method::GET, &item.get),
-            ] {
-                let body = operation.as_ref().and_then(|o| o.request_body.as_ref());
-                let Some(RefOr::T(body)) = body else {
+            for (method, operation) in crate::openapi::operations(item) {
+                let Some(RefOr::T(body)) = &operation.request_body else {
                     continue;
                 };
                 let content = body.content.get("application/json");
@@ -197,12 +190,7 @@ impl Shapes {
                 }
             }
         }
-        for schema in fields
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for schema in list(fields, "allOf") {
             self.check(schema, value, at)?;
         }
         if let Some(alternatives) = fields.get("anyOf").and_then(Value::as_array) {
@@ -251,12 +239,7 @@ impl Shapes {
             }
             at.pop();
         }
-        for name in fields
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for name in list(fields, "required") {
             if let Some(name) = name.as_str().filter(|name| !members.contains_key(*name)) {
                 return Err(Misfit {
                     at: pointer(at),
@@ -320,15 +303,19 @@ impl Shapes {
                 kinds.push(kind);
             }
         }
-        for alternative in fields
-            .get("anyOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for alternative in list(fields, "anyOf") {
             self.kinds(alternative, kinds);
         }
     }
+}
+
+/// The items of the list a schema's `keyword` holds (`allOf`, `required`), none when it has none.
+fn list<'a>(fields: &'a Map<String, Value>, keyword: &str) -> impl Iterator<Item = &'a Value> {
+    fields
+        .get(keyword)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// Adds the names of the components `shape` refers to, at any depth, to `names`.

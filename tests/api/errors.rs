@@ -1,10 +1,10 @@
 //! Every kind of bad input gets a problem document with a stable code.
 
 use actix_web::http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::allocations::{NAGANO, open_round, put};
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app, spawn_app_with};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Response, spawn_app, spawn_app_with};
 use crate::lifecycle::procurement_body;
 
 #[actix_web::test]
@@ -72,54 +72,23 @@ async fn an_object_anywhere_in_a_body_must_be_an_object() {
     let admin = app.admin_token().await;
     let (_, round) = open_round(&app, &admin).await;
     let nagano = app.user("coordinator", NAGANO).await;
+    let answer = |body: Value| put(&app, &nagano.token, &round, NAGANO, body);
     let contact = json!([
         "信州 花子",
         "情報政策課",
         "hanako@example.lg.jp",
         "026-000-0000"
     ]);
-    let refused = put(
-        &app,
-        &nagano.token,
-        &round,
-        NAGANO,
-        json!({"status": "joined", "contact": contact}),
-    )
-    .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.text
-    );
-    assert_eq!(refused.problem_code(), "invalid_body");
-    assert!(refused.text.contains("/contact"), "{}", refused.text);
+    let refused = answer(json!({"status": "joined", "contact": contact})).await;
+    assert_refused_at(&refused, "/contact");
     // Also when serde reads the body twice, for a whole number written `25.0`.
-    let refused = put(
-        &app,
-        &nagano.token,
-        &round,
-        NAGANO,
-        json!({"status": "joined", "declared_quantity": 25.0, "contact": ["信州 花子", null, null]}),
-    )
-    .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.text
-    );
-    assert!(refused.text.contains("/contact"), "{}", refused.text);
+    let contact = json!(["信州 花子", null, null]);
+    let refused =
+        answer(json!({"status": "joined", "declared_quantity": 25.0, "contact": contact}));
+    assert_refused_at(&refused.await, "/contact");
     // Nothing was written: the same answer with the contact as an object is the first.
     let contact = json!({"name": "信州 花子", "phone": "026-000-0000"});
-    let first = put(
-        &app,
-        &nagano.token,
-        &round,
-        NAGANO,
-        json!({"status": "joined", "contact": contact}),
-    )
-    .await;
+    let first = answer(json!({"status": "joined", "contact": contact})).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     assert_eq!(first.body["version"], 1);
 
@@ -132,13 +101,7 @@ async fn an_object_anywhere_in_a_body_must_be_an_object() {
             procurement_body(json!({"cost_model": steps})),
         )
         .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.text
-    );
-    assert_eq!(refused.problem_code(), "invalid_body");
+    assert_refused_at(&refused, "/cost_model/pools/0/total/steps/0");
     // The same written as objects is taken.
     let steps = json!({"pools": [{"code": "base", "weights": {"equal": 10_000},
         "total": {"kind": "schedule", "steps": [{"up_to": 10, "amount": 10_000_000}, {"up_to": null, "amount": 14_000_000}]}}]});
@@ -150,6 +113,18 @@ async fn an_object_anywhere_in_a_body_must_be_an_object() {
         )
         .await;
     assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.text);
+}
+
+/// A 422 `invalid_body` that names the place `at`.
+fn assert_refused_at(response: &Response, at: &str) {
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.problem_code(), "invalid_body");
+    assert!(response.text.contains(at), "{at}: {}", response.text);
 }
 
 #[actix_web::test]
